@@ -1,0 +1,71 @@
+package actors
+
+import (
+	"fmt"
+	"time"
+)
+
+// Leg names the side of a click-to-call a result is about.
+type Leg int
+
+const (
+	LegNone        Leg = iota // the 100 "In progress" and request errors
+	LegInitiator              // the phone called first
+	LegDestination            // the party the initiator is connected to
+)
+
+// String gives the Leg attribute value of the XML interface ("" for LegNone).
+func (l Leg) String() string {
+	switch l {
+	case LegInitiator:
+		return "Initiator"
+	case LegDestination:
+		return "Destination"
+	}
+	return ""
+}
+
+// CallRequest is what a front end asks the engine to do. The addresses are
+// already translated SIP URIs.
+type CallRequest struct {
+	Initiator   string
+	Destination string
+	Anchor      bool
+	Origin      string // "http", "xml", "api": for logs and metrics
+	ClientIP    string // for per-client admission limits; may be empty
+}
+
+// Progress is one result of a call, as streamed to XML clients.
+type Progress struct {
+	CallID string
+	Code   int
+	Leg    Leg
+	Text   string
+	At     time.Time
+}
+
+// Final reports whether this result ends the call's result stream: any code
+// >= 300, or a 2xx about the destination.
+func (p Progress) Final() bool {
+	return p.Code >= 300 || (p.Code >= 200 && p.Leg == LegDestination)
+}
+
+// Refusal is the error StartCall returns when a call is not accepted.
+type Refusal struct {
+	Code       int           // 400, 429, 503
+	Text       string        // the result text, e.g. "Server shutting down"
+	RetryAfter time.Duration // for 503/429
+}
+
+func (r *Refusal) Error() string { return fmt.Sprintf("%d %s", r.Code, r.Text) }
+
+// CallStarter is the engine as the front ends see it.
+//
+// StartCall admits a call and returns its id, or a *Refusal. onProgress is
+// called for every result of the call, in order and never concurrently, the
+// first being 100 "In progress" and the last the one whose Final() is true;
+// it is never called after that. It must not block: front ends hand the
+// result to their own actor or channel.
+type CallStarter interface {
+	StartCall(req CallRequest, onProgress func(Progress)) (callID string, err error)
+}

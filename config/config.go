@@ -1,0 +1,94 @@
+// Package config loads config.hcl into typed settings and holds the address
+// translation rules. Every setting has a default; a bad value is an error that
+// names the file and line so start-up stops with a clear message.
+package config
+
+import (
+	"regexp"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Config is the whole effective configuration of a server.
+type Config struct {
+	SIP             SIP
+	HTTP            HTTP
+	XML             XML
+	Log             Log
+	Limits          Limits
+	Translation     []Rule
+	ShutdownTimeout time.Duration // shutdown_timeout: how long SIGTERM waits for calls to end
+	File            string        // the file the settings came from ("" for defaults)
+}
+
+// SIP holds the sip { } block: the SIP user agent's addresses and call timers.
+type SIP struct {
+	IPAddress       string        // ip_address: bind address, "" = all interfaces (v4 and v6)
+	DNSServers      []string      // dns_servers: overrides the OS resolvers
+	Identity        string        // identity: From of calls to the initiator (a SIP URI)
+	UDPTCPPort      int           // udp_tcp_port
+	TLSPort         int           // tls_port, 0 disables TLS
+	TLSDomain       string        // tls_domain
+	TLSCertFile     string        // tls_cert_file
+	TLSKeyFile      string        // tls_key_file
+	TLSCAFile       string        // tls_ca_file: extra roots to verify peers ("" = system roots)
+	KeepAlives      bool          // keepalives
+	OutboundProxy   string        // outbound_proxy (a SIP URI, "" = none)
+	RingTimeout     time.Duration // ring_timeout: per leg, then CANCEL and 408
+	ReferTimeout    time.Duration // refer_timeout: REFER answer / final NOTIFY wait
+	DestinationFrom string        // destination_from: "initiator" or "identity"
+	AuthUsername    string        // auth_username: digest credentials for 401/407
+	AuthPassword    string        // auth_password
+	AutoAnswer      bool          // auto_answer: add Call-Info answer-after=0 to the initiator INVITE
+	MaxCallDuration time.Duration // max_call_duration: anchored calls, 0 = none
+	MaxMessageSize  int           // max_message_size: bytes, larger SIP messages are dropped
+}
+
+// HTTP holds the http { } block.
+type HTTP struct {
+	Address        string        // address: bind address, "" = all interfaces
+	Port           int           // port, 0 disables
+	Auth           bool          // auth
+	Password       string        // password (user is always "admin")
+	AuthScheme     string        // auth_scheme: "digest" (default) or "basic"
+	NonceLifetime  time.Duration // nonce_lifetime: digest nonces expire after this
+	MaxConns       int           // max_connections
+	MaxConnsPerIP  int           // max_connections_per_ip
+	ReadTimeout    time.Duration // read_timeout
+	IdleTimeout    time.Duration // idle_timeout
+	MaxRequestSize int           // max_request_size: bytes, headers and body
+}
+
+// XML holds the xml { } block.
+type XML struct {
+	Address        string        // address: bind address, "" = all interfaces
+	Port           int           // port, 0 disables
+	MaxRequestSize int           // max_request_size: bytes, larger requests get 413 and close
+	MaxConns       int           // max_connections
+	MaxConnsPerIP  int           // max_connections_per_ip
+	IdleTimeout    time.Duration // idle_timeout: a connection with no request and no call is closed
+}
+
+// Log holds the log { } block.
+type Log struct {
+	Level    string // level: NONE|CRIT|ERR|WARNING|INFO|DEBUG|STACK
+	File     string // file, "" = console only
+	MaxLines int    // max_lines, then rotate to <file>.old; 0 = never
+}
+
+// Limits holds the limits { } block: admission control for new calls.
+type Limits struct {
+	MaxActiveCalls         int // max_active_calls, 0 = unlimited
+	MaxCallsPerSecond      int // max_calls_per_second, 0 = unlimited
+	MaxCallsPerSecondPerIP int // max_calls_per_second_per_ip, 0 = unlimited
+	MaxCallsPerInitiator   int // max_calls_per_initiator: concurrent calls to one initiator, 0 = unlimited
+}
+
+// Rule is one translation { } block: the first rule whose Pattern matches
+// replaces the whole input by Output.
+type Rule struct {
+	Pattern *regexp.Regexp
+	Output  string    // with $N already rewritten to ${N}
+	Range   hcl.Range // where the rule is written, for errors
+}
