@@ -1,0 +1,204 @@
+// Package httpfront is the HTTP front end of clicktocall: a fasthttp server
+// that serves /clicktocall.html (GET query or POST form with initiator,
+// destination and anchor), translates the two addresses, asks the engine to
+// start the call and answers with a short HTML page — 200 with the call id,
+// or 400/401/404/405/429/503 naming the problem. It also serves a small form
+// at / and, when configured, authenticates the admin user with HTTP Digest
+// (RFC 7616, SHA-256 and MD5) or Basic. The call runs on after the answer;
+// this endpoint reports no progress.
+package httpfront
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/clicktocall/clicktocall/actors"
+	"github.com/clicktocall/clicktocall/config"
+)
+
+// Defaults for settings left at zero.
+const (
+	DefaultReadTimeout    = 10 * time.Second
+	DefaultIdleTimeout    = 60 * time.Second
+	DefaultNonceLifetime  = 5 * time.Minute
+	DefaultMaxRequestSize = 16 * 1024
+	// minReadBuffer keeps the request line and usual headers readable even
+	// when max_request_size is set very small.
+	minReadBuffer = 1024
+)
+
+// ErrServerClosed is returned by Serve and ListenAndServe after Shutdown.
+var ErrServerClosed = errors.New("httpfront: server closed")
+
+// Options configures a Server.
+type Options struct {
+	// HTTP is the http { } block of the configuration. Port 0 is not
+	// special here: the caller decides whether to start the server at all;
+	// ListenAndServe with port 0 binds an ephemeral port.
+	HTTP config.HTTP
+	// Translate turns an address as typed into a SIP URI; its error text is
+	// shown to the client (e.g. "No translation rule for 123").
+	Translate func(string) (string, error)
+	// Calls starts the calls.
+	Calls actors.CallStarter
+	// Logger receives the access log (DEBUG) and problems (WARN). nil
+	// discards.
+	Logger *slog.Logger
+}
+
+// Server is the HTTP front end. Create it with New.
+type Server struct {
+	translate func(string) (string, error)
+	calls     actors.CallStarter
+	log       *slog.Logger
+	auth      authenticator // nil when authentication is off
+	address   string        // host:port to listen on
+	fast      *fasthttp.Server
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	closed    bool
+}
+
+// New builds a Server from the options; it does not listen yet.
+func New(opts Options) *Server {
+	h := opts.HTTP
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("component", "http")
+	s := &Server{
+		translate: opts.Translate,
+		calls:     opts.Calls,
+		log:       logger,
+		address:   listenAddress(h.Address, h.Port),
+	}
+	if h.Auth {
+		if h.Password == "" {
+			logger.Warn("http authentication is on with an empty password")
+		}
+		if strings.EqualFold(h.AuthScheme, "basic") {
+			s.auth = basicAuth{password: h.Password}
+		} else {
+			s.auth = newDigestAuth(h.Password, orDefault(h.NonceLifetime, DefaultNonceLifetime))
+		}
+	}
+	maxRequest := h.MaxRequestSize
+	if maxRequest <= 0 {
+		maxRequest = DefaultMaxRequestSize
+	}
+	s.fast = &fasthttp.Server{
+		Handler:      s.handle,
+		ErrorHandler: s.handleProtocolError,
+		Logger:       fastLogger{logger},
+		Concurrency:  h.MaxConns, // connections, not requests; 0 = fasthttp's default
+		// MaxConnsPerIP 0 means unlimited in fasthttp too.
+		MaxConnsPerIP:      h.MaxConnsPerIP,
+		ReadTimeout:        orDefault(h.ReadTimeout, DefaultReadTimeout),
+		IdleTimeout:        orDefault(h.IdleTimeout, DefaultIdleTimeout),
+		ReadBufferSize:     max(maxRequest, minReadBuffer), // headers beyond it get 431
+		MaxRequestBodySize: maxRequest,                     // larger bodies get 413
+		// No WriteTimeout: fasthttp applies it to a whole response, which
+		// would cut a future server-sent-events stream.
+		CloseOnShutdown:       true,
+		NoDefaultServerHeader: true,
+	}
+	return s
+}
+
+// listenAddress joins a bind address and port; "" means all interfaces,
+// IPv4 and IPv6. Brackets around an IPv6 address are optional.
+func listenAddress(address string, port int) string {
+	address = strings.TrimSuffix(strings.TrimPrefix(address, "["), "]")
+	return net.JoinHostPort(address, strconv.Itoa(port))
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// ListenAndServe listens on the configured address and port and serves until
+// Shutdown, when it returns ErrServerClosed.
+func (s *Server) ListenAndServe() error {
+	ln, err := net.Listen("tcp", s.address)
+	if err != nil {
+		return fmt.Errorf("http listen on %s: %w", s.address, err)
+	}
+	return s.Serve(ln)
+}
+
+// Serve serves connections from ln until Shutdown, when it returns
+// ErrServerClosed. Serve closes ln.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners = append(s.listeners, ln)
+	s.mu.Unlock()
+	s.log.Info("http listening", "address", ln.Addr().String())
+	err := s.fast.Serve(ln)
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrServerClosed
+	}
+	if err != nil {
+		return fmt.Errorf("http serve on %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// Addr is the address of the first listener being served, or nil before
+// Serve or ListenAndServe has bound one.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.listeners) == 0 {
+		return nil
+	}
+	return s.listeners[0].Addr()
+}
+
+// Shutdown stops accepting connections, lets requests in progress finish
+// and closes idle connections. It returns ctx's error if connections are
+// still open when ctx ends. Calls already started are not affected.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	listeners := s.listeners
+	s.mu.Unlock()
+	// Close the listeners here too: a Serve that has not yet handed its
+	// listener to fasthttp would otherwise be missed by fasthttp's shutdown.
+	for _, ln := range listeners {
+		_ = ln.Close()
+	}
+	if err := s.fast.ShutdownWithContext(ctx); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
+}
+
+// fastLogger passes fasthttp's own messages (connection limits reached,
+// accept errors) to slog as warnings.
+type fastLogger struct{ log *slog.Logger }
+
+func (l fastLogger) Printf(format string, args ...any) {
+	l.log.Warn(fmt.Sprintf(format, args...))
+}
