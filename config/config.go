@@ -25,7 +25,7 @@ type Config struct {
 // SIP holds the sip { } block: the SIP user agent's addresses and call timers.
 type SIP struct {
 	IPAddress       string        // ip_address: bind address, "" = all interfaces (v4 and v6)
-	DNSServers      []string      // dns_servers: overrides the OS resolvers
+	DNSServers      []string      // dns_servers: overrides the OS resolvers; each "ip:port" (port 53 added when omitted)
 	Identity        string        // identity: From of calls to the initiator (a SIP URI)
 	UDPTCPPort      int           // udp_tcp_port
 	TLSPort         int           // tls_port, 0 disables TLS

@@ -1,0 +1,86 @@
+# clicktocall configuration. Read once at start-up; restart to apply changes.
+# Every setting below is shown with its default. Durations are Go duration
+# strings ("500ms", "30s", "5m"). env("NAME", "default") reads an environment
+# variable, so secrets need not be written here. Check a file with
+#   clicktocall check -config config.hcl
+
+sip {
+  ip_address        = ""                             # IPAddress: bind address, "" = all interfaces (v4 and v6)
+  dns_servers       = []                             # DNSServers: "ip" or "ip:port" list overriding the OS resolvers
+  identity          = "sip:clicktocall@example.com"  # ClickToCallIdentity: From of calls to the initiator (a SIP URI)
+  udp_tcp_port      = 5072                           # UDPTCPPort: SIP over UDP and TCP (1..65535)
+  tls_port          = 0                              # TLSPort: SIP over TLS, 0 disables (TLS is not built yet)
+  tls_domain        = ""                             # TLSDomainName: this server's TLS domain name
+  tls_cert_file     = ""                             # certificate (PEM) for tls_domain
+  tls_key_file      = ""                             # private key (PEM) for tls_cert_file
+  tls_ca_file       = ""                             # extra roots to verify peers, "" = system roots
+  keepalives        = true                           # KeepAlives: send CRLFCRLF keepalives on connections and flows
+  outbound_proxy    = ""                             # OutboundProxy: SIP URI of a proxy for every request, "" = none
+  ring_timeout      = "60s"                          # per leg: no answer by then -> CANCEL and 408
+  refer_timeout     = "32s"                          # wait for the REFER answer and the final NOTIFY, then 408
+  destination_from  = "initiator"                    # From of the anchored destination call: "initiator" or "identity"
+  auth_username     = ""                             # digest credentials to answer 401/407 challenges
+  auth_password     = ""                             # e.g. env("CLICKTOCALL_SIP_PASSWORD", "")
+  auto_answer       = false                          # add Call-Info: <sip:host>;answer-after=0 to the initiator INVITE
+  max_call_duration = "0s"                           # anchored calls are ended (BYE) after this, "0s" = no limit
+  max_message_size  = 65535                          # bytes; larger SIP messages are dropped
+}
+
+http {
+  address                = ""         # bind address, "" = all interfaces (v4 and v6)
+  port                   = 5090       # HttpPort: 0 disables the HTTP interface
+  auth                   = false      # HttpAuth: require HTTP Digest authentication (user "admin")
+  password               = ""         # HttpAuthPwd, e.g. env("CLICKTOCALL_HTTP_PASSWORD"); required when auth = true
+  auth_scheme            = "digest"   # "digest" (RFC 7616, SHA-256 and MD5) or "basic" for legacy clients
+  nonce_lifetime         = "5m"       # digest nonces expire after this (then stale=true)
+  max_connections        = 10000      # open connections, 0 = no limit
+  max_connections_per_ip = 1000       # open connections from one client address, 0 = no limit
+  read_timeout           = "10s"      # a request must arrive whole within this
+  idle_timeout           = "60s"      # keep-alive connections idle this long are closed
+  max_request_size       = 16384      # bytes, headers and body
+}
+
+xml {
+  address                = ""         # bind address, "" = all interfaces (v4 and v6)
+  port                   = 5094       # XmlRpcPort: 0 disables the XML interface
+  max_request_size       = 65536      # bytes; a larger request gets 413 and the connection is closed
+  max_connections        = 10000      # open connections, 0 = no limit
+  max_connections_per_ip = 1000       # open connections from one client address, 0 = no limit
+  idle_timeout           = "0s"       # close a connection with no request and no call for this long, "0s" = never
+}
+
+log {
+  level     = "INFO"              # LogLevel: NONE|CRIT|ERR|WARNING|INFO|DEBUG|STACK (WARNING and worse also on stderr)
+  file      = "clicktocall.log"   # LogFilename, "" = console only
+  max_lines = 50000               # LogFileMaxLines: then rotate to <file>.old (one backup); 0 = never
+}
+
+limits {
+  max_active_calls            = 20000   # calls in progress; more are refused with 503, 0 = no limit
+  max_calls_per_second        = 0       # new calls per second, 0 = no limit
+  max_calls_per_second_per_ip = 0       # new calls per second from one client address, 0 = no limit
+  max_calls_per_initiator     = 0       # concurrent calls to one initiator URI, 0 = no limit
+}
+
+shutdown_timeout = "10s"   # on SIGTERM/SIGINT: wait this long for calls to end before exiting
+
+# Address translation (TranslationPattern / TranslationOutput): rules are tried
+# top-down and the first whose pattern (Go RE2 syntax) matches replaces the
+# WHOLE address by its output; $1..$9 are the pattern's groups ($$ is a "$").
+# In HCL strings write a regex backslash twice ("\\d") and a literal "${" as "$${".
+# See what a rule set does with: clicktocall translate 9055551234
+
+translation {   # SIP and SIPS URIs pass through unchanged
+  pattern = "^(sips?:.+)$"
+  output  = "$1"
+}
+
+translation {   # digits only: a number at the gateway domain
+  pattern = "^(\\d+)$"
+  output  = "sip:$1@example.com"
+}
+
+translation {   # user@host becomes a SIP URI
+  pattern = "^([^@:\\s]+@[^@\\s]+)$"
+  output  = "sip:$1"
+}

@@ -1,0 +1,63 @@
+package config
+
+import "time"
+
+// Default returns the settings used when config.hcl says nothing: the values
+// documented in the shipped config.hcl and the README. It has no translation
+// rules, so every address is refused until rules are configured.
+func Default() *Config {
+	return &Config{
+		SIP: SIP{
+			IPAddress:       "",
+			DNSServers:      []string{},
+			Identity:        "sip:clicktocall@example.com",
+			UDPTCPPort:      5072,
+			TLSPort:         0, // TLS is not built yet; 0 keeps it off until it is
+			KeepAlives:      true,
+			RingTimeout:     60 * time.Second,
+			ReferTimeout:    32 * time.Second,
+			DestinationFrom: DestinationFromInitiator,
+			MaxCallDuration: 0,
+			MaxMessageSize:  65535,
+		},
+		HTTP: HTTP{
+			Port:           5090,
+			AuthScheme:     AuthSchemeDigest,
+			NonceLifetime:  5 * time.Minute,
+			MaxConns:       10000,
+			MaxConnsPerIP:  1000,
+			ReadTimeout:    10 * time.Second,
+			IdleTimeout:    60 * time.Second,
+			MaxRequestSize: 16384,
+		},
+		XML: XML{
+			Port:           5094,
+			MaxRequestSize: 65536,
+			MaxConns:       10000,
+			MaxConnsPerIP:  1000,
+			IdleTimeout:    0, // never: an XML client may wait silently for its call's results
+		},
+		Log: Log{
+			Level:    "INFO",
+			File:     "clicktocall.log",
+			MaxLines: 50000,
+		},
+		Limits: Limits{
+			MaxActiveCalls: 20000,
+		},
+		Translation:     nil,
+		ShutdownTimeout: 10 * time.Second,
+	}
+}
+
+// Values of SIP.DestinationFrom and HTTP.AuthScheme, as normalised by Parse.
+const (
+	DestinationFromInitiator = "initiator" // the destination sees the initiator's address in From
+	DestinationFromIdentity  = "identity"  // the destination sees sip.identity in From
+	AuthSchemeDigest         = "digest"
+	AuthSchemeBasic          = "basic"
+)
+
+// LogLevels are the accepted values of log.level, most severe first. Parse
+// normalises the setting to one of these (upper case).
+var LogLevels = []string{"NONE", "CRIT", "ERR", "WARNING", "INFO", "DEBUG", "STACK"}

@@ -1,0 +1,486 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+)
+
+// Error is a configuration that cannot be used. It lists every problem found,
+// one per line, each starting with file:line.
+type Error struct {
+	Diags hcl.Diagnostics
+}
+
+func (e *Error) Error() string {
+	lines := make([]string, 0, len(e.Diags))
+	for _, d := range e.Diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		where := "?"
+		if d.Subject != nil {
+			where = fmt.Sprintf("%s:%d", d.Subject.Filename, d.Subject.Start.Line)
+		}
+		msg := d.Summary
+		if d.Detail != "" {
+			msg += ": " + d.Detail
+		}
+		lines = append(lines, where+": "+msg)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Load reads and checks the HCL configuration file at path.
+func Load(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(src, path)
+}
+
+// Parse checks src, an HCL configuration named filename (for messages), and
+// returns the effective settings: Default() overlaid with what src sets. Any
+// problem is an *Error naming filename:line.
+func Parse(src []byte, filename string) (*Config, error) {
+	file, diags := hclparse.NewParser().ParseHCL(src, filename)
+	if diags.HasErrors() {
+		return nil, &Error{Diags: diags}
+	}
+	var raw fileBlock
+	diags = gohcl.DecodeBody(file.Body, evalContext, &raw)
+	if diags.HasErrors() {
+		// A partly decoded file would only add misleading follow-on errors.
+		return nil, &Error{Diags: diags}
+	}
+	cfg := Default()
+	cfg.File = filename
+	c := &converter{}
+	c.convert(&raw, cfg)
+	if c.diags.HasErrors() {
+		return nil, &Error{Diags: c.diags}
+	}
+	return cfg, nil
+}
+
+// The intermediate structs mirror config.hcl. Every attribute is optional (a
+// nil pointer keeps the default); Body is kept to find an attribute's line.
+type fileBlock struct {
+	SIP             *sipBlock          `hcl:"sip,block"`
+	HTTP            *httpBlock         `hcl:"http,block"`
+	XML             *xmlBlock          `hcl:"xml,block"`
+	Log             *logBlock          `hcl:"log,block"`
+	Limits          *limitsBlock       `hcl:"limits,block"`
+	Translation     []translationBlock `hcl:"translation,block"`
+	ShutdownTimeout *string            `hcl:"shutdown_timeout,optional"`
+	Body            hcl.Body           `hcl:",body"`
+}
+
+type sipBlock struct {
+	IPAddress       *string   `hcl:"ip_address,optional"`
+	DNSServers      *[]string `hcl:"dns_servers,optional"`
+	Identity        *string   `hcl:"identity,optional"`
+	UDPTCPPort      *int      `hcl:"udp_tcp_port,optional"`
+	TLSPort         *int      `hcl:"tls_port,optional"`
+	TLSDomain       *string   `hcl:"tls_domain,optional"`
+	TLSCertFile     *string   `hcl:"tls_cert_file,optional"`
+	TLSKeyFile      *string   `hcl:"tls_key_file,optional"`
+	TLSCAFile       *string   `hcl:"tls_ca_file,optional"`
+	KeepAlives      *bool     `hcl:"keepalives,optional"`
+	OutboundProxy   *string   `hcl:"outbound_proxy,optional"`
+	RingTimeout     *string   `hcl:"ring_timeout,optional"`
+	ReferTimeout    *string   `hcl:"refer_timeout,optional"`
+	DestinationFrom *string   `hcl:"destination_from,optional"`
+	AuthUsername    *string   `hcl:"auth_username,optional"`
+	AuthPassword    *string   `hcl:"auth_password,optional"`
+	AutoAnswer      *bool     `hcl:"auto_answer,optional"`
+	MaxCallDuration *string   `hcl:"max_call_duration,optional"`
+	MaxMessageSize  *int      `hcl:"max_message_size,optional"`
+	Body            hcl.Body  `hcl:",body"`
+}
+
+type httpBlock struct {
+	Address        *string  `hcl:"address,optional"`
+	Port           *int     `hcl:"port,optional"`
+	Auth           *bool    `hcl:"auth,optional"`
+	Password       *string  `hcl:"password,optional"`
+	AuthScheme     *string  `hcl:"auth_scheme,optional"`
+	NonceLifetime  *string  `hcl:"nonce_lifetime,optional"`
+	MaxConns       *int     `hcl:"max_connections,optional"`
+	MaxConnsPerIP  *int     `hcl:"max_connections_per_ip,optional"`
+	ReadTimeout    *string  `hcl:"read_timeout,optional"`
+	IdleTimeout    *string  `hcl:"idle_timeout,optional"`
+	MaxRequestSize *int     `hcl:"max_request_size,optional"`
+	Body           hcl.Body `hcl:",body"`
+}
+
+type xmlBlock struct {
+	Address        *string  `hcl:"address,optional"`
+	Port           *int     `hcl:"port,optional"`
+	MaxRequestSize *int     `hcl:"max_request_size,optional"`
+	MaxConns       *int     `hcl:"max_connections,optional"`
+	MaxConnsPerIP  *int     `hcl:"max_connections_per_ip,optional"`
+	IdleTimeout    *string  `hcl:"idle_timeout,optional"`
+	Body           hcl.Body `hcl:",body"`
+}
+
+type logBlock struct {
+	Level    *string  `hcl:"level,optional"`
+	File     *string  `hcl:"file,optional"`
+	MaxLines *int     `hcl:"max_lines,optional"`
+	Body     hcl.Body `hcl:",body"`
+}
+
+type limitsBlock struct {
+	MaxActiveCalls         *int     `hcl:"max_active_calls,optional"`
+	MaxCallsPerSecond      *int     `hcl:"max_calls_per_second,optional"`
+	MaxCallsPerSecondPerIP *int     `hcl:"max_calls_per_second_per_ip,optional"`
+	MaxCallsPerInitiator   *int     `hcl:"max_calls_per_initiator,optional"`
+	Body                   hcl.Body `hcl:",body"`
+}
+
+type translationBlock struct {
+	Pattern  string    `hcl:"pattern"`
+	Output   string    `hcl:"output"`
+	DefRange hcl.Range `hcl:",def_range"`
+	Body     hcl.Body  `hcl:",body"`
+}
+
+// evalContext offers env() so secrets need not be written in the file.
+var evalContext = &hcl.EvalContext{
+	Functions: map[string]function.Function{"env": envFunc},
+}
+
+// envFunc is env("NAME") or env("NAME", "default"): the environment
+// variable's value, else the default; unset without a default is an error so
+// a forgotten secret stops the start instead of running with "".
+var envFunc = function.New(&function.Spec{
+	Description: "The value of an environment variable, or the default when it is unset.",
+	Params:      []function.Parameter{{Name: "name", Type: cty.String}},
+	VarParam:    &function.Parameter{Name: "default", Type: cty.String},
+	Type:        function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		name := args[0].AsString()
+		if len(args) > 2 {
+			return cty.NilVal, fmt.Errorf("env takes a name and at most one default, got %d arguments", len(args))
+		}
+		if v, ok := os.LookupEnv(name); ok {
+			return cty.StringVal(v), nil
+		}
+		if len(args) == 2 {
+			return args[1], nil
+		}
+		return cty.NilVal, fmt.Errorf("environment variable %s is not set and no default is given", name)
+	},
+})
+
+// converter overlays decoded values on the defaults, collecting every
+// problem with the line of the attribute at fault.
+type converter struct {
+	diags hcl.Diagnostics
+}
+
+func (c *converter) fail(body hcl.Body, block, name, format string, args ...any) {
+	r := attrRange(body, name)
+	key := name
+	if block != "" {
+		key = block + "." + name
+	}
+	c.diags = append(c.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Invalid value for " + key,
+		Detail:   fmt.Sprintf(format, args...),
+		Subject:  &r,
+	})
+}
+
+// attrRange finds where attribute name is written in body, falling back to
+// the body itself when it is not (or the body is not native HCL syntax).
+func attrRange(body hcl.Body, name string) hcl.Range {
+	if sb, ok := body.(*hclsyntax.Body); ok {
+		if a, ok := sb.Attributes[name]; ok {
+			return a.SrcRange
+		}
+		return sb.SrcRange
+	}
+	if body != nil {
+		return body.MissingItemRange()
+	}
+	return hcl.Range{}
+}
+
+func (c *converter) convert(raw *fileBlock, cfg *Config) {
+	if b := raw.SIP; b != nil {
+		c.sip(b, &cfg.SIP)
+	}
+	if b := raw.HTTP; b != nil {
+		c.http(b, &cfg.HTTP)
+	}
+	if b := raw.XML; b != nil {
+		c.xml(b, &cfg.XML)
+	}
+	if b := raw.Log; b != nil {
+		c.log(b, &cfg.Log)
+	}
+	if b := raw.Limits; b != nil {
+		f := fieldSet{c, b.Body, "limits"}
+		f.count("max_active_calls", b.MaxActiveCalls, &cfg.Limits.MaxActiveCalls)
+		f.count("max_calls_per_second", b.MaxCallsPerSecond, &cfg.Limits.MaxCallsPerSecond)
+		f.count("max_calls_per_second_per_ip", b.MaxCallsPerSecondPerIP, &cfg.Limits.MaxCallsPerSecondPerIP)
+		f.count("max_calls_per_initiator", b.MaxCallsPerInitiator, &cfg.Limits.MaxCallsPerInitiator)
+	}
+	top := fieldSet{c, raw.Body, ""}
+	top.duration("shutdown_timeout", raw.ShutdownTimeout, &cfg.ShutdownTimeout)
+	for _, t := range raw.Translation {
+		if r, ok := c.rule(t); ok {
+			cfg.Translation = append(cfg.Translation, r)
+		}
+	}
+}
+
+func (c *converter) sip(b *sipBlock, s *SIP) {
+	f := fieldSet{c, b.Body, "sip"}
+	f.address("ip_address", b.IPAddress, &s.IPAddress)
+	if b.DNSServers != nil {
+		s.DNSServers = make([]string, 0, len(*b.DNSServers))
+		for _, v := range *b.DNSServers {
+			v = strings.TrimSpace(v)
+			server, err := dnsServer(v)
+			if err != nil {
+				f.c.fail(f.body, f.block, "dns_servers", "%q is not an IP address or IP:port.", v)
+				continue
+			}
+			s.DNSServers = append(s.DNSServers, server)
+		}
+	}
+	f.sipURI("identity", b.Identity, &s.Identity, false)
+	f.port("udp_tcp_port", b.UDPTCPPort, &s.UDPTCPPort, 1)
+	f.port("tls_port", b.TLSPort, &s.TLSPort, 0)
+	f.str("tls_domain", b.TLSDomain, &s.TLSDomain)
+	f.str("tls_cert_file", b.TLSCertFile, &s.TLSCertFile)
+	f.str("tls_key_file", b.TLSKeyFile, &s.TLSKeyFile)
+	f.str("tls_ca_file", b.TLSCAFile, &s.TLSCAFile)
+	f.boolean(b.KeepAlives, &s.KeepAlives)
+	f.sipURI("outbound_proxy", b.OutboundProxy, &s.OutboundProxy, true)
+	f.duration("ring_timeout", b.RingTimeout, &s.RingTimeout)
+	f.duration("refer_timeout", b.ReferTimeout, &s.ReferTimeout)
+	f.oneOf("destination_from", b.DestinationFrom, &s.DestinationFrom, strings.ToLower,
+		DestinationFromInitiator, DestinationFromIdentity)
+	f.str("auth_username", b.AuthUsername, &s.AuthUsername)
+	f.str("auth_password", b.AuthPassword, &s.AuthPassword)
+	f.boolean(b.AutoAnswer, &s.AutoAnswer)
+	f.duration("max_call_duration", b.MaxCallDuration, &s.MaxCallDuration)
+	f.size("max_message_size", b.MaxMessageSize, &s.MaxMessageSize)
+}
+
+func (c *converter) http(b *httpBlock, h *HTTP) {
+	f := fieldSet{c, b.Body, "http"}
+	f.address("address", b.Address, &h.Address)
+	f.port("port", b.Port, &h.Port, 0)
+	f.boolean(b.Auth, &h.Auth)
+	f.str("password", b.Password, &h.Password)
+	f.oneOf("auth_scheme", b.AuthScheme, &h.AuthScheme, strings.ToLower, AuthSchemeDigest, AuthSchemeBasic)
+	f.duration("nonce_lifetime", b.NonceLifetime, &h.NonceLifetime)
+	f.count("max_connections", b.MaxConns, &h.MaxConns)
+	f.count("max_connections_per_ip", b.MaxConnsPerIP, &h.MaxConnsPerIP)
+	f.duration("read_timeout", b.ReadTimeout, &h.ReadTimeout)
+	f.duration("idle_timeout", b.IdleTimeout, &h.IdleTimeout)
+	f.size("max_request_size", b.MaxRequestSize, &h.MaxRequestSize)
+	if h.Auth && h.Password == "" {
+		// Authentication with an empty password protects nothing; say so at start.
+		c.fail(b.Body, "http", "auth", "http.auth = true needs a non-empty http.password.")
+	}
+}
+
+func (c *converter) xml(b *xmlBlock, x *XML) {
+	f := fieldSet{c, b.Body, "xml"}
+	f.address("address", b.Address, &x.Address)
+	f.port("port", b.Port, &x.Port, 0)
+	f.size("max_request_size", b.MaxRequestSize, &x.MaxRequestSize)
+	f.count("max_connections", b.MaxConns, &x.MaxConns)
+	f.count("max_connections_per_ip", b.MaxConnsPerIP, &x.MaxConnsPerIP)
+	f.duration("idle_timeout", b.IdleTimeout, &x.IdleTimeout)
+}
+
+func (c *converter) log(b *logBlock, l *Log) {
+	f := fieldSet{c, b.Body, "log"}
+	f.oneOf("level", b.Level, &l.Level, strings.ToUpper, LogLevels...)
+	f.str("file", b.File, &l.File)
+	f.count("max_lines", b.MaxLines, &l.MaxLines)
+}
+
+func (c *converter) rule(t translationBlock) (Rule, bool) {
+	pattern := strings.TrimSpace(t.Pattern)
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		c.fail(t.Body, "translation", "pattern", "%q does not compile: %v.", pattern, err)
+		return Rule{}, false
+	}
+	return Rule{Pattern: re, Output: rewriteOutput(strings.TrimSpace(t.Output)), Range: t.DefRange}, true
+}
+
+// fieldSet converts the attributes of one block.
+type fieldSet struct {
+	c     *converter
+	body  hcl.Body
+	block string
+}
+
+func (f fieldSet) str(_ string, v *string, dst *string) {
+	if v != nil {
+		*dst = strings.TrimSpace(*v)
+	}
+}
+
+func (f fieldSet) boolean(v *bool, dst *bool) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func (f fieldSet) address(name string, v *string, dst *string) {
+	if v == nil {
+		return
+	}
+	s := strings.TrimSpace(*v)
+	if s != "" {
+		if _, err := netip.ParseAddr(s); err != nil {
+			f.c.fail(f.body, f.block, name, "%q is not an IP address (leave it empty to use all interfaces).", s)
+			return
+		}
+	}
+	*dst = s
+}
+
+func (f fieldSet) port(name string, v *int, dst *int, lowest int) {
+	if v == nil {
+		return
+	}
+	if *v < lowest || *v > 65535 {
+		f.c.fail(f.body, f.block, name, "port %d is out of range %d..65535.", *v, lowest)
+		return
+	}
+	*dst = *v
+}
+
+// count is a number of things where 0 means none or unlimited.
+func (f fieldSet) count(name string, v *int, dst *int) {
+	if v == nil {
+		return
+	}
+	if *v < 0 {
+		f.c.fail(f.body, f.block, name, "%d is negative.", *v)
+		return
+	}
+	*dst = *v
+}
+
+// size is a byte limit; 0 would refuse everything, so it must be positive.
+func (f fieldSet) size(name string, v *int, dst *int) {
+	if v == nil {
+		return
+	}
+	if *v <= 0 {
+		f.c.fail(f.body, f.block, name, "%d bytes: a size must be positive.", *v)
+		return
+	}
+	*dst = *v
+}
+
+func (f fieldSet) duration(name string, v *string, dst *time.Duration) {
+	if v == nil {
+		return
+	}
+	s := strings.TrimSpace(*v)
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		f.c.fail(f.body, f.block, name, "%q is not a duration like \"30s\" or \"5m\".", s)
+		return
+	}
+	if d < 0 {
+		f.c.fail(f.body, f.block, name, "%q is negative.", s)
+		return
+	}
+	*dst = d
+}
+
+func (f fieldSet) oneOf(name string, v *string, dst *string, norm func(string) string, allowed ...string) {
+	if v == nil {
+		return
+	}
+	s := norm(strings.TrimSpace(*v))
+	for _, a := range allowed {
+		if s == a {
+			*dst = s
+			return
+		}
+	}
+	f.c.fail(f.body, f.block, name, "%q is not one of %s.", strings.TrimSpace(*v), strings.Join(allowed, ", "))
+}
+
+func (f fieldSet) sipURI(name string, v *string, dst *string, emptyOK bool) {
+	if v == nil {
+		return
+	}
+	s := strings.TrimSpace(*v)
+	if s == "" && emptyOK {
+		*dst = s
+		return
+	}
+	if err := ValidateSIPURI(s); err != nil {
+		f.c.fail(f.body, f.block, name, "%q is not a SIP or SIPS URI: %v.", s, err)
+		return
+	}
+	*dst = s
+}
+
+// dnsServer accepts "ip" or "ip:port" and returns "ip:port", adding port 53,
+// so the resolver can dial it as it is.
+func dnsServer(s string) (string, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return net.JoinHostPort(a.String(), "53"), nil
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return "", err
+	}
+	if ap.Port() == 0 {
+		return "", fmt.Errorf("port 0")
+	}
+	return ap.String(), nil
+}
+
+// keys lists the attribute names of every block (top level under ""), so
+// tests can check that config.hcl, Settings and the README cover them all.
+func keys() map[string][]string {
+	out := map[string][]string{}
+	for name, v := range map[string]any{
+		"":            fileBlock{},
+		"sip":         sipBlock{},
+		"http":        httpBlock{},
+		"xml":         xmlBlock{},
+		"log":         logBlock{},
+		"limits":      limitsBlock{},
+		"translation": translationBlock{},
+	} {
+		schema, _ := gohcl.ImpliedBodySchema(v)
+		for _, a := range schema.Attributes {
+			out[name] = append(out[name], a.Name)
+		}
+		sort.Strings(out[name])
+	}
+	return out
+}
