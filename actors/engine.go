@@ -1,0 +1,223 @@
+// Package actors holds the call logic: the Engine admits click-to-call
+// requests and runs each as a CallSupervisor actor whose children are the
+// initiator and destination legs. Front ends see only CallStarter; the SIP
+// wire is package transport.
+package actors
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
+	"golang.org/x/time/rate"
+
+	"github.com/clicktocall/clicktocall/config"
+	"github.com/clicktocall/clicktocall/transport"
+)
+
+// Observer is told about every result and fallback, for metrics and CDRs.
+// Its methods are called from call actors and must not block.
+type Observer interface {
+	Result(req CallRequest, p Progress)
+	Fallback(req CallRequest)
+}
+
+// callSettings are the engine-wide settings every call reads.
+type callSettings struct {
+	tr                       *transport.Transport
+	identity                 sip.Uri
+	ringTimeout              time.Duration
+	referTimeout             time.Duration
+	maxCallDuration          time.Duration
+	destinationFromInitiator bool
+	autoAnswer               bool
+	authUsername             string
+	authPassword             string
+	observer                 Observer
+}
+
+func (s *callSettings) observe(req CallRequest, p Progress) {
+	if s.observer != nil {
+		s.observer.Result(req, p)
+	}
+}
+
+func (s *callSettings) observeFallback(req CallRequest) {
+	if s.observer != nil {
+		s.observer.Fallback(req)
+	}
+}
+
+// Engine admits calls and owns every running CallSupervisor.
+type Engine struct {
+	system   *actor.ActorSystem
+	settings *callSettings
+	limits   config.Limits
+	log      *slog.Logger
+
+	mu       sync.Mutex
+	calls    map[string]*actor.PID
+	perInit  map[string]int
+	stopping bool
+	drained  chan struct{} // closed when stopping and no call is left
+	rate     *rate.Limiter
+	active   atomic.Int64
+}
+
+// EngineOptions configures an Engine.
+type EngineOptions struct {
+	SIP       config.SIP
+	Limits    config.Limits
+	Transport *transport.Transport
+	Logger    *slog.Logger
+	Observer  Observer // nil: none
+	System    *actor.ActorSystem
+}
+
+// NewEngine builds an engine on a running transport.
+func NewEngine(o EngineOptions) (*Engine, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.System == nil {
+		o.System = actor.NewActorSystem()
+	}
+	var identity sip.Uri
+	if err := sip.ParseUri(o.SIP.Identity, &identity); err != nil {
+		return nil, fmt.Errorf("sip identity %q: %w", o.SIP.Identity, err)
+	}
+	e := &Engine{
+		system: o.System,
+		settings: &callSettings{
+			tr:                       o.Transport,
+			identity:                 identity,
+			ringTimeout:              o.SIP.RingTimeout,
+			referTimeout:             o.SIP.ReferTimeout,
+			maxCallDuration:          o.SIP.MaxCallDuration,
+			destinationFromInitiator: o.SIP.DestinationFrom != "identity",
+			autoAnswer:               o.SIP.AutoAnswer,
+			authUsername:             o.SIP.AuthUsername,
+			authPassword:             o.SIP.AuthPassword,
+			observer:                 o.Observer,
+		},
+		limits:  o.Limits,
+		log:     o.Logger,
+		calls:   make(map[string]*actor.PID),
+		perInit: make(map[string]int),
+		drained: make(chan struct{}),
+	}
+	if e.settings.referTimeout <= 0 {
+		e.settings.referTimeout = 32 * time.Second
+	}
+	if o.Limits.MaxCallsPerSecond > 0 {
+		e.rate = rate.NewLimiter(rate.Limit(o.Limits.MaxCallsPerSecond), o.Limits.MaxCallsPerSecond)
+	}
+	return e, nil
+}
+
+// ActiveCalls is the number of calls whose supervisor is still running.
+func (e *Engine) ActiveCalls() int { return int(e.active.Load()) }
+
+// StartCall admits a call and starts its supervisor; see CallStarter.
+func (e *Engine) StartCall(req CallRequest, onProgress func(Progress)) (string, error) {
+	var initiator, destination sip.Uri
+	if err := sip.ParseUri(req.Initiator, &initiator); err != nil {
+		return "", &Refusal{Code: 400, Text: "Invalid URI format " + req.Initiator}
+	}
+	if err := sip.ParseUri(req.Destination, &destination); err != nil {
+		return "", &Refusal{Code: 400, Text: "Invalid URI format " + req.Destination}
+	}
+	id := uuid.NewString()
+	e.mu.Lock()
+	if refusal := e.admit(req); refusal != nil {
+		e.mu.Unlock()
+		return "", refusal
+	}
+	e.active.Add(1)
+	e.perInit[req.Initiator]++
+	spec := callSpec{
+		id: id, req: req, initiator: initiator, destination: destination,
+		settings: e.settings, onProgress: onProgress,
+		log:   e.log.With("call", id),
+		onEnd: func(id string) { e.ended(id, req.Initiator) },
+	}
+	props := actor.PropsFromProducer(newCallSupervisor(spec))
+	// Spawned under the lock so Shutdown never misses a call it admitted.
+	pid := e.system.Root.Spawn(props)
+	e.calls[id] = pid
+	e.mu.Unlock()
+	return id, nil
+}
+
+// admit applies the limits; e.mu is held.
+func (e *Engine) admit(req CallRequest) *Refusal {
+	switch {
+	case e.stopping:
+		return &Refusal{Code: 503, Text: textShuttingDown, RetryAfter: 5 * time.Second}
+	case e.limits.MaxActiveCalls > 0 && int(e.active.Load()) >= e.limits.MaxActiveCalls:
+		return &Refusal{Code: 503, Text: "Too many active calls", RetryAfter: time.Second}
+	case e.limits.MaxCallsPerInitiator > 0 && e.perInit[req.Initiator] >= e.limits.MaxCallsPerInitiator:
+		return &Refusal{Code: 503, Text: "Too many calls to this initiator", RetryAfter: 5 * time.Second}
+	case e.rate != nil && !e.rate.Allow():
+		return &Refusal{Code: 503, Text: "Call rate limit reached", RetryAfter: time.Second}
+	}
+	return nil
+}
+
+func (e *Engine) ended(id, initiator string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.calls, id)
+	if e.perInit[initiator]--; e.perInit[initiator] <= 0 {
+		delete(e.perInit, initiator)
+	}
+	e.active.Add(-1)
+	if e.stopping && len(e.calls) == 0 {
+		select {
+		case <-e.drained:
+		default:
+			close(e.drained)
+		}
+	}
+}
+
+// Shutdown refuses new calls, gives every running call its final result
+// (503) and ends its legs, then waits until all calls have stopped or ctx ends.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	e.stopping = true
+	pids := make([]*actor.PID, 0, len(e.calls))
+	for _, pid := range e.calls {
+		pids = append(pids, pid)
+	}
+	if len(e.calls) == 0 {
+		select {
+		case <-e.drained:
+		default:
+			close(e.drained)
+		}
+	}
+	e.mu.Unlock()
+	for _, pid := range pids {
+		e.system.Root.Send(pid, shutdownCall{})
+	}
+	select {
+	case <-e.drained:
+		return nil
+	case <-ctx.Done():
+		// Calls still ending their legs: stop them; their legs CANCEL or BYE
+		// on the way out.
+		e.mu.Lock()
+		for _, pid := range e.calls {
+			e.system.Root.Stop(pid)
+		}
+		e.mu.Unlock()
+		return fmt.Errorf("shutdown: %d calls still ending: %w", e.ActiveCalls(), ctx.Err())
+	}
+}

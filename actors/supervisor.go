@@ -1,0 +1,436 @@
+package actors
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/emiago/sipgo/sip"
+)
+
+// Mode is how a call connects the destination.
+type Mode string
+
+const (
+	ModeRefer    Mode = "refer"    // blind transfer of the initiator
+	ModeAnchored Mode = "anchored" // 3PCC, the server stays in the signalling path
+	ModeFallback Mode = "fallback" // REFER refused, then anchored
+)
+
+// callSpec is one admitted request, as the supervisor runs it.
+type callSpec struct {
+	id          string
+	req         CallRequest
+	initiator   sip.Uri
+	destination sip.Uri
+	settings    *callSettings
+	onProgress  func(Progress)
+	onEnd       func(id string)
+	log         *slog.Logger
+}
+
+// Messages to a CallSupervisor from the engine and its own timers.
+type (
+	shutdownCall   struct{}
+	referTimedOut  struct{ gen int }
+	callDurationUp struct{}
+)
+
+// callSupervisor runs one click-to-call: it decides REFER or anchored, runs
+// the fallback, emits progress, guarantees exactly one final result and ends
+// both legs on every exit path.
+type callSupervisor struct {
+	spec  callSpec
+	mode  Mode
+	legs  [3]*actor.PID // indexed by Leg
+	ended [3]bool       // the leg reported its end or stopped
+	rang  [3]bool       // a 180 was already reported for this leg
+	final bool
+
+	initSDP, destSDP *sdpSession
+	referring        bool // REFER sent and not yet refused
+	referAccepted    bool
+	referGen         int
+	connected        bool // anchored media bridged
+	relayFrom        Leg  // the leg whose re-INVITE is being relayed, LegNone = none
+	setupReInvite    bool // the re-INVITE carrying the destination's offer is in flight
+	shuttingDown     bool
+}
+
+func newCallSupervisor(spec callSpec) actor.Producer {
+	return func() actor.Actor { return &callSupervisor{spec: spec} }
+}
+
+// legStrategy stops a leg that panics; the supervisor sees it Terminated
+// and turns that into a final result and a torn-down call.
+var legStrategy = actor.NewOneForOneStrategy(0, time.Second, func(reason any) actor.Directive {
+	return actor.StopDirective
+})
+
+func (c *callSupervisor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		c.start(ctx)
+	case *actor.Stopping:
+		if !c.final {
+			c.emit(500, LegNone)
+		}
+	case *actor.Stopped:
+		c.spec.onEnd(c.spec.id)
+	case *actor.Terminated:
+		c.onLegTerminated(ctx, m.Who)
+	case *legRinging:
+		c.onRinging(m.role)
+	case *legAnswered:
+		c.onAnswered(ctx, m)
+	case *legFailed:
+		c.onLegFailed(ctx, m)
+	case *legEnded:
+		c.onLegEnded(ctx, m)
+	case *referAnswered:
+		c.onReferAnswered(ctx, m.code)
+	case *referNotify:
+		c.onReferNotify(ctx, m)
+	case referTimedOut:
+		c.onReferTimeout(ctx, m.gen)
+	case *reInviteAnswered:
+		c.onReInviteAnswered(ctx, m)
+	case *remoteReInvite:
+		c.onRemoteReInvite(ctx, m)
+	case callDurationUp:
+		c.log().Info("maximum call duration reached")
+		c.hangupAll(ctx, 0)
+	case shutdownCall:
+		c.shuttingDown = true
+		if !c.final {
+			c.emit(503, LegNone)
+		}
+		c.hangupAll(ctx, 503)
+	}
+}
+
+func (c *callSupervisor) log() *slog.Logger { return c.spec.log }
+
+func (c *callSupervisor) start(ctx actor.Context) {
+	s := c.spec.settings
+	c.mode = ModeRefer
+	if c.spec.req.Anchor {
+		c.mode = ModeAnchored
+	}
+	c.emit(100, LegNone)
+	c.initSDP = newSDPSession(s.tr.Host())
+	from := sip.FromHeader{DisplayName: "Click-To-Call: " + userPart(c.spec.req.Destination), Address: s.identity}
+	from.Params = sip.NewParams()
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	var headers []sip.Header
+	if s.autoAnswer {
+		headers = append(headers, sip.NewHeader("Call-Info", "<sip:"+s.tr.Host()+">;answer-after=0"))
+	}
+	c.spawnLeg(ctx, legSpec{role: LegInitiator, target: c.spec.initiator, from: from,
+		offer: c.initSDP.placeholder(), headers: headers})
+}
+
+func (c *callSupervisor) spawnLeg(ctx actor.Context, spec legSpec) {
+	s := c.spec.settings
+	spec.callID = s.tr.NewCallID()
+	spec.ringTimeout = s.ringTimeout
+	spec.username, spec.password = s.authUsername, s.authPassword
+	spec.proxy = s.tr.OutboundProxy()
+	spec.tr = s.tr
+	spec.log = c.spec.log
+	props := actor.PropsFromProducer(newLeg(spec), actor.WithSupervisor(legStrategy))
+	c.legs[spec.role] = ctx.Spawn(props)
+}
+
+// emit reports a result; nothing follows the final one.
+func (c *callSupervisor) emit(code int, leg Leg) {
+	if c.final {
+		return
+	}
+	p := Progress{CallID: c.spec.id, Code: code, Leg: leg, Text: resultText(code, leg), At: time.Now()}
+	if code == 500 {
+		p.Text = textInternal
+	}
+	c.final = p.Final()
+	if c.log().Enabled(context.Background(), slog.LevelInfo) && (code >= 200 || code == 100) {
+		c.log().Info("call result", "code", code, "leg", leg.String(), "mode", string(c.mode))
+	}
+	c.spec.settings.observe(c.spec.req, p)
+	c.spec.onProgress(p)
+}
+
+func (c *callSupervisor) onRinging(role Leg) {
+	if !c.rang[role] {
+		c.rang[role] = true
+		c.emit(180, role)
+	}
+}
+
+func (c *callSupervisor) onAnswered(ctx actor.Context, m *legAnswered) {
+	switch m.role {
+	case LegInitiator:
+		c.emit(200, LegInitiator)
+		if c.shuttingDown || c.final {
+			c.hangupAll(ctx, 0)
+			return
+		}
+		if c.mode == ModeAnchored {
+			c.startDestination(ctx)
+			return
+		}
+		c.referring = true
+		ctx.Send(c.legs[LegInitiator], &legRefer{target: c.spec.req.Destination, referredBy: c.spec.settings.identity.String()})
+		c.startReferTimer(ctx)
+	case LegDestination:
+		if c.ended[LegInitiator] || c.final {
+			ctx.Send(c.legs[LegDestination], &legAck{})
+			c.hangupAll(ctx, 487)
+			return
+		}
+		offer, err := c.initSDP.rewrite(m.body)
+		if err != nil {
+			c.log().Info("destination answered without a usable offer", "error", err)
+			ctx.Send(c.legs[LegDestination], &legAck{})
+			c.emit(488, LegDestination)
+			c.hangupAll(ctx, 488)
+			return
+		}
+		c.setupReInvite = true
+		ctx.Send(c.legs[LegInitiator], &legReInvite{body: offer})
+	}
+}
+
+func (c *callSupervisor) startReferTimer(ctx actor.Context) {
+	c.referGen++
+	gen, self, root := c.referGen, ctx.Self(), ctx.ActorSystem().Root
+	time.AfterFunc(c.spec.settings.referTimeout, func() { root.Send(self, referTimedOut{gen: gen}) })
+}
+
+// startDestination runs RFC 3725 flow IV from its second step: an offerless
+// INVITE to the destination.
+func (c *callSupervisor) startDestination(ctx actor.Context) {
+	s := c.spec.settings
+	c.destSDP = newSDPSession(s.tr.Host())
+	from := sip.FromHeader{Address: s.identity}
+	if s.destinationFromInitiator {
+		from.Address = c.spec.initiator
+	}
+	from.Address.UriParams = nil
+	from.Params = sip.NewParams()
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	c.spawnLeg(ctx, legSpec{role: LegDestination, target: c.spec.destination, from: from})
+}
+
+func (c *callSupervisor) onReferAnswered(ctx actor.Context, code int) {
+	if !c.referring || c.referAccepted {
+		return
+	}
+	if code >= 200 && code < 300 {
+		c.referAccepted = true
+		c.startReferTimer(ctx) // now waiting for the final NOTIFY
+		return
+	}
+	c.fallBack(ctx, code)
+}
+
+// fallBack turns a refused or unanswered REFER into an anchored call on the
+// same initiator dialog.
+func (c *callSupervisor) fallBack(ctx actor.Context, code int) {
+	c.referring = false
+	c.referGen++
+	if c.ended[LegInitiator] || c.final {
+		return
+	}
+	c.log().Info("refer refused, falling back to an anchored call", "code", code)
+	c.mode = ModeFallback
+	c.spec.settings.observeFallback(c.spec.req)
+	c.startDestination(ctx)
+}
+
+func (c *callSupervisor) onReferNotify(ctx actor.Context, m *referNotify) {
+	if !c.referring || c.final {
+		return
+	}
+	switch {
+	case m.code >= 180 && m.code < 200:
+		c.onRinging(LegDestination)
+	case m.code >= 200 && m.code < 300:
+		c.referAccepted = true
+		c.emit(200, LegDestination)
+		c.referGen++
+		c.hangup(ctx, LegInitiator, 0)
+		c.maybeStop(ctx)
+	case m.code >= 300:
+		c.referGen++
+		c.emit(m.code, LegDestination)
+		c.hangup(ctx, LegInitiator, m.code)
+		c.maybeStop(ctx)
+	}
+}
+
+func (c *callSupervisor) onReferTimeout(ctx actor.Context, gen int) {
+	if gen != c.referGen || !c.referring || c.final {
+		return
+	}
+	if !c.referAccepted {
+		c.fallBack(ctx, 408)
+		return
+	}
+	c.emit(408, LegDestination)
+	c.hangup(ctx, LegInitiator, 408)
+	c.maybeStop(ctx)
+}
+
+func (c *callSupervisor) onReInviteAnswered(ctx actor.Context, m *reInviteAnswered) {
+	if c.setupReInvite && m.role == LegInitiator {
+		c.setupReInvite = false
+		if m.code >= 200 && m.code < 300 && !c.final {
+			answer, err := c.destSDP.rewrite(m.body)
+			if err == nil {
+				ctx.Send(c.legs[LegDestination], &legAck{body: answer})
+				c.connected = true
+				c.emit(200, LegDestination)
+				if d := c.spec.settings.maxCallDuration; d > 0 {
+					self, root := ctx.Self(), ctx.ActorSystem().Root
+					time.AfterFunc(d, func() { root.Send(self, callDurationUp{}) })
+				}
+				return
+			}
+			c.log().Info("initiator answered without usable sdp", "error", err)
+			m.code = 488
+		}
+		ctx.Send(c.legs[LegDestination], &legAck{})
+		if m.code < 300 {
+			m.code = 488
+		}
+		c.emit(m.code, LegDestination)
+		c.hangupAll(ctx, m.code)
+		return
+	}
+	// The answer to a relayed re-INVITE goes back to the leg that sent it.
+	if c.relayFrom == LegNone || m.role == c.relayFrom {
+		return
+	}
+	from := c.relayFrom
+	c.relayFrom = LegNone
+	body := m.body
+	if m.code >= 200 && m.code < 300 && len(body) > 0 {
+		if b, err := c.sdpFor(from).rewrite(body); err == nil {
+			body = b
+		}
+	}
+	ctx.Send(c.legs[from], &legAnswerReq{code: m.code, body: body})
+}
+
+func (c *callSupervisor) sdpFor(role Leg) *sdpSession {
+	if role == LegInitiator {
+		return c.initSDP
+	}
+	return c.destSDP
+}
+
+func other(role Leg) Leg {
+	if role == LegInitiator {
+		return LegDestination
+	}
+	return LegInitiator
+}
+
+// onRemoteReInvite relays a phone's re-INVITE to the other phone once the
+// call is bridged; before that there is nothing to relay to.
+func (c *callSupervisor) onRemoteReInvite(ctx actor.Context, m *remoteReInvite) {
+	to := other(m.role)
+	if !c.connected || c.relayFrom != LegNone || c.ended[to] {
+		ctx.Send(c.legs[m.role], &legAnswerReq{code: 491})
+		return
+	}
+	var body []byte
+	if len(m.body) > 0 {
+		b, err := c.sdpFor(to).rewrite(m.body)
+		if err != nil {
+			ctx.Send(c.legs[m.role], &legAnswerReq{code: 488})
+			return
+		}
+		body = b
+	}
+	c.relayFrom = m.role
+	ctx.Send(c.legs[to], &legReInvite{body: body})
+}
+
+func (c *callSupervisor) onLegFailed(ctx actor.Context, m *legFailed) {
+	c.ended[m.role] = true
+	switch m.role {
+	case LegInitiator:
+		c.emit(m.code, LegInitiator)
+		c.hangupAll(ctx, m.code)
+	case LegDestination:
+		c.emit(m.code, LegDestination)
+		c.hangup(ctx, LegInitiator, m.code)
+	}
+	c.maybeStop(ctx)
+}
+
+func (c *callSupervisor) onLegEnded(ctx actor.Context, m *legEnded) {
+	c.ended[m.role] = true
+	if m.remote {
+		c.log().Info("phone hung up", "leg", m.role.String())
+	}
+	switch {
+	case c.final:
+		// Connected or finished: a hang-up on one side ends the other.
+		c.hangup(ctx, other(m.role), 0)
+	case m.role == LegInitiator && c.referAccepted:
+		// A transferee may hang up before its final NOTIFY: keep waiting
+		// for it (the router answers NOTIFYs for ended dialogs).
+		return
+	default:
+		// The initiator left before the destination connected.
+		if c.legs[LegDestination] != nil || c.referring {
+			c.emit(487, LegDestination)
+		} else {
+			c.emit(487, m.role)
+		}
+		c.hangupAll(ctx, 487)
+	}
+	c.maybeStop(ctx)
+}
+
+func (c *callSupervisor) onLegTerminated(ctx actor.Context, who *actor.PID) {
+	for role, pid := range c.legs {
+		if pid != nil && pid.Equal(who) && !c.ended[role] {
+			// Only a crash stops a leg before it reported its end.
+			c.ended[role] = true
+			c.log().Error("call leg stopped unexpectedly", "leg", Leg(role).String())
+			c.emit(500, Leg(role))
+			c.hangupAll(ctx, 500)
+		}
+	}
+	c.maybeStop(ctx)
+}
+
+func (c *callSupervisor) hangup(ctx actor.Context, role Leg, code int) {
+	if pid := c.legs[role]; pid != nil && !c.ended[role] {
+		ctx.Send(pid, &legHangup{code: code})
+	}
+}
+
+func (c *callSupervisor) hangupAll(ctx actor.Context, code int) {
+	c.hangup(ctx, LegInitiator, code)
+	c.hangup(ctx, LegDestination, code)
+	c.maybeStop(ctx)
+}
+
+// maybeStop ends the supervisor once the final result is out and every leg
+// has ended; stopping it stops the legs, which release their Call-IDs.
+func (c *callSupervisor) maybeStop(ctx actor.Context) {
+	if !c.final {
+		return
+	}
+	for role, pid := range c.legs {
+		if pid != nil && !c.ended[role] {
+			return
+		}
+	}
+	ctx.Stop(ctx.Self())
+}
