@@ -1,0 +1,113 @@
+package xml
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// errIdle ends the reading of a connection that had neither a request nor a
+// call in progress for the idle timeout.
+var errIdle = errors.New("idle timeout")
+
+// idleReader reads from the connection with the idle timeout as a read
+// deadline. A deadline that passes while a call is in progress, or soon
+// after one ended, is pushed back: only a connection with nothing to do is idle.
+type idleReader struct {
+	conn net.Conn
+	idle time.Duration // 0: no timeout
+	sh   *connShared
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	deadline := time.Now().Add(r.idle)
+	for {
+		// Once closing, the actor owns the read deadline (the linger time).
+		closing := r.sh.closing.Load()
+		if r.idle > 0 && !closing {
+			_ = r.conn.SetReadDeadline(deadline)
+		}
+		n, err := r.conn.Read(p)
+		if n > 0 || err == nil || r.idle <= 0 || closing || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		now := time.Now()
+		if r.sh.active.Load() > 0 {
+			deadline = now.Add(r.idle)
+			continue
+		}
+		if d := time.Unix(0, r.sh.lastActive.Load()).Add(r.idle); d.After(now) {
+			deadline = d
+			continue
+		}
+		return 0, errIdle
+	}
+}
+
+// outbox is the output queue between the connection actor and its writer
+// goroutine. push never blocks: it refuses once limit bytes are waiting,
+// which is how a client that does not read is detected.
+type outbox struct {
+	mu        sync.Mutex
+	cond      *sync.Cond
+	bufs      net.Buffers
+	queued    int // pushed and not yet written, including a write in progress
+	pending   int // in bufs
+	limit     int
+	finishing bool // write what is queued, then end
+	aborted   bool // end now
+}
+
+func newOutbox(limit int) *outbox {
+	o := &outbox{limit: limit}
+	o.cond = sync.NewCond(&o.mu)
+	return o
+}
+
+func (o *outbox) push(b []byte) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.queued+len(b) > o.limit {
+		return false
+	}
+	o.bufs = append(o.bufs, b)
+	o.queued += len(b)
+	o.pending += len(b)
+	o.cond.Signal()
+	return true
+}
+
+func (o *outbox) finish() {
+	o.mu.Lock()
+	o.finishing = true
+	o.mu.Unlock()
+	o.cond.Signal()
+}
+
+func (o *outbox) abort() {
+	o.mu.Lock()
+	o.aborted = true
+	o.mu.Unlock()
+	o.cond.Signal()
+}
+
+// wait blocks until there is output, a finish or an abort, and takes the output.
+func (o *outbox) wait() (bufs net.Buffers, n int, finishing, aborted bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for o.pending == 0 && !o.finishing && !o.aborted {
+		o.cond.Wait()
+	}
+	bufs, n = o.bufs, o.pending
+	o.bufs, o.pending = nil, 0
+	return bufs, n, o.finishing, o.aborted
+}
+
+// written releases n bytes of the limit once they are on the wire.
+func (o *outbox) written(n int) {
+	o.mu.Lock()
+	o.queued -= n
+	o.mu.Unlock()
+}

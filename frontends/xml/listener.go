@@ -1,0 +1,124 @@
+package xml
+
+import (
+	"net"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// Messages of the listener actor.
+type (
+	acceptedConn    struct{ conn net.Conn } // from the accept loop
+	drainConns      struct{}                // Shutdown: finish the calls, then close
+	forceCloseConns struct{}                // Shutdown's context ended: close now
+)
+
+// listenerActor admits connections against the connection limits and
+// supervises one connection actor per admitted connection. Counting here,
+// in one actor, keeps the limits exact without locks.
+type listenerActor struct {
+	s        *Server
+	conns    map[string]string // connection actor id -> client IP
+	perIP    map[string]int
+	draining bool
+}
+
+func newListenerActor(s *Server) *listenerActor {
+	return &listenerActor{s: s, conns: map[string]string{}, perIP: map[string]int{}}
+}
+
+func (l *listenerActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case acceptedConn:
+		l.admit(ctx, m.conn)
+	case *actor.Terminated:
+		if ip, ok := l.conns[m.Who.Id]; ok {
+			delete(l.conns, m.Who.Id)
+			if l.perIP[ip]--; l.perIP[ip] <= 0 {
+				delete(l.perIP, ip)
+			}
+		}
+		l.checkDrained()
+	case drainConns:
+		l.draining = true
+		for _, pid := range ctx.Children() {
+			ctx.Send(pid, m)
+		}
+		l.checkDrained()
+	case forceCloseConns:
+		for _, pid := range ctx.Children() {
+			ctx.Send(pid, m)
+		}
+	}
+}
+
+func (l *listenerActor) admit(ctx actor.Context, c net.Conn) {
+	cfg := l.s.opts.Config
+	ip := clientIP(c)
+	switch {
+	case l.draining:
+		go refuse(c, "Server shutting down")
+		return
+	case cfg.MaxConns > 0 && len(l.conns) >= cfg.MaxConns:
+		l.s.log.Warn("XML connection refused: too many connections", "client", c.RemoteAddr().String(), "max_connections", cfg.MaxConns)
+		go refuse(c, "Too many connections")
+		return
+	case cfg.MaxConnsPerIP > 0 && l.perIP[ip] >= cfg.MaxConnsPerIP:
+		l.s.log.Warn("XML connection refused: too many connections from client", "client", c.RemoteAddr().String(), "max_connections_per_ip", cfg.MaxConnsPerIP)
+		go refuse(c, "Too many connections from "+ip)
+		return
+	}
+	pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newConnActor(l.s, c, ip) }))
+	l.conns[pid.Id] = ip
+	l.perIP[ip]++
+}
+
+func (l *listenerActor) checkDrained() {
+	if l.draining && len(l.conns) == 0 {
+		select {
+		case <-l.s.drained:
+		default:
+			close(l.s.drained)
+		}
+	}
+}
+
+func clientIP(c net.Conn) string {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		return c.RemoteAddr().String()
+	}
+	return host
+}
+
+// refuse answers a connection that is not admitted with a 503 and closes it.
+// It runs in its own goroutine: a client that does not read must not hold up
+// the listener.
+func refuse(c net.Conn, text string) {
+	_ = c.SetDeadline(time.Now().Add(lingerTime))
+	_, err := c.Write(appendResponse(nil, nil, result{code: 503, text: text}))
+	if err == nil {
+		closeGracefully(c)
+		return
+	}
+	c.Close()
+}
+
+// closeGracefully half-closes c and reads what the client still sends until
+// it closes too or the read deadline passes. Closing with unread input would
+// send a TCP reset, which can destroy the answer before the client reads it.
+func closeGracefully(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		buf := make([]byte, 4096)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				break
+			}
+		}
+	}
+	c.Close()
+}
