@@ -189,7 +189,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, ln := range listeners {
 		_ = ln.Close()
 	}
-	if err := s.fast.ShutdownWithContext(ctx); err != nil {
+	// fasthttp reports the listeners closed above; that is no failure.
+	if err := s.fast.ShutdownWithContext(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("http shutdown: %w", err)
 	}
 	return nil
