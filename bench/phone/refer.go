@@ -1,0 +1,204 @@
+package phone
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+func (p *Phone) onRefer(req *sip.Request, tx sip.ServerTransaction) {
+	c := p.lookup(req)
+	if c == nil {
+		_ = p.respond(nil, tx, sip.NewResponseFromRequest(req, 481, reason(481), nil))
+		return
+	}
+	p.recordIn(c, req)
+	sdlg, _ := p.dialog(c)
+	if sdlg == nil {
+		_ = p.respond(c, tx, sip.NewResponseFromRequest(req, 481, reason(481), nil))
+		return
+	}
+	if err := sdlg.ReadRequest(req, tx); err != nil {
+		_ = p.respond(c, tx, sip.NewResponseFromRequest(req, 500, err.Error(), nil))
+		return
+	}
+	rb := c.b.Refer
+	switch rb.Mode {
+	case ReferIgnore:
+		return // sipgo drops the transaction; retransmissions are recorded and ignored too
+	case ReferReject:
+		res := sip.NewResponseFromRequest(req, rb.rejectCode(), reason(rb.rejectCode()), nil)
+		if rb.rejectCode() == 405 {
+			res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"))
+		}
+		_ = p.respond(c, tx, res)
+		p.emit(c.rec.CallID, EventReferRejected, rb.rejectCode())
+		return
+	}
+	target, err := referTarget(req)
+	if err != nil {
+		_ = p.respond(c, tx, sip.NewResponseFromRequest(req, 400, err.Error(), nil))
+		return
+	}
+	_ = p.respond(c, tx, sip.NewResponseFromRequest(req, 202, reason(202), nil))
+	p.emit(c.rec.CallID, EventReferAccepted, 202)
+	if rb.Mode == ReferAcceptSilent {
+		return
+	}
+	n := &notifier{p: p, c: c, b: rb, event: "refer"}
+	if rb.EventID {
+		n.event += ";id=" + strconv.FormatUint(uint64(req.CSeq().SeqNo), 10)
+	}
+	p.goWork(func() {
+		if rb.Dial {
+			p.dial(c, req, target, n)
+			return
+		}
+		if !n.send(100, false) {
+			return
+		}
+		if rb.Ringing && !n.send(180, false) {
+			return
+		}
+		n.send(rb.finalCode(), true)
+	})
+}
+
+func referTarget(req *sip.Request) (sip.Uri, error) {
+	h := req.GetHeader("Refer-To")
+	if h == nil {
+		return sip.Uri{}, fmt.Errorf("REFER without Refer-To")
+	}
+	var uri sip.Uri
+	if _, err := sip.ParseAddressValue(h.Value(), &uri, nil); err != nil {
+		return sip.Uri{}, fmt.Errorf("bad Refer-To %q: %w", h.Value(), err)
+	}
+	return uri, nil
+}
+
+// notifier sends the implicit subscription's NOTIFYs (RFC 3515 §2.4.4) in one call. It keeps
+// going after the dialog ends, as real phones do: a final NOTIFY may follow the BYE.
+type notifier struct {
+	p     *Phone
+	c     *call
+	b     ReferBehaviour
+	event string
+}
+
+// send NOTIFYs a sipfrag with this status; false when the phone closed or the NOTIFY failed.
+func (n *notifier) send(code int, last bool) bool {
+	if n.b.NotifyDelay > 0 {
+		t := time.NewTimer(n.b.NotifyDelay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-n.p.ctx.Done():
+			return false
+		}
+	}
+	state := "active;expires=60"
+	if last {
+		state = "terminated;reason=noresource"
+	}
+	req := sip.NewRequest(sip.NOTIFY, n.p.remoteTarget(n.c))
+	req.AppendHeader(sip.NewHeader("Event", n.event))
+	req.AppendHeader(sip.NewHeader("Subscription-State", state))
+	req.AppendHeader(sip.NewHeader("Content-Type", "message/sipfrag;version=2.0"))
+	req.SetBody([]byte(fmt.Sprintf("SIP/2.0 %d %s\r\n", code, reason(code))))
+	n.p.emit(n.c.rec.CallID, EventNotifySent, code)
+	res, err := n.p.doInDialog(n.p.ctx, n.c, req)
+	if err != nil {
+		n.p.cfg.Logger.Debug("phone NOTIFY failed", "call_id", n.c.rec.CallID, "error", err)
+		return false
+	}
+	return res.IsSuccess()
+}
+
+// dial follows a REFER for real: it INVITEs the target with an offer and NOTIFYs each
+// response's status line. The new call is recorded as an outgoing call of this phone.
+func (p *Phone) dial(referCall *call, refer *sip.Request, target sip.Uri, n *notifier) {
+	if !n.send(100, false) {
+		return
+	}
+	tp := "udp"
+	if t, ok := target.UriParams.Get("transport"); ok && t != "" {
+		tp = t
+	}
+	ua := p.dialogUAs[tp]
+	if ua == nil {
+		ua = &sipgo.DialogUA{Client: p.client, ContactHDR: p.dialogUAs[p.firstTransport()].ContactHDR}
+	}
+	target.Headers = nil // Refer-To may carry ?Replaces=...; not for the Request-URI
+	invite := sip.NewRequest(sip.INVITE, target)
+	invite.SetTransport(tp)
+	m := &media{host: p.cfg.Host, port: p.allocPort(), session: uint64(time.Now().UnixNano())}
+	invite.SetBody(m.offer())
+	invite.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	if rb := refer.GetHeader("Referred-By"); rb != nil {
+		invite.AppendHeader(sip.NewHeader("Referred-By", rb.Value()))
+	}
+
+	ctx, cancel := context.WithTimeout(p.ctx, 2*time.Minute)
+	defer cancel()
+	at, seq := time.Now(), p.nextSeq()
+	dcs, err := ua.WriteInvite(ctx, invite)
+	if err != nil {
+		n.send(503, true)
+		return
+	}
+	c := p.callFor(invite.CallID().Value(), tp, Behaviour{}, true)
+	c.media = m
+	p.mu.Lock()
+	c.out = dcs
+	p.mu.Unlock()
+	p.record(c, Out, invite, seq, at, false)
+
+	rang := false
+	err = dcs.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
+		p.recordIn(c, res)
+		if (res.StatusCode == 180 || res.StatusCode == 183) && !rang {
+			rang = true
+			n.send(180, false)
+		}
+		return nil
+	}})
+	final := dcs.InviteResponse
+	if err != nil || final == nil || !final.IsSuccess() {
+		code := 408
+		if final != nil && final.StatusCode >= 300 {
+			code = final.StatusCode
+		}
+		p.setState(c, CallRejected, code)
+		c.end()
+		n.send(code, true)
+		return
+	}
+	p.setState(c, CallConfirmed, final.StatusCode)
+	ack := sip.NewRequest(sip.ACK, p.remoteTarget(c))
+	at, seq = time.Now(), p.nextSeq()
+	if err := dcs.WriteAck(ctx, ack); err == nil {
+		p.record(c, Out, ack, seq, at, false)
+	}
+	c.confirm.Do(func() { close(c.confirmed) })
+	n.send(final.StatusCode, true)
+}
+
+func (p *Phone) allocPort() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.allocPortLocked()
+}
+
+// allocPortLocked hands out the RTP port each call announces (nothing listens on it).
+func (p *Phone) allocPortLocked() int {
+	port := p.nextPort
+	p.nextPort += 2
+	if p.nextPort >= 60000 {
+		p.nextPort = 40000
+	}
+	return port
+}
