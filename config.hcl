@@ -66,7 +66,8 @@ shutdown_timeout = "10s"   # on SIGTERM/SIGINT: wait this long for calls to end 
 
 # Address translation (TranslationPattern / TranslationOutput): rules are tried
 # top-down and the first whose pattern (Go RE2 syntax) matches replaces the
-# WHOLE address by its output; $1..$9 are the pattern's groups ($$ is a "$").
+# WHOLE address by its output; $1..$9 are the pattern's groups (so "$1x" is
+# group 1 then "x"), $$ is a "$", and a named group (?P<user>...) is "$${user}".
 # In HCL strings write a regex backslash twice ("\\d") and a literal "${" as "$${".
 # See what a rule set does with: clicktocall translate 9055551234
 
