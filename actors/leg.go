@@ -95,8 +95,10 @@ type (
 		tx  sip.ClientTransaction
 		err error
 	}
-	ringTimedOut struct{}
-	inDialog     struct {
+	// earlyResponse is an 18x seen by the transport's read loop, in order.
+	earlyResponse struct{ res *sip.Response }
+	ringTimedOut  struct{}
+	inDialog      struct {
 		req      *sip.Request
 		tx       sip.ServerTransaction
 		answered func()
@@ -141,6 +143,10 @@ type dialogRoute struct {
 	pid  *actor.PID
 }
 
+func (r dialogRoute) HandleProvisional(res *sip.Response) {
+	r.root.Send(r.pid, &earlyResponse{res: res})
+}
+
 func (r dialogRoute) HandleRequest(req *sip.Request, tx sip.ServerTransaction, answered func()) {
 	r.root.Send(r.pid, &inDialog{req: req, tx: tx, answered: answered})
 }
@@ -156,6 +162,10 @@ func (l *legActor) Receive(ctx actor.Context) {
 		l.spec.tr.Unregister(l.spec.callID)
 	case *inviteResponse:
 		if m.tx == l.tx {
+			l.onInviteResponse(ctx, m.res)
+		}
+	case *earlyResponse:
+		if l.invite != nil && m.res.CSeq().SeqNo == l.invite.CSeq().SeqNo {
 			l.onInviteResponse(ctx, m.res)
 		}
 	case *inviteDone:

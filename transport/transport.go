@@ -35,6 +35,10 @@ type Options struct {
 // the answer is sent or the transaction ends.
 type InDialogHandler interface {
 	HandleRequest(req *sip.Request, tx sip.ServerTransaction, answered func())
+	// HandleProvisional gets each 18x to an INVITE of this Call-ID in
+	// arrival order. sipgo hands responses to transactions in goroutines, so
+	// a 180 followed at once by a 200 can otherwise be overtaken and lost.
+	HandleProvisional(res *sip.Response)
 }
 
 // Transport owns the SIP sockets and routes in-dialog requests.
@@ -114,8 +118,22 @@ func New(opts Options) (*Transport, error) {
 		return nil, fmt.Errorf("sip tcp client: %w", err)
 	}
 	t.routes()
+	ua.TransportLayer().OnMessage(t.observeProvisional)
 	go func() { _ = srv.ServeUDP(t.udpConn) }()
 	go func() { _ = srv.ServeTCP(t.tcpLn) }()
+	// UDP requests reuse the listener's socket once sipgo has pooled it;
+	// before that a request would try to bind the port a second time.
+	udpAddr := t.udpConn.LocalAddr().String()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if c, err := ua.TransportLayer().GetConnection("udp", udpAddr); err == nil && c != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Close()
+			return nil, fmt.Errorf("sip udp listener %s did not start", udpAddr)
+		}
+		time.Sleep(time.Millisecond)
+	}
 	return t, nil
 }
 
@@ -296,6 +314,21 @@ func (t *Transport) deliver(h InDialogHandler, req *sip.Request, tx sip.ServerTr
 	case <-tx.Done():
 	case <-timer.C:
 		t.respond(req, tx, 500, "Server Internal Error")
+	}
+}
+
+// observeProvisional runs in the socket's read loop, in arrival order.
+func (t *Transport) observeProvisional(msg sip.Message) {
+	res, ok := msg.(*sip.Response)
+	if !ok || res.StatusCode < 180 || res.StatusCode >= 200 {
+		return
+	}
+	cseq, cid := res.CSeq(), res.CallID()
+	if cseq == nil || cid == nil || cseq.MethodName != sip.INVITE {
+		return
+	}
+	if h, ok := t.dialogs.Load(cid.Value()); ok {
+		h.(InDialogHandler).HandleProvisional(res)
 	}
 }
 

@@ -1,0 +1,274 @@
+package actors
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/pion/sdp/v3"
+
+	"github.com/clicktocall/clicktocall/bench/phone"
+	"github.com/clicktocall/clicktocall/config"
+)
+
+func TestReferAcceptedReportsEveryStepAndHangsUpInitiator(t *testing.T) {
+	for _, tp := range []string{"udp", "tcp"} {
+		t.Run(tp, func(t *testing.T) {
+			h := newHarness(t, harnessOpts{transport: tp,
+				init: phone.Behaviour{Ring: true, Refer: phone.ReferBehaviour{Ringing: true, EventID: tp == "tcp"}}})
+			_, r := h.call(false)
+			expectResults(t, r.wait(t, 10*time.Second), "100, 180 I, 200 I, 180 D, 200 D")
+
+			c := onlyCall(t, h.init, phone.Received(sip.BYE))
+			if got := methods(c, phone.In); got != "INVITE REFER BYE" || acks(c) != 1 {
+				t.Errorf("initiator received %q", got)
+			}
+			refer, _ := c.Request(phone.In, sip.REFER)
+			if got, want := header(refer, "Refer-To"), "<"+h.uri(h.dest)+">"; got != want {
+				t.Errorf("Refer-To = %q, want %q", got, want)
+			}
+			if got := header(refer, "Referred-By"); got != "<sip:clicktocall@example.com>" {
+				t.Errorf("Referred-By = %q", got)
+			}
+			invite, _ := c.Request(phone.In, sip.INVITE)
+			if from := header(invite, "From"); !strings.Contains(from, `"Click-To-Call: bob"`) || !strings.Contains(from, "sip:clicktocall@example.com") {
+				t.Errorf("From = %q", from)
+			}
+			if !strings.Contains(string(invite.Body()), "a=inactive") {
+				t.Errorf("placeholder offer is not inactive:\n%s", invite.Body())
+			}
+			if via := header(invite, "Via"); strings.Contains(via, "0.0.0.0") || !strings.Contains(via, "SIP/2.0/"+strings.ToUpper(tp)) {
+				t.Errorf("Via = %q", via)
+			}
+			// The BYE follows the final NOTIFY.
+			flow := strings.Join(c.Flow(), ", ")
+			if strings.LastIndex(flow, "sent NOTIFY") > strings.LastIndex(flow, "recv BYE") {
+				t.Errorf("BYE before the final NOTIFY: %s", flow)
+			}
+			h.waitIdle()
+			if r.extras() != 0 {
+				t.Errorf("%d results after the final", r.extras())
+			}
+		})
+	}
+}
+
+func TestReferRefusedFallsBackToAnchored(t *testing.T) {
+	for _, code := range []int{405, 501, 603} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			h := newHarness(t, harnessOpts{init: phone.Behaviour{Refer: phone.ReferBehaviour{Mode: phone.ReferReject, RejectCode: code}}})
+			_, r := h.call(false)
+			expectResults(t, r.wait(t, 10*time.Second), "100, 200 I, 200 D")
+			c := onlyCall(t, h.init, phone.Received(sip.INVITE))
+			c = onlyCall(t, h.init, func(c phone.Call) bool { return acks(c) == 2 })
+			if got := methods(c, phone.In); got != "INVITE REFER INVITE" {
+				t.Errorf("initiator received %q", got)
+			}
+			onlyCall(t, h.dest, phone.InState(phone.CallConfirmed))
+		})
+	}
+}
+
+func TestReferNeverAnsweredFallsBackAfterTimeout(t *testing.T) {
+	h := newHarness(t, harnessOpts{
+		sip:  func(s *config.SIP) { s.ReferTimeout = 500 * time.Millisecond },
+		init: phone.Behaviour{Refer: phone.ReferBehaviour{Mode: phone.ReferIgnore}}})
+	start := time.Now()
+	_, r := h.call(false)
+	expectResults(t, r.wait(t, 10*time.Second), "100, 200 I, 200 D")
+	if el := time.Since(start); el < 500*time.Millisecond {
+		t.Errorf("fell back after %v, before the refer timeout", el)
+	}
+}
+
+func TestReferNotifyFailureEndsCall(t *testing.T) {
+	h := newHarness(t, harnessOpts{init: phone.Behaviour{Refer: phone.ReferBehaviour{FinalCode: 486}}})
+	_, r := h.call(false)
+	got := r.wait(t, 10*time.Second)
+	expectResults(t, got, "100, 200 I, 486 D")
+	if got[2].Text != "Failed to connect to destination" {
+		t.Errorf("text = %q", got[2].Text)
+	}
+	onlyCall(t, h.init, phone.Received(sip.BYE))
+	h.waitIdle()
+}
+
+func TestReferWithoutNotifyTimesOut(t *testing.T) {
+	h := newHarness(t, harnessOpts{
+		sip:  func(s *config.SIP) { s.ReferTimeout = 500 * time.Millisecond },
+		init: phone.Behaviour{Refer: phone.ReferBehaviour{Mode: phone.ReferAcceptSilent}}})
+	_, r := h.call(false)
+	expectResults(t, r.wait(t, 10*time.Second), "100, 200 I, 408 D")
+	onlyCall(t, h.init, phone.Received(sip.BYE))
+	h.waitIdle()
+}
+
+func TestAnchoredCallBridgesMediaBeforeReportingSuccess(t *testing.T) {
+	for _, tp := range []string{"udp", "tcp"} {
+		t.Run(tp, func(t *testing.T) {
+			h := newHarness(t, harnessOpts{transport: tp, dest: phone.Behaviour{Ring: true}})
+			_, r := h.call(true)
+			expectResults(t, r.wait(t, 10*time.Second), "100, 200 I, 180 D, 200 D")
+
+			d := onlyCall(t, h.dest, phone.InState(phone.CallConfirmed))
+			dInvite, _ := d.Request(phone.In, sip.INVITE)
+			if len(dInvite.Body()) != 0 {
+				t.Errorf("INVITE to the destination has a body:\n%s", dInvite.Body())
+			}
+			if from := header(dInvite, "From"); !strings.Contains(from, h.init.URI(tp).Host) {
+				t.Errorf("destination From = %q, want the initiator", from)
+			}
+			destOffer := d.Responses(phone.Out, sip.INVITE)
+			offer := destOffer[len(destOffer)-1].Body()
+			ack, _ := d.Request(phone.In, sip.ACK)
+
+			i := onlyCall(t, h.init, func(c phone.Call) bool { return len(c.Requests(phone.In, sip.INVITE)) == 2 })
+			invites := i.Requests(phone.In, sip.INVITE)
+			first, second := parseSDP(t, invites[0].Body()), parseSDP(t, invites[1].Body())
+			if first.Origin.SessionID != second.Origin.SessionID || second.Origin.SessionVersion <= first.Origin.SessionVersion {
+				t.Errorf("initiator origins: %+v then %+v", first.Origin, second.Origin)
+			}
+			// The re-INVITE carries the destination's media.
+			if want := parseSDP(t, offer); second.MediaDescriptions[0].MediaName.Port != want.MediaDescriptions[0].MediaName.Port {
+				t.Errorf("re-INVITE media port %d, destination offered %d", second.MediaDescriptions[0].MediaName.Port.Value, want.MediaDescriptions[0].MediaName.Port.Value)
+			}
+			// The destination's ACK carries the initiator's answer.
+			answers := i.Responses(phone.Out, sip.INVITE)
+			initAnswer := parseSDP(t, answers[len(answers)-1].Body())
+			ackSDP := parseSDP(t, ack.Body())
+			if ackSDP.MediaDescriptions[0].MediaName.Port != initAnswer.MediaDescriptions[0].MediaName.Port {
+				t.Errorf("ACK media port %d, initiator answered %d", ackSDP.MediaDescriptions[0].MediaName.Port.Value, initAnswer.MediaDescriptions[0].MediaName.Port.Value)
+			}
+		})
+	}
+}
+
+func parseSDP(t *testing.T, b []byte) *sdp.SessionDescription {
+	t.Helper()
+	var d sdp.SessionDescription
+	if err := d.Unmarshal(b); err != nil {
+		t.Fatalf("parse sdp: %v\n%s", err, b)
+	}
+	return &d
+}
+
+func TestInitiatorFailures(t *testing.T) {
+	cases := []struct {
+		name string
+		b    phone.Behaviour
+		want string
+	}{
+		{"busy", phone.Behaviour{Ring: true, RejectCode: 486}, "100, 180 I, 486 I"},
+		{"rejects", phone.Behaviour{RejectCode: 603}, "100, 603 I"},
+		{"never answers", phone.Behaviour{Ring: true, NoAnswer: true}, "100, 180 I, 408 I"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessOpts{init: tc.b, sip: func(s *config.SIP) { s.RingTimeout = 500 * time.Millisecond }})
+			_, r := h.call(false)
+			got := r.wait(t, 10*time.Second)
+			expectResults(t, got, tc.want)
+			if last := got[len(got)-1]; last.Text != "Failed to connect to initiator" {
+				t.Errorf("text = %q", last.Text)
+			}
+			if tc.b.NoAnswer {
+				onlyCall(t, h.init, phone.Received(sip.CANCEL))
+			}
+			h.waitIdle()
+		})
+	}
+}
+
+func TestDestinationBusyHangsUpInitiatorWithReason(t *testing.T) {
+	h := newHarness(t, harnessOpts{dest: phone.Behaviour{RejectCode: 486}})
+	_, r := h.call(true)
+	expectResults(t, r.wait(t, 10*time.Second), "100, 200 I, 486 D")
+	c := onlyCall(t, h.init, phone.Received(sip.BYE))
+	bye, _ := c.Request(phone.In, sip.BYE)
+	if reason := header(bye, "Reason"); !strings.Contains(reason, "cause=486") {
+		t.Errorf("Reason = %q", reason)
+	}
+	h.waitIdle()
+}
+
+func TestInitiatorHangsUpWhileDestinationRings(t *testing.T) {
+	h := newHarness(t, harnessOpts{dest: phone.Behaviour{Ring: true, NoAnswer: true}})
+	_, r := h.call(true)
+	r.waitFor(t, 180, LegDestination)
+	c := onlyCall(t, h.init, phone.InState(phone.CallConfirmed))
+	if err := h.init.Bye(deadline(t, 5*time.Second), c.CallID); err != nil {
+		t.Fatal(err)
+	}
+	expectResults(t, r.wait(t, 10*time.Second), "100, 200 I, 180 D, 487 D")
+	onlyCall(t, h.dest, phone.Received(sip.CANCEL))
+	h.waitIdle()
+}
+
+func TestDestinationNeverAnswersTimesOut(t *testing.T) {
+	h := newHarness(t, harnessOpts{dest: phone.Behaviour{Ring: true, NoAnswer: true},
+		sip: func(s *config.SIP) { s.RingTimeout = 500 * time.Millisecond }})
+	_, r := h.call(true)
+	expectResults(t, r.wait(t, 10*time.Second), "100, 200 I, 180 D, 408 D")
+	onlyCall(t, h.dest, phone.Received(sip.CANCEL))
+	onlyCall(t, h.init, phone.Received(sip.BYE))
+	h.waitIdle()
+}
+
+func TestByeAfterConnectReachesTheOtherSide(t *testing.T) {
+	for _, side := range []string{"initiator", "destination"} {
+		t.Run(side, func(t *testing.T) {
+			h := newHarness(t, harnessOpts{})
+			_, r := h.call(true)
+			expectResults(t, r.wait(t, 10*time.Second), "100, 200 I, 200 D")
+			from, to := h.init, h.dest
+			if side == "destination" {
+				from, to = h.dest, h.init
+			}
+			c := onlyCall(t, from, phone.InState(phone.CallConfirmed))
+			if err := from.Bye(deadline(t, 5*time.Second), c.CallID); err != nil {
+				t.Fatal(err)
+			}
+			onlyCall(t, to, phone.Received(sip.BYE))
+			h.waitIdle()
+		})
+	}
+}
+
+func TestReinviteAfterConnectIsRelayed(t *testing.T) {
+	for _, side := range []string{"initiator", "destination"} {
+		t.Run(side, func(t *testing.T) {
+			h := newHarness(t, harnessOpts{})
+			_, r := h.call(true)
+			expectResults(t, r.wait(t, 10*time.Second), "100, 200 I, 200 D")
+			from, to := h.init, h.dest
+			if side == "destination" {
+				from, to = h.dest, h.init
+			}
+			c := onlyCall(t, from, phone.InState(phone.CallConfirmed))
+			before := len(onlyCall(t, to, phone.InState(phone.CallConfirmed)).Requests(phone.In, sip.INVITE))
+			res, err := from.Reinvite(deadline(t, 5*time.Second), c.CallID, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.StatusCode != 200 || len(res.Body()) == 0 {
+				t.Fatalf("re-INVITE answered %d with %d body bytes", res.StatusCode, len(res.Body()))
+			}
+			onlyCall(t, to, func(c phone.Call) bool { return len(c.Requests(phone.In, sip.INVITE)) == before+1 })
+		})
+	}
+}
+
+func TestDigestChallengeIsAnswered(t *testing.T) {
+	creds := &phone.Credentials{Username: "ctc", Password: "secret"}
+	h := newHarness(t, harnessOpts{init: phone.Behaviour{Auth: creds},
+		sip: func(s *config.SIP) { s.AuthUsername, s.AuthPassword = "ctc", "secret" }})
+	_, r := h.call(false)
+	expectResults(t, r.wait(t, 10*time.Second), "100, 200 I, 200 D")
+	c := onlyCall(t, h.init, phone.Received(sip.BYE))
+	invites := c.Requests(phone.In, sip.INVITE)
+	if len(invites) < 2 || header(invites[1], "Authorization") == "" {
+		t.Fatalf("no authorized INVITE retry: %s", c)
+	}
+}
