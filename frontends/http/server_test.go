@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -670,5 +671,56 @@ func TestCurlDigestStartsCall(t *testing.T) {
 	}
 	if calls := eng.started(); len(calls) != 1 {
 		t.Errorf("started %d calls, want 1", len(calls))
+	}
+}
+
+// syncBuffer is a log sink the server's goroutines and the test share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestAccessLogAtDebugCarriesCallIDAndRefusalsAreWarnings(t *testing.T) {
+	var logs syncBuffer
+	eng := &fakeEngine{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Options{HTTP: config.HTTP{}, Translate: translate, Calls: eng,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	t.Cleanup(func() { stop(t, s, done) })
+	base := "http://" + ln.Addr().String()
+
+	wantHTML(t, get(t, base+query("100", "200")), 200)
+	eng.mu.Lock()
+	eng.refusal = &actors.Refusal{Code: 503, Text: "Too many active calls", RetryAfter: time.Second}
+	eng.mu.Unlock()
+	wantHTML(t, get(t, base+query("100", "200")), 503)
+
+	out := logs.String()
+	for _, want := range []string{
+		`level=DEBUG msg="http request" component=http method=GET path=/clicktocall.html status=200`,
+		`call_id=call-1`,
+		`level=WARN msg="http call refused" component=http code=503 text="Too many active calls"`,
+		`status=503`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
 	}
 }
