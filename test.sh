@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Runs every check of the project: formatting, vet, staticcheck, the tests
+# (with the race detector) and short fuzz runs. On a bare Debian machine it
+# first installs what is missing: SIPp (Debian package sip-tester) for the
+# SIP interoperability tests, and staticcheck.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Fuzz targets to run briefly after the tests, as package:FuzzName pairs,
+# e.g. "./config:FuzzTranslate". FUZZTIME (default 10s) is per target.
+FUZZ_TARGETS=(
+  ./config:FuzzTranslate
+  ./config:FuzzImportConfig
+)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+if ! command -v sipp >/dev/null 2>&1; then
+  echo "== installing sip-tester (SIPp)"
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends sip-tester
+fi
+
+export PATH="$PATH:$(go env GOPATH)/bin"
+if ! command -v staticcheck >/dev/null 2>&1; then
+  echo "== installing staticcheck"
+  go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi
+
+echo "== gofmt"
+unformatted="$(gofmt -l .)"
+if [ -n "$unformatted" ]; then
+  echo "not gofmt-formatted:" >&2
+  echo "$unformatted" >&2
+  exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== staticcheck"
+staticcheck ./...
+
+echo "== go test -race"
+go test -race -timeout 15m ./...
+
+for target in "${FUZZ_TARGETS[@]}"; do
+  pkg="${target%%:*}"
+  name="${target##*:}"
+  echo "== fuzz $name in $pkg for ${FUZZTIME:-10s}"
+  go test -run='^$' -fuzz="^${name}\$" -fuzztime="${FUZZTIME:-10s}" "$pkg"
+done
+
+echo "== all checks passed"
