@@ -724,3 +724,39 @@ func TestAccessLogAtDebugCarriesCallIDAndRefusalsAreWarnings(t *testing.T) {
 		}
 	}
 }
+
+func TestConnectionLimitsRefuseExtraConnections(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cfg    config.HTTP
+		status string
+	}{
+		{"max connections", config.HTTP{MaxConns: 1}, "HTTP/1.1 503 "},
+		{"max connections per IP", config.HTTP{MaxConnsPerIP: 1}, "HTTP/1.1 429 "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := serve(t, tc.cfg, &fakeEngine{})
+			// The first connection stays open after its answer (keep-alive).
+			first, err := net.DialTimeout("tcp", s.Addr().String(), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer first.Close()
+			if err := first.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := first.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			if line, err := bufio.NewReader(first).ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 200 ") {
+				t.Fatalf("first connection: %q, %v", line, err)
+			}
+
+			line, err := rawRequest(t, s.Addr().String(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 64, 0)
+
+			if !strings.HasPrefix(line, tc.status) {
+				t.Errorf("second connection: %q, %v; want %s", line, err, tc.status)
+			}
+		})
+	}
+}
