@@ -87,7 +87,7 @@ func New(opts Options) *Server {
 		if h.Password == "" {
 			logger.Warn("http authentication is on with an empty password")
 		}
-		if strings.EqualFold(h.AuthScheme, "basic") {
+		if strings.EqualFold(h.AuthScheme, config.AuthSchemeBasic) {
 			s.auth = basicAuth{password: h.Password}
 		} else {
 			s.auth = newDigestAuth(h.Password, orDefault(h.NonceLifetime, DefaultNonceLifetime))
