@@ -35,7 +35,7 @@ type Options struct {
 // Timings that are not worth a setting.
 const (
 	writeTimeout = 10 * time.Second       // one write to a client that stopped reading
-	lingerTime   = time.Second            // reading what a client still sends after we answered and half-closed
+	lingerTime   = 500 * time.Millisecond // reading what a client still sends after we answered and half-closed
 	forceGrace   = 500 * time.Millisecond // writing the last finals when Shutdown's context ends
 )
 
