@@ -227,3 +227,17 @@ sip {
 		}
 	}
 }
+
+func TestReadmeDocumentsEverySetting(t *testing.T) {
+	src, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for block, names := range keys() {
+		for _, name := range names {
+			if !strings.Contains(string(src), "| `"+name+"` |") {
+				t.Errorf("README.md has no table row for %s.%s", block, name)
+			}
+		}
+	}
+}
