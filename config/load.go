@@ -63,6 +63,7 @@ func Parse(src []byte, filename string) (*Config, error) {
 	var raw fileBlock
 	diags = gohcl.DecodeBody(file.Body, evalContext, &raw)
 	if diags.HasErrors() {
+		nameAttributes(file.Body, diags)
 		// A partly decoded file would only add misleading follow-on errors.
 		return nil, &Error{Diags: diags}
 	}
@@ -74,6 +75,31 @@ func Parse(src []byte, filename string) (*Config, error) {
 		return nil, &Error{Diags: c.diags}
 	}
 	return cfg, nil
+}
+
+// nameAttributes says which setting a type error is about: gohcl's
+// "Unsuitable value type" gives only the value's position.
+func nameAttributes(body hcl.Body, diags hcl.Diagnostics) {
+	sb, ok := body.(*hclsyntax.Body)
+	if !ok {
+		return
+	}
+	names := map[hcl.Range]string{}
+	for name, a := range sb.Attributes {
+		names[a.Expr.Range()] = name
+	}
+	for _, b := range sb.Blocks {
+		for name, a := range b.Body.Attributes {
+			names[a.Expr.Range()] = b.Type + "." + name
+		}
+	}
+	for _, d := range diags {
+		if d.Summary == "Unsuitable value type" && d.Context != nil {
+			if name, ok := names[*d.Context]; ok {
+				d.Summary = "Invalid value for " + name
+			}
+		}
+	}
 }
 
 // The intermediate structs mirror config.hcl. Every attribute is optional (a
