@@ -58,6 +58,6 @@ const (
 	AuthSchemeBasic          = "basic"
 )
 
-// LogLevels are the accepted values of log.level, most severe first. Parse
+// LogLevels are the accepted values of log.level, in the seed's order. Parse
 // normalises the setting to one of these (upper case).
 var LogLevels = []string{"NONE", "CRIT", "ERR", "WARNING", "INFO", "DEBUG", "STACK"}
