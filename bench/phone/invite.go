@@ -30,8 +30,8 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 
 	if b.Auth != nil && !p.authorized(req, b.Auth) {
 		p.setState(c, CallChallenged, 0)
-		_ = p.respond(c, tx, p.challenge(req, b.Auth))
 		p.emit(callID, EventChallenged, 401)
+		_ = p.respond(c, tx, p.challenge(req, b.Auth))
 		return
 	}
 
@@ -68,13 +68,13 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	offer := req.Body()
 	hasOffer := hasSDP(offer)
 	if b.Ring {
-		_ = p.respond(c, tx, p.response(dlg.InviteRequest, 180, nil))
 		p.emit(callID, EventRinging, 180)
+		_ = p.respond(c, tx, p.response(dlg.InviteRequest, 180, nil))
 	}
 	if b.EarlyMedia && hasOffer {
 		if body, err := c.media.answer(offer); err == nil {
-			_ = p.respond(c, tx, p.response(dlg.InviteRequest, 183, body))
 			p.emit(callID, EventRinging, 183)
+			_ = p.respond(c, tx, p.response(dlg.InviteRequest, 183, body))
 		}
 	}
 	if !p.sleep(c, b.RingDelay, cancelled) {
@@ -89,16 +89,16 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	case b.RejectCode != 0:
 		p.setState(c, CallRejected, b.RejectCode)
-		_ = p.respond(c, tx, p.response(dlg.InviteRequest, b.RejectCode, nil))
 		p.emit(callID, EventRejected, b.RejectCode)
+		_ = p.respond(c, tx, p.response(dlg.InviteRequest, b.RejectCode, nil))
 	default:
 		var body []byte
 		if hasOffer {
 			body, err = c.media.answer(offer)
 			if err != nil {
 				p.setState(c, CallRejected, 488)
-				_ = p.respond(c, tx, p.response(dlg.InviteRequest, 488, nil))
 				p.emit(callID, EventRejected, 488)
+				_ = p.respond(c, tx, p.response(dlg.InviteRequest, 488, nil))
 				return
 			}
 		} else {
@@ -110,19 +110,14 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		p.setState(c, CallAnswered, 200)
 		p.emit(callID, EventAnswered, 200)
 		if !p.respond2xx(c, tx, res) {
-			select {
-			case <-cancelled:
-			default:
-				p.setState(c, CallFailed, 0)
+			p.mu.Lock()
+			if c.rec.State == CallAnswered {
+				c.rec.State = CallFailed // no ACK
+				p.notifyLocked()
 			}
+			p.mu.Unlock()
 			return
 		}
-		p.mu.Lock()
-		if c.rec.State == CallAnswered {
-			c.rec.State = CallConfirmed
-			p.notifyLocked()
-		}
-		p.mu.Unlock()
 		c.confirm.Do(func() { close(c.confirmed) })
 		p.emit(callID, EventConfirmed, 0)
 		if b.TalkTime > 0 {
@@ -183,7 +178,11 @@ func (p *Phone) respond2xx(c *call, tx sip.ServerTransaction, res *sip.Response)
 			return true
 		case ack := <-tx.Acks():
 			// An ACK reusing the INVITE's branch reaches the transaction, not the ACK handler.
-			p.recordIn(c, ack)
+			p.recordAnd(c, In, ack, 0, time.Time{}, false, func() {
+				if c.rec.State == CallAnswered {
+					c.rec.State = CallConfirmed
+				}
+			})
 			return true
 		case <-retransmit.C:
 			if c.transport == "udp" {
@@ -194,7 +193,13 @@ func (p *Phone) respond2xx(c *call, tx sip.ServerTransaction, res *sip.Response)
 		case <-giveUp.C:
 			return false
 		case <-c.ctx.Done():
-			return false
+			// A BYE may follow the ACK so fast that both are ready here.
+			select {
+			case <-ackc:
+				return true
+			default:
+				return false
+			}
 		case <-p.ctx.Done():
 			return false
 		}
@@ -206,10 +211,13 @@ func (p *Phone) onAck(req *sip.Request, _ sip.ServerTransaction) {
 	if c == nil {
 		return
 	}
-	p.recordIn(c, req)
-	p.mu.Lock()
-	ackc := c.acks[req.CSeq().SeqNo]
-	p.mu.Unlock()
+	var ackc chan *sip.Request
+	p.recordAnd(c, In, req, 0, time.Time{}, false, func() {
+		ackc = c.acks[req.CSeq().SeqNo]
+		if ackc != nil && c.rec.State == CallAnswered {
+			c.rec.State = CallConfirmed
+		}
+	})
 	if ackc != nil {
 		select {
 		case ackc <- req:
@@ -224,10 +232,9 @@ func (p *Phone) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		_ = p.respond(nil, tx, sip.NewResponseFromRequest(req, 481, reason(481), nil))
 		return
 	}
-	p.recordIn(c, req)
-	p.emit(c.rec.CallID, EventByeReceived, 0)
+	p.recordAnd(c, In, req, 0, time.Time{}, false, func() { c.rec.State = CallEnded })
+	p.emit(c.id, EventByeReceived, 0)
 	_ = p.respond(c, tx, sip.NewResponseFromRequest(req, 200, "OK", nil))
-	p.setState(c, CallEnded, 0)
 	c.end()
 }
 
@@ -263,7 +270,7 @@ func (p *Phone) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	p.recordIn(c, req)
-	p.emit(c.rec.CallID, EventReinvite, 0)
+	p.emit(c.id, EventReinvite, 0)
 	sdlg, cdlg := p.dialog(c)
 	var err error
 	switch {
@@ -305,8 +312,8 @@ func (p *Phone) hangUpAfter(c *call, d time.Duration) {
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, inDialogTimeout)
 	defer cancel()
-	if err := p.Bye(ctx, c.rec.CallID); err != nil {
-		p.cfg.Logger.Debug("phone hang-up failed", "call_id", c.rec.CallID, "error", err)
+	if err := p.Bye(ctx, c.id); err != nil {
+		p.cfg.Logger.Debug("phone hang-up failed", "call_id", c.id, "error", err)
 	}
 }
 
@@ -334,10 +341,11 @@ func (p *Phone) Bye(ctx context.Context, callID string) error {
 	case <-ctx.Done():
 		return fmt.Errorf("phone %s: bye %s: call not confirmed: %w", p.cfg.User, callID, ctx.Err())
 	}
+	// The call is over for the phone once it says BYE, whatever the answer.
+	p.setState(c, CallEnded, 0)
+	p.emit(callID, EventByeSent, 0)
 	req := sip.NewRequest(sip.BYE, p.remoteTarget(c))
 	res, err := p.doInDialog(ctx, c, req)
-	p.emit(callID, EventByeSent, 0)
-	p.setState(c, CallEnded, 0)
 	c.end()
 	if err != nil {
 		return fmt.Errorf("phone %s: bye %s: %w", p.cfg.User, callID, err)
@@ -415,9 +423,9 @@ func (p *Phone) doInDialog(ctx context.Context, c *call, req *sip.Request) (*sip
 	ctx, cancel := context.WithTimeout(ctx, inDialogTimeout)
 	defer cancel()
 	sdlg, cdlg := p.dialog(c)
-	at, seq := time.Now(), p.nextSeq()
 	var tx sip.ClientTransaction
 	var err error
+	p.expectSend(c, req)
 	c.sendMu.Lock()
 	switch {
 	case sdlg != nil:
@@ -428,11 +436,11 @@ func (p *Phone) doInDialog(ctx context.Context, c *call, req *sip.Request) (*sip
 		err = fmt.Errorf("no dialog")
 	}
 	c.sendMu.Unlock()
+	p.sent(c, req)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Terminate()
-	p.record(c, Out, req, seq, at, false)
 	for {
 		select {
 		case res := <-tx.Responses():
@@ -454,8 +462,9 @@ func (p *Phone) doInDialog(ctx context.Context, c *call, req *sip.Request) (*sip
 // writeInDialog sends a request that has no transaction (ACK) in the call's dialog.
 func (p *Phone) writeInDialog(c *call, req *sip.Request) error {
 	sdlg, cdlg := p.dialog(c)
-	at, seq := time.Now(), p.nextSeq()
 	var err error
+	p.expectSend(c, req)
+	defer p.sent(c, req)
 	c.sendMu.Lock()
 	switch {
 	case sdlg != nil:
@@ -466,9 +475,5 @@ func (p *Phone) writeInDialog(c *call, req *sip.Request) error {
 		err = fmt.Errorf("no dialog")
 	}
 	c.sendMu.Unlock()
-	if err != nil {
-		return err
-	}
-	p.record(c, Out, req, seq, at, false)
-	return nil
+	return err
 }

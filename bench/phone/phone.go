@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,11 +71,18 @@ type Phone struct {
 	seq       uint64
 	nonces    map[string]bool
 	nextPort  int
+	pending   map[*sip.Request]pendingSend // requests about to be sent, to record at send time
+}
+
+type pendingSend struct {
+	c   *call
+	seq uint64
 }
 
 // call is the phone's state for one Call-ID. Fields under "p.mu" are guarded by the phone's
 // mutex; the rest are set before the call is shared.
 type call struct {
+	id        string
 	rec       Call // p.mu
 	transport string
 	b         Behaviour
@@ -126,6 +134,8 @@ func New(cfg Config) (*Phone, error) {
 		return nil, fmt.Errorf("phone client: %w", err)
 	}
 
+	client.TxRequester = &sendRecorder{ua: ua}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Phone{
 		cfg: cfg, host: host, ua: ua, srv: srv, client: client,
@@ -137,7 +147,9 @@ func New(cfg Config) (*Phone, error) {
 		changed:   make(chan struct{}),
 		nonces:    map[string]bool{},
 		nextPort:  40000,
+		pending:   map[*sip.Request]pendingSend{},
 	}
+	client.TxRequester.(*sendRecorder).p = p
 	// Handlers first: sipgo reads its handler map unlocked once serving.
 	srv.OnInvite(p.handler(p.onInvite))
 	srv.OnAck(p.handler(p.onAck))
@@ -321,6 +333,7 @@ func (p *Phone) callFor(callID, transport string, b Behaviour, outgoing bool) *c
 	}
 	ctx, end := context.WithCancel(p.ctx)
 	c := &call{
+		id:        callID,
 		rec:       Call{CallID: callID, Transport: strings.ToUpper(transport), Outgoing: outgoing, State: CallRinging},
 		transport: strings.ToLower(transport),
 		b:         b,
@@ -353,13 +366,6 @@ func (p *Phone) dialog(c *call) (*sipgo.DialogServerSession, *sipgo.DialogClient
 
 // Record keeping. Every change closes p.changed so waiters re-check their condition.
 
-func (p *Phone) nextSeq() uint64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.seq++
-	return p.seq
-}
-
 func (p *Phone) notifyLocked() {
 	close(p.changed)
 	p.changed = make(chan struct{})
@@ -369,6 +375,12 @@ func (p *Phone) notifyLocked() {
 // reserves its seq before sipgo sends it so that the flow keeps the order of events even when
 // the answer's handler records first.
 func (p *Phone) record(c *call, dir Direction, msg sip.Message, seq uint64, at time.Time, auto bool) {
+	p.recordAnd(c, dir, msg, seq, at, auto, nil)
+}
+
+// recordAnd records like record and runs change under the same lock, so no waiter sees the
+// message without the state change that goes with it.
+func (p *Phone) recordAnd(c *call, dir Direction, msg sip.Message, seq uint64, at time.Time, auto bool, change func()) {
 	m := Message{Dir: dir, At: at, Auto: auto}
 	switch v := msg.(type) {
 	case *sip.Request:
@@ -404,6 +416,9 @@ func (p *Phone) record(c *call, dir Direction, msg sip.Message, seq uint64, at t
 	next = append(next, m)
 	next = append(next, msgs[i:]...)
 	c.rec.Messages = next
+	if change != nil {
+		change()
+	}
 	p.notifyLocked()
 }
 
@@ -457,4 +472,63 @@ func reason(code int) string {
 		return r
 	}
 	return "Status " + strconv.Itoa(code)
+}
+
+// sendRecorder sits between sipgo's client and its transaction layer: it records an in-dialog
+// request once sipgo has built it (From, To, CSeq, Via) and before it goes on the wire, so a
+// test that has seen the peer's reaction also sees the request in the phone's record.
+type sendRecorder struct {
+	ua *sipgo.UserAgent
+	p  *Phone
+}
+
+func (s *sendRecorder) Request(ctx context.Context, req *sip.Request) (sip.ClientTransaction, error) {
+	s.p.mu.Lock()
+	ps, ok := s.p.pending[req]
+	delete(s.p.pending, req)
+	s.p.mu.Unlock()
+	if ok {
+		s.p.record(ps.c, Out, req, ps.seq, time.Now(), false)
+	}
+	if req.IsAck() {
+		// sipgo's Client sends ACK through the requester too; it has no transaction.
+		return nil, s.ua.TransportLayer().WriteMsg(req)
+	}
+	tx, err := s.ua.TransactionLayer().Request(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return tx, nil
+}
+
+// expectSend arranges for req to be recorded in c when sipgo sends it.
+func (p *Phone) expectSend(c *call, req *sip.Request) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seq++
+	p.pending[req] = pendingSend{c: c, seq: p.seq}
+}
+
+// sent replaces the recorded copy of req with one taken after sending, which has the Via
+// sent-by port the transport filled in, and forgets req if sipgo never sent it.
+func (p *Phone) sent(c *call, req *sip.Request) {
+	p.mu.Lock()
+	_, unsent := p.pending[req]
+	delete(p.pending, req)
+	p.mu.Unlock()
+	if unsent {
+		return
+	}
+	r := req.Clone()
+	r.SetBody(append([]byte(nil), req.Body()...))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(c.rec.Messages) - 1; i >= 0; i-- {
+		if m := c.rec.Messages[i]; m.Dir == Out && m.Request != nil && m.Request.Method == req.Method && m.CSeq() == req.CSeq().SeqNo {
+			next := slices.Clone(c.rec.Messages) // snapshots keep the old copy untouched
+			next[i].Request = r
+			c.rec.Messages = next
+			return
+		}
+	}
 }

@@ -171,14 +171,26 @@ func (c Call) Responses(dir Direction, method sip.RequestMethod) []Message {
 	return out
 }
 
-// Methods returns the methods of the requests in direction dir, in order:
-// e.g. Methods(In) == ["INVITE", "ACK", "REFER", "BYE"].
+// Methods returns the methods of the requests in direction dir, in order, without
+// retransmissions (a request whose method, CSeq and Via branch came before): e.g.
+// Methods(In) == ["INVITE", "ACK", "REFER", "BYE"]. Flow and Messages keep everything.
 func (c Call) Methods(dir Direction) []string {
 	var out []string
+	seen := map[string]bool{}
 	for _, m := range c.Messages {
-		if m.Dir == dir && m.IsRequest() {
-			out = append(out, string(m.Method))
+		if m.Dir != dir || !m.IsRequest() {
+			continue
 		}
+		branch := ""
+		if via := m.Request.Via(); via != nil {
+			branch, _ = via.Params.Get("branch")
+		}
+		key := fmt.Sprintf("%s %d %s", m.Method, m.CSeq(), branch)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, string(m.Method))
 	}
 	return out
 }

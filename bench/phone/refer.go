@@ -35,8 +35,8 @@ func (p *Phone) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 		if rb.rejectCode() == 405 {
 			res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"))
 		}
+		p.emit(c.id, EventReferRejected, rb.rejectCode())
 		_ = p.respond(c, tx, res)
-		p.emit(c.rec.CallID, EventReferRejected, rb.rejectCode())
 		return
 	}
 	target, err := referTarget(req)
@@ -44,8 +44,8 @@ func (p *Phone) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 		_ = p.respond(c, tx, sip.NewResponseFromRequest(req, 400, err.Error(), nil))
 		return
 	}
+	p.emit(c.id, EventReferAccepted, 202)
 	_ = p.respond(c, tx, sip.NewResponseFromRequest(req, 202, reason(202), nil))
-	p.emit(c.rec.CallID, EventReferAccepted, 202)
 	if rb.Mode == ReferAcceptSilent {
 		return
 	}
@@ -109,10 +109,10 @@ func (n *notifier) send(code int, last bool) bool {
 	req.AppendHeader(sip.NewHeader("Subscription-State", state))
 	req.AppendHeader(sip.NewHeader("Content-Type", "message/sipfrag;version=2.0"))
 	req.SetBody([]byte(fmt.Sprintf("SIP/2.0 %d %s\r\n", code, reason(code))))
-	n.p.emit(n.c.rec.CallID, EventNotifySent, code)
+	n.p.emit(n.c.id, EventNotifySent, code)
 	res, err := n.p.doInDialog(n.p.ctx, n.c, req)
 	if err != nil {
-		n.p.cfg.Logger.Debug("phone NOTIFY failed", "call_id", n.c.rec.CallID, "error", err)
+		n.p.cfg.Logger.Debug("phone NOTIFY failed", "call_id", n.c.id, "error", err)
 		return false
 	}
 	return res.IsSuccess()
@@ -142,20 +142,25 @@ func (p *Phone) dial(referCall *call, refer *sip.Request, target sip.Uri, n *not
 		invite.AppendHeader(sip.NewHeader("Referred-By", rb.Value()))
 	}
 
+	callID := sip.CallIDHeader(sip.GenerateTagN(32))
+	invite.AppendHeader(&callID)
+
 	ctx, cancel := context.WithTimeout(p.ctx, 2*time.Minute)
 	defer cancel()
-	at, seq := time.Now(), p.nextSeq()
+	c := p.callFor(string(callID), tp, Behaviour{}, true)
+	c.media = m
+	p.expectSend(c, invite)
 	dcs, err := ua.WriteInvite(ctx, invite)
+	p.sent(c, invite)
 	if err != nil {
+		p.setState(c, CallFailed, 503)
+		c.end()
 		n.send(503, true)
 		return
 	}
-	c := p.callFor(invite.CallID().Value(), tp, Behaviour{}, true)
-	c.media = m
 	p.mu.Lock()
 	c.out = dcs
 	p.mu.Unlock()
-	p.record(c, Out, invite, seq, at, false)
 
 	rang := false
 	err = dcs.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
@@ -179,10 +184,11 @@ func (p *Phone) dial(referCall *call, refer *sip.Request, target sip.Uri, n *not
 	}
 	p.setState(c, CallConfirmed, final.StatusCode)
 	ack := sip.NewRequest(sip.ACK, p.remoteTarget(c))
-	at, seq = time.Now(), p.nextSeq()
-	if err := dcs.WriteAck(ctx, ack); err == nil {
-		p.record(c, Out, ack, seq, at, false)
+	p.expectSend(c, ack)
+	if err := dcs.WriteAck(ctx, ack); err != nil {
+		p.cfg.Logger.Debug("phone ACK failed", "call_id", c.id, "error", err)
 	}
+	p.sent(c, ack)
 	c.confirm.Do(func() { close(c.confirmed) })
 	n.send(final.StatusCode, true)
 }

@@ -20,12 +20,21 @@ type uac struct {
 	dua      *sipgo.DialogUA
 	notifies chan *sip.Request
 	byes     chan *sip.Request
+	acks     chan *sip.Request
+	close    func()
 }
 
 const testOffer = "v=0\r\no=srv 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
 	"m=audio 30000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=inactive\r\n"
 
 func newUAC(t *testing.T, tp string) *uac {
+	t.Helper()
+	u := newUACNoCleanup(t, tp)
+	t.Cleanup(u.close)
+	return u
+}
+
+func newUACNoCleanup(t *testing.T, tp string) *uac {
 	t.Helper()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("server"), sipgo.WithUserAgentHostname("127.0.0.1"))
 	if err != nil {
@@ -39,11 +48,18 @@ func newUAC(t *testing.T, tp string) *uac {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &uac{t: t, tp: tp, ua: ua, notifies: make(chan *sip.Request, 100), byes: make(chan *sip.Request, 100)}
+	u := &uac{t: t, tp: tp, ua: ua, notifies: make(chan *sip.Request, 100), byes: make(chan *sip.Request, 100), acks: make(chan *sip.Request, 100)}
 	srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
+		u.notifies <- req // before the 200, which lets the phone send the next one
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
-		u.notifies <- req
 	})
+	// In-dialog INVITEs from the phone: answer an offer, or offer when there is none.
+	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
+		res := sip.NewSDPResponseFromRequest(req, []byte(testOffer))
+		res.AppendHeader(sip.HeaderClone(&u.dua.ContactHDR))
+		_ = tx.Respond(res)
+	})
+	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { u.acks <- req })
 	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 		u.byes <- req
@@ -74,10 +90,10 @@ func newUAC(t *testing.T, tp string) *uac {
 		contact.Address.UriParams.Add("transport", "tcp")
 	}
 	u.dua = &sipgo.DialogUA{Client: client, ContactHDR: contact}
-	t.Cleanup(func() {
+	u.close = func() {
 		_ = closer.Close()
 		_ = ua.Close()
-	})
+	}
 	return u
 }
 
