@@ -86,7 +86,10 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 		o.Logger = slog.Default()
 	}
 	if o.System == nil {
-		o.System = actor.NewActorSystem()
+		// Dead letters are routine here (a timer firing for a call that
+		// ended): keep protoactor's own chatter to warnings.
+		quiet := slog.New(minLevel{o.Logger.Handler(), slog.LevelWarn}).With("lib", "protoactor")
+		o.System = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
 	}
 	var identity sip.Uri
 	if err := sip.ParseUri(o.SIP.Identity, &identity); err != nil {
@@ -147,7 +150,8 @@ func (e *Engine) StartCall(req CallRequest, onProgress func(Progress)) (string, 
 		log:   e.log.With("call", id),
 		onEnd: func(id string) { e.ended(id, req.Initiator) },
 	}
-	props := actor.PropsFromProducer(newCallSupervisor(spec))
+	props := actor.PropsFromProducer(newCallSupervisor(spec),
+		actor.WithSupervisor(stopOnPanic), actor.WithGuardian(stopOnPanic))
 	// Spawned under the lock so Shutdown never misses a call it admitted.
 	pid := e.system.Root.Spawn(props)
 	e.calls[id] = pid
@@ -187,6 +191,18 @@ func (e *Engine) ended(id, initiator string) {
 	}
 }
 
+// send delivers msg to a running call's supervisor.
+func (e *Engine) send(id string, msg any) bool {
+	e.mu.Lock()
+	pid := e.calls[id]
+	e.mu.Unlock()
+	if pid == nil {
+		return false
+	}
+	e.system.Root.Send(pid, msg)
+	return true
+}
+
 // Shutdown refuses new calls, gives every running call its final result
 // (503) and ends its legs, then waits until all calls have stopped or ctx ends.
 func (e *Engine) Shutdown(ctx context.Context) error {
@@ -220,4 +236,22 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		e.mu.Unlock()
 		return fmt.Errorf("shutdown: %d calls still ending: %w", e.ActiveCalls(), ctx.Err())
 	}
+}
+
+// minLevel drops records below min.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
 }

@@ -61,8 +61,7 @@ func TestReferRefusedFallsBackToAnchored(t *testing.T) {
 			h := newHarness(t, harnessOpts{init: phone.Behaviour{Refer: phone.ReferBehaviour{Mode: phone.ReferReject, RejectCode: code}}})
 			_, r := h.call(false)
 			expectResults(t, r.wait(t, 10*time.Second), "100, 200 I, 200 D")
-			c := onlyCall(t, h.init, phone.Received(sip.INVITE))
-			c = onlyCall(t, h.init, func(c phone.Call) bool { return acks(c) == 2 })
+			c := onlyCall(t, h.init, func(c phone.Call) bool { return acks(c) == 2 })
 			if got := methods(c, phone.In); got != "INVITE REFER INVITE" {
 				t.Errorf("initiator received %q", got)
 			}
@@ -270,5 +269,30 @@ func TestDigestChallengeIsAnswered(t *testing.T) {
 	invites := c.Requests(phone.In, sip.INVITE)
 	if len(invites) < 2 || header(invites[1], "Authorization") == "" {
 		t.Fatalf("no authorized INVITE retry: %s", c)
+	}
+}
+
+func TestOKThatCrossesCancelIsAckedAndByed(t *testing.T) {
+	h := newHarness(t, harnessOpts{sip: func(s *config.SIP) { s.RingTimeout = 300 * time.Millisecond }})
+	peer := newRawPeer(t)
+	r := newResults()
+	if _, err := h.eng.StartCall(CallRequest{Initiator: peer.uri(), Destination: h.uri(h.dest)}, r.add); err != nil {
+		t.Fatal(err)
+	}
+	invite, from := peer.read("INVITE")
+	peer.respond(invite, from, "180 Ringing", "x1", "")
+	cancel, cfrom := peer.read("CANCEL")
+	// Answer the INVITE as if our 200 had left before the CANCEL arrived.
+	peer.respond(invite, from, "200 OK", "x1", rawSDP)
+	peer.respond(cancel, cfrom, "481 Call/Transaction Does Not Exist", "x1", "")
+	expectResults(t, r.wait(t, 10*time.Second), "100, 180 I, 408 I")
+	ack, _ := peer.read("ACK")
+	if !strings.Contains(headerOf(ack, "To"), "tag=x1") {
+		t.Errorf("ACK To = %q", headerOf(ack, "To"))
+	}
+	bye, bfrom := peer.read("BYE")
+	peer.respond(bye, bfrom, "200 OK", "", "")
+	if headerOf(bye, "Call-ID") != headerOf(invite, "Call-ID") {
+		t.Errorf("BYE for another call")
 	}
 }

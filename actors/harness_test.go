@@ -213,7 +213,12 @@ func onlyCall(t *testing.T, p *phone.Phone, cond func(phone.Call) bool) phone.Ca
 // waitIdle waits until the engine has no call left.
 func (h *harness) waitIdle() {
 	h.t.Helper()
-	end := time.Now().Add(10 * time.Second)
+	h.waitIdleWithin(10 * time.Second)
+}
+
+func (h *harness) waitIdleWithin(d time.Duration) {
+	h.t.Helper()
+	end := time.Now().Add(d)
 	for h.eng.ActiveCalls() > 0 {
 		if time.Now().After(end) {
 			h.t.Fatalf("%d calls still active", h.eng.ActiveCalls())

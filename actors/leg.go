@@ -53,6 +53,10 @@ type (
 	}
 )
 
+// crashLeg makes a leg panic: fault injection for the tests that prove a
+// crashed leg still ends in one final result and a torn-down call.
+type crashLeg struct{ role Leg }
+
 // Events a leg sends to its CallSupervisor.
 type (
 	legRinging  struct{ role Leg }
@@ -179,6 +183,8 @@ func (l *legActor) Receive(ctx actor.Context) {
 		}
 	case *legHangup:
 		l.end(ctx, m)
+	case crashLeg:
+		panic("injected fault: " + l.spec.role.String() + " leg")
 	case *legRefer:
 		l.refer(ctx, m)
 	case *legReInvite:

@@ -33,11 +33,6 @@ func newDialogState(invite *sip.Request, ok *sip.Response) *dialogState {
 	return d
 }
 
-func (d *dialogState) remoteTag() string {
-	tag, _ := d.remoteTo.Params.Get("tag")
-	return tag
-}
-
 // request builds the next request of the dialog.
 func (d *dialogState) request(method sip.RequestMethod, contact *sip.ContactHeader) *sip.Request {
 	d.cseq++

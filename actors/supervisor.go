@@ -62,9 +62,12 @@ func newCallSupervisor(spec callSpec) actor.Producer {
 	return func() actor.Actor { return &callSupervisor{spec: spec} }
 }
 
-// legStrategy stops a leg that panics; the supervisor sees it Terminated
-// and turns that into a final result and a torn-down call.
-var legStrategy = actor.NewOneForOneStrategy(0, time.Second, func(reason any) actor.Directive {
+// stopOnPanic is the supervision of every call actor: a panicking leg is
+// stopped (never restarted, which would call the phone again) and its
+// supervisor, seeing it Terminated, turns that into a final result and a
+// torn-down call; a panicking supervisor is stopped and its Stopping
+// handler sends the final result.
+var stopOnPanic = actor.NewOneForOneStrategy(0, time.Second, func(reason any) actor.Directive {
 	return actor.StopDirective
 })
 
@@ -101,6 +104,10 @@ func (c *callSupervisor) Receive(ctx actor.Context) {
 	case callDurationUp:
 		c.log().Info("maximum call duration reached")
 		c.hangupAll(ctx, 0)
+	case crashLeg:
+		if pid := c.legs[m.role]; pid != nil {
+			ctx.Send(pid, m)
+		}
 	case shutdownCall:
 		c.shuttingDown = true
 		if !c.final {
@@ -139,7 +146,7 @@ func (c *callSupervisor) spawnLeg(ctx actor.Context, spec legSpec) {
 	spec.proxy = s.tr.OutboundProxy()
 	spec.tr = s.tr
 	spec.log = c.spec.log
-	props := actor.PropsFromProducer(newLeg(spec), actor.WithSupervisor(legStrategy))
+	props := actor.PropsFromProducer(newLeg(spec))
 	c.legs[spec.role] = ctx.Spawn(props)
 }
 
