@@ -54,6 +54,14 @@ func (s *callSettings) observeFallback(req CallRequest) {
 	}
 }
 
+// NewActorSystem is the process's actor system, logging through log.
+// Dead letters are routine here (a timer firing for a call that ended), so
+// protoactor's own records below WARNING are dropped.
+func NewActorSystem(log *slog.Logger) *actor.ActorSystem {
+	quiet := slog.New(minLevel{log.Handler(), slog.LevelWarn}).With("lib", "protoactor")
+	return actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
+}
+
 // Engine admits calls and owns every running CallSupervisor.
 type Engine struct {
 	system   *actor.ActorSystem
@@ -86,10 +94,7 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 		o.Logger = slog.Default()
 	}
 	if o.System == nil {
-		// Dead letters are routine here (a timer firing for a call that
-		// ended): keep protoactor's own chatter to warnings.
-		quiet := slog.New(minLevel{o.Logger.Handler(), slog.LevelWarn}).With("lib", "protoactor")
-		o.System = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
+		o.System = NewActorSystem(o.Logger)
 	}
 	var identity sip.Uri
 	if err := sip.ParseUri(o.SIP.Identity, &identity); err != nil {

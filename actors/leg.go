@@ -463,7 +463,13 @@ func (l *legActor) end(ctx actor.Context, h *legHangup) {
 	l.stopRing()
 	switch l.phase {
 	case phaseCalling:
-		l.hangup = h // CANCEL must wait for a provisional (RFC 3261 §9.1)
+		// CANCEL must wait for a provisional (RFC 3261 §9.1), which may
+		// never come: the goroutine reading the INVITE's responses sends it
+		// (or ACK and BYE for a 2xx), and the leg ends now.
+		l.hangup = h
+		l.abandoned.Store(true)
+		l.phase = phaseEnded
+		l.report(ctx, &legFailed{role: l.spec.role, code: l.cancelCode()})
 	case phaseEarly:
 		l.hangup = h
 		l.sendCancel()

@@ -2,18 +2,25 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	"github.com/clicktocall/clicktocall/actors"
 	"github.com/clicktocall/clicktocall/config"
 	"github.com/clicktocall/clicktocall/config/logging"
+	httpfront "github.com/clicktocall/clicktocall/frontends/http"
+	xmlfront "github.com/clicktocall/clicktocall/frontends/xml"
+	"github.com/clicktocall/clicktocall/transport"
 )
 
-// serve runs the server until SIGINT or SIGTERM. For now it loads the
-// configuration, starts logging and logs the settings; starting the engine
-// and the front ends comes here.
+// serve runs the server until SIGINT or SIGTERM, then refuses new requests,
+// ends every call (each gets its final result) and exits within
+// shutdown_timeout.
 func serve(args []string) int {
 	fs := newFlagSet("serve", "", os.Stderr)
 	configPath := fs.String("config", defaultConfig, "configuration `file`")
@@ -34,12 +41,97 @@ func serve(args []string) int {
 
 	log.Info("starting", "version", versionString(), "config", cfg.File)
 	for _, s := range cfg.Settings() {
-		log.Info("setting", "key", s.Key, "value", s.Value)
+		log.Debug("setting", "key", s.Key, "value", s.Value)
 	}
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	<-ctx.Done()
-	log.Info("stopping", "reason", "signal")
+	srv, err := start(cfg, log)
+	if err != nil {
+		log.Error("start failed", "error", err)
+		fmt.Fprintf(os.Stderr, "clicktocall: %v\n", err)
+		return 1
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("stopping", "reason", "signal")
+	case err := <-srv.failed:
+		log.Error("stopping", "reason", err)
+	}
+	if err := srv.shutdown(cfg.ShutdownTimeout); err != nil {
+		log.Warn("shutdown incomplete", "error", err)
+		return 1
+	}
+	log.Info("stopped")
 	return 0
+}
+
+// server is everything serve runs.
+type server struct {
+	log    *slog.Logger
+	tr     *transport.Transport
+	engine *actors.Engine
+	http   *httpfront.Server
+	xml    *xmlfront.Server
+	failed chan error
+}
+
+func start(cfg *config.Config, log *slog.Logger) (*server, error) {
+	s := &server{log: log, failed: make(chan error, 2)}
+	tr, err := transport.New(transport.Options{IPAddress: cfg.SIP.IPAddress, Port: cfg.SIP.UDPTCPPort,
+		OutboundProxy: cfg.SIP.OutboundProxy, UserAgent: "clicktocall/" + version, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	s.tr = tr
+	log.Info("sip listening", "udp_tcp", tr.Addr())
+	system := actors.NewActorSystem(log)
+	s.engine, err = actors.NewEngine(actors.EngineOptions{SIP: cfg.SIP, Limits: cfg.Limits, Transport: tr, Logger: log, System: system})
+	if err != nil {
+		tr.Close()
+		return nil, err
+	}
+	translate := func(a string) (string, error) { return config.Translate(cfg.Translation, a) }
+	if cfg.XML.Port != 0 {
+		s.xml = xmlfront.New(xmlfront.Options{Config: cfg.XML, Translate: translate, Starter: s.engine, Logger: log, System: system})
+		if err := s.xml.Start(); err != nil {
+			tr.Close()
+			return nil, fmt.Errorf("xml listener: %w", err)
+		}
+		log.Info("xml listening", "addr", s.xml.Addr().String())
+	}
+	if cfg.HTTP.Port != 0 {
+		s.http = httpfront.New(httpfront.Options{HTTP: cfg.HTTP, Translate: translate, Calls: s.engine, Logger: log})
+		go func() {
+			if err := s.http.ListenAndServe(); err != nil && !errors.Is(err, httpfront.ErrServerClosed) {
+				s.failed <- fmt.Errorf("http listener: %w", err)
+			}
+		}()
+		log.Info("http listening", "port", cfg.HTTP.Port)
+	}
+	return s, nil
+}
+
+// shutdown ends the calls first, so XML clients get their finals over the
+// connections still open, then closes the listeners and the SIP sockets.
+func (s *server) shutdown(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var errs []error
+	if err := s.engine.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if s.xml != nil {
+		if err := s.xml.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("xml: %w", err))
+		}
+	}
+	if s.http != nil {
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http: %w", err))
+		}
+	}
+	if err := s.tr.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("sip: %w", err))
+	}
+	return errors.Join(errs...)
 }
