@@ -112,7 +112,7 @@ func (s *Server) StartListener(ln net.Listener) error {
 		actor.WithSupervisor(stopOnPanic),
 	))
 	go s.acceptLoop()
-	s.log.Info("XML interface listening", "address", ln.Addr().String())
+	s.log.Debug("XML interface listening", "address", ln.Addr().String())
 	return nil
 }
 

@@ -727,3 +727,50 @@ func TestOutboxRefusesPastItsLimit(t *testing.T) {
 		t.Fatal("written bytes not released")
 	}
 }
+
+// instantEngine answers every call with 100 and 200 Destination at once.
+type instantEngine struct{}
+
+func (instantEngine) StartCall(req actors.CallRequest, onProgress func(actors.Progress)) (string, error) {
+	onProgress(actors.Progress{Code: 100, Text: "In progress"})
+	onProgress(actors.Progress{Code: 200, Leg: actors.LegDestination, Text: "Connected to destination"})
+	return "id", nil
+}
+
+// BenchmarkPipelinedCalls measures the front end alone: requests written
+// back to back on one connection, each read back to its final.
+func BenchmarkPipelinedCalls(b *testing.B) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
+	defer system.Shutdown()
+	s := New(Options{Config: config.XML{Address: "127.0.0.1"}, Translate: testTranslate, Starter: instantEngine{}, Logger: quiet, System: system})
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	conn, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	req := []byte(seedRequest)
+	go func() {
+		for i := 0; i < b.N; i++ {
+			if _, err := conn.Write(req); err != nil {
+				return
+			}
+		}
+	}()
+	_ = conn.SetReadDeadline(time.Now().Add(time.Minute))
+	br := bufio.NewReader(conn)
+	b.ResetTimer()
+	for finals := 0; finals < b.N; {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			b.Fatal(err)
+		}
+		if bytes.Contains(line, []byte(`Leg="Destination"`)) {
+			finals++
+		}
+	}
+}
