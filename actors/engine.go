@@ -69,13 +69,14 @@ type Engine struct {
 	limits   config.Limits
 	log      *slog.Logger
 
-	mu       sync.Mutex
-	calls    map[string]*actor.PID
-	perInit  map[string]int
-	stopping bool
-	drained  chan struct{} // closed when stopping and no call is left
-	rate     *rate.Limiter
-	active   atomic.Int64
+	mu        sync.Mutex
+	calls     map[string]*actor.PID
+	perInit   map[string]int
+	stopping  bool
+	drained   chan struct{} // closed when stopping and no call is left
+	rate      *rate.Limiter
+	perIPRate map[string]*ipRate
+	active    atomic.Int64
 }
 
 // EngineOptions configures an Engine.
@@ -114,11 +115,12 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 			authPassword:             o.SIP.AuthPassword,
 			observer:                 o.Observer,
 		},
-		limits:  o.Limits,
-		log:     o.Logger,
-		calls:   make(map[string]*actor.PID),
-		perInit: make(map[string]int),
-		drained: make(chan struct{}),
+		limits:    o.Limits,
+		log:       o.Logger,
+		calls:     make(map[string]*actor.PID),
+		perInit:   make(map[string]int),
+		perIPRate: make(map[string]*ipRate),
+		drained:   make(chan struct{}),
 	}
 	if e.settings.referTimeout <= 0 {
 		e.settings.referTimeout = 32 * time.Second
@@ -175,8 +177,41 @@ func (e *Engine) admit(req CallRequest) *Refusal {
 		return &Refusal{Code: 503, Text: "Too many calls to this initiator", RetryAfter: 5 * time.Second}
 	case e.rate != nil && !e.rate.Allow():
 		return &Refusal{Code: 503, Text: "Call rate limit reached", RetryAfter: time.Second}
+	case !e.allowIP(req.ClientIP):
+		return &Refusal{Code: 429, Text: "Call rate limit reached for this client", RetryAfter: time.Second}
 	}
 	return nil
+}
+
+// ipRate is one client address's token bucket.
+type ipRate struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+// allowIP applies limits.max_calls_per_second_per_ip; e.mu is held. Buckets
+// idle for a minute are forgotten so a flood of addresses cannot grow the map
+// without bound.
+func (e *Engine) allowIP(ip string) bool {
+	perSec := e.limits.MaxCallsPerSecondPerIP
+	if perSec <= 0 || ip == "" {
+		return true
+	}
+	now := time.Now()
+	b := e.perIPRate[ip]
+	if b == nil {
+		if len(e.perIPRate) >= 100000 {
+			for k, v := range e.perIPRate {
+				if now.Sub(v.seen) > time.Minute {
+					delete(e.perIPRate, k)
+				}
+			}
+		}
+		b = &ipRate{lim: rate.NewLimiter(rate.Limit(perSec), perSec)}
+		e.perIPRate[ip] = b
+	}
+	b.seen = now
+	return b.lim.AllowN(now, 1)
 }
 
 func (e *Engine) ended(id, initiator string) {
@@ -195,6 +230,11 @@ func (e *Engine) ended(id, initiator string) {
 		}
 	}
 }
+
+// Cancel ends a call on request of its client: a pending call is
+// cancelled, a connected anchored one hung up; a call without its final
+// result yet gets 487 as its final. It reports whether the call was running.
+func (e *Engine) Cancel(id string) bool { return e.send(id, cancelCall{}) }
 
 // send delivers msg to a running call's supervisor.
 func (e *Engine) send(id string, msg any) bool {

@@ -191,3 +191,44 @@ func TestThousandConcurrentCallsLeaveNothingBehind(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+func TestCancelEndsPendingCallWith487(t *testing.T) {
+	h := newHarness(t, harnessOpts{dest: phone.Behaviour{Ring: true, NoAnswer: true}})
+	id, r := h.call(true)
+	r.waitFor(t, 180, LegDestination)
+	if !h.eng.Cancel(id) {
+		t.Fatal("call not running")
+	}
+	expectResults(t, r.wait(t, 10*time.Second), "100, 200 I, 180 D, 487 D")
+	onlyCall(t, h.dest, phone.Received(sip.CANCEL))
+	onlyCall(t, h.init, phone.Received(sip.BYE))
+	h.waitIdle()
+	if h.eng.Cancel(id) {
+		t.Error("Cancel of an ended call reported it running")
+	}
+}
+
+func TestAdmissionLimits(t *testing.T) {
+	h := newHarness(t, harnessOpts{limits: config.Limits{MaxActiveCalls: 1, MaxCallsPerSecondPerIP: 100},
+		init: phone.Behaviour{Ring: true, NoAnswer: true}})
+	_, r := h.call(false)
+	r.waitFor(t, 180, LegInitiator)
+	_, err := h.eng.StartCall(CallRequest{Initiator: h.uri(h.init), Destination: h.uri(h.dest)}, func(Progress) {})
+	if ref, ok := err.(*Refusal); !ok || ref.Code != 503 || ref.RetryAfter <= 0 {
+		t.Fatalf("second call: %v, want 503 with Retry-After", err)
+	}
+	h2 := newHarness(t, harnessOpts{limits: config.Limits{MaxCallsPerSecondPerIP: 2}, init: phone.Behaviour{RejectCode: 486}})
+	var refused int
+	for i := 0; i < 5; i++ {
+		_, err := h2.eng.StartCall(CallRequest{Initiator: h2.uri(h2.init), Destination: h2.uri(h2.dest), ClientIP: "192.0.2.7"}, func(Progress) {})
+		if ref, ok := err.(*Refusal); ok && ref.Code == 429 {
+			refused++
+		}
+	}
+	if refused != 3 {
+		t.Errorf("%d of 5 calls from one address refused at 2/s, want 3", refused)
+	}
+	if _, err := h2.eng.StartCall(CallRequest{Initiator: h2.uri(h2.init), Destination: h2.uri(h2.dest), ClientIP: "192.0.2.8"}, func(Progress) {}); err != nil {
+		t.Errorf("another address refused: %v", err)
+	}
+}

@@ -33,6 +33,7 @@ type callSpec struct {
 // Messages to a CallSupervisor from the engine and its own timers.
 type (
 	shutdownCall   struct{}
+	cancelCall     struct{}
 	referTimedOut  struct{ gen int }
 	callDurationUp struct{}
 )
@@ -108,6 +109,15 @@ func (c *callSupervisor) Receive(ctx actor.Context) {
 		if pid := c.legs[m.role]; pid != nil {
 			ctx.Send(pid, m)
 		}
+	case cancelCall:
+		if !c.final {
+			leg := LegInitiator
+			if c.legs[LegDestination] != nil || c.referring {
+				leg = LegDestination
+			}
+			c.emit(487, leg)
+		}
+		c.hangupAll(ctx, 487)
 	case shutdownCall:
 		c.shuttingDown = true
 		if !c.final {
