@@ -64,6 +64,9 @@ type ReferBehaviour struct {
 	FinalCode int
 	// NotifyDelay is waited before each NOTIFY.
 	NotifyDelay time.Duration
+	// FinalNotifyDelay is waited, in addition, before the final NOTIFY: e.g. to let the
+	// server's REFER timeout fire so the final NOTIFY arrives after its BYE.
+	FinalNotifyDelay time.Duration
 	// Dial makes the phone really call the Refer-To target (with an SDP offer): the NOTIFYs
 	// then carry the target's real responses, and FinalCode and Ringing are ignored.
 	Dial bool

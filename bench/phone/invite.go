@@ -3,6 +3,7 @@ package phone
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -112,7 +113,7 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		if !p.respond2xx(c, tx, res) {
 			p.mu.Lock()
 			if c.rec.State == CallAnswered {
-				c.rec.State = CallFailed // no ACK
+				p.setStateLocked(c, CallFailed) // no ACK
 				p.notifyLocked()
 			}
 			p.mu.Unlock()
@@ -126,12 +127,7 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-func (p *Phone) firstTransport() string {
-	for _, tp := range p.cfg.Transports {
-		return tp
-	}
-	return "udp"
-}
+func (p *Phone) firstTransport() string { return strings.ToLower(p.cfg.Transports[0]) }
 
 // response builds a response to req with the phone's Contact and, when body is set, SDP.
 func (p *Phone) response(req *sip.Request, code int, body []byte) *sip.Response {
@@ -172,17 +168,13 @@ func (p *Phone) respond2xx(c *call, tx sip.ServerTransaction, res *sip.Response)
 	defer retransmit.Stop()
 	giveUp := time.NewTimer(64 * sip.T1)
 	defer giveUp.Stop()
+	ended := c.ctx.Done()
 	for {
 		select {
 		case <-ackc:
 			return true
 		case ack := <-tx.Acks():
-			// An ACK reusing the INVITE's branch reaches the transaction, not the ACK handler.
-			p.recordAnd(c, In, ack, 0, time.Time{}, false, func() {
-				if c.rec.State == CallAnswered {
-					c.rec.State = CallConfirmed
-				}
-			})
+			p.txAck(c, ack)
 			return true
 		case <-retransmit.C:
 			if c.transport == "udp" {
@@ -192,18 +184,26 @@ func (p *Phone) respond2xx(c *call, tx sip.ServerTransaction, res *sip.Response)
 			retransmit.Reset(interval)
 		case <-giveUp.C:
 			return false
-		case <-c.ctx.Done():
-			// A BYE may follow the ACK so fast that both are ready here.
-			select {
-			case <-ackc:
-				return true
-			default:
-				return false
-			}
+		case <-ended:
+			// A BYE right behind the ACK can be handled first (sipgo runs each message in its own
+			// goroutine): give the ACK a moment to come through, without retransmitting.
+			ended = nil
+			retransmit.Stop()
+			giveUp.Reset(sip.T1)
 		case <-p.ctx.Done():
 			return false
 		}
 	}
+}
+
+// txAck records an ACK that reached the INVITE transaction (sipgo's ACK for a 2xx reuses the
+// INVITE's branch, so it matches the transaction while that lives) instead of onAck.
+func (p *Phone) txAck(c *call, ack *sip.Request) {
+	p.recordAnd(c, In, ack, 0, time.Time{}, false, func() {
+		if c.rec.State == CallAnswered {
+			c.rec.State = CallConfirmed
+		}
+	})
 }
 
 func (p *Phone) onAck(req *sip.Request, _ sip.ServerTransaction) {
@@ -232,7 +232,7 @@ func (p *Phone) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		_ = p.respond(nil, tx, sip.NewResponseFromRequest(req, 481, reason(481), nil))
 		return
 	}
-	p.recordAnd(c, In, req, 0, time.Time{}, false, func() { c.rec.State = CallEnded })
+	p.recordAnd(c, In, req, 0, time.Time{}, false, func() { p.setStateLocked(c, CallEnded) })
 	p.emit(c.id, EventByeReceived, 0)
 	_ = p.respond(c, tx, sip.NewResponseFromRequest(req, 200, "OK", nil))
 	c.end()

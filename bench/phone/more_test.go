@@ -263,6 +263,32 @@ func TestEarlyMediaAndRingDelay(t *testing.T) {
 func TestHundredConcurrentCalls(t *testing.T) {
 	ctx := testCtx(t)
 	p := newPhone(t, Config{Transports: []string{"udp", "tcp"}, Behaviour: Behaviour{Ring: true, RingDelay: 20 * time.Millisecond}})
+	hundredCalls(ctx, t, p)
+	calls, err := p.WaitFor(ctx, func(calls []Call) bool {
+		return len(calls) == 100 && !slices.ContainsFunc(calls, func(c Call) bool { return c.State != CallEnded })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range calls {
+		if got := c.Methods(In); !slices.Equal(got, []string{"INVITE", "ACK", "BYE"}) {
+			t.Fatalf("call %s received %v", c.CallID, got)
+		}
+	}
+}
+
+func TestNoRecordingForgetsEndedCalls(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPhone(t, Config{NoRecording: true})
+	hundredCalls(ctx, t, p)
+	if _, err := p.WaitFor(ctx, func(calls []Call) bool { return len(calls) == 0 }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hundredCalls places 100 concurrent calls to p, each answered, ACKed and ended with BYE.
+func hundredCalls(ctx context.Context, t *testing.T, p *Phone) {
+	t.Helper()
 	u := newUAC(t, "udp")
 	const n = 100
 	var wg sync.WaitGroup
@@ -280,10 +306,6 @@ func TestHundredConcurrentCalls(t *testing.T) {
 				errs <- err
 				return
 			}
-			if _, err := p.WaitCallID(ctx, dcs.InviteRequest.CallID().Value(), InState(CallConfirmed)); err != nil {
-				errs <- err
-				return
-			}
 			if err := dcs.Bye(ctx); err != nil {
 				errs <- err
 			}
@@ -293,17 +315,6 @@ func TestHundredConcurrentCalls(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
-	}
-	calls, err := p.WaitFor(ctx, func(calls []Call) bool {
-		return len(calls) == n && !slices.ContainsFunc(calls, func(c Call) bool { return c.State != CallEnded })
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range calls {
-		if got := c.Methods(In); !slices.Equal(got, []string{"INVITE", "ACK", "BYE"}) {
-			t.Fatalf("call %s received %v", c.CallID, got)
-		}
 	}
 	if st := p.Stats(); st.CallsReceived != n || st.Answered != n || st.ByesReceived != n {
 		t.Errorf("stats %+v", st)
@@ -432,5 +443,30 @@ func TestSentRequestIsRecordedBeforeThePeerSeesIt(t *testing.T) {
 	got, ok := c.Request(Out, sip.NOTIFY)
 	if !ok || got.CSeq() != n.CSeq().SeqNo || got.Header("Event") != "refer" {
 		t.Fatalf("recorded NOTIFY %v %q, peer got CSeq %d", ok, got.Header("Event"), n.CSeq().SeqNo)
+	}
+}
+
+func TestFinalNotifyCanFollowTheServersBye(t *testing.T) {
+	ctx := testCtx(t)
+	p := newPhone(t, Config{Behaviour: Behaviour{Refer: ReferBehaviour{FinalNotifyDelay: 150 * time.Millisecond}}})
+	u := newUAC(t, "udp")
+	dcs := answeredCall(ctx, t, u, p)
+	u.refer(ctx, dcs, "sip:bob@127.0.0.1")
+	if b := strings.TrimSpace(string(u.nextNotify(ctx).Body())); b != "SIP/2.0 100 Trying" {
+		t.Fatalf("first sipfrag %q", b)
+	}
+	if err := dcs.Bye(ctx); err != nil { // the server gives up waiting, as on its REFER timeout
+		t.Fatal(err)
+	}
+	if b := strings.TrimSpace(string(u.nextNotify(ctx).Body())); b != "SIP/2.0 200 OK" {
+		t.Fatalf("final sipfrag %q", b)
+	}
+	c, err := p.WaitCall(ctx, func(c Call) bool { return len(c.Responses(In, sip.NOTIFY)) == 2 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	flow := c.Flow()
+	if i, j := slices.Index(flow, "recv BYE"), slices.Index(flow, "sent NOTIFY"); i < 0 || j < 0 || flow[len(flow)-2] != "sent NOTIFY" || i > len(flow)-2 {
+		t.Errorf("final NOTIFY not after BYE: %v", flow)
 	}
 }

@@ -41,6 +41,9 @@ type Config struct {
 	OnEvent func(Event)
 	// Logger for the phone and its sipgo user agent; default discards.
 	Logger *slog.Logger
+	// NoRecording keeps no messages and forgets each call when it is over, for long bench
+	// runs: Stats and OnEvent still work, Calls lists only calls in progress.
+	NoRecording bool
 }
 
 // Phone is a simulated SIP phone. It serves any number of concurrent calls; all methods are
@@ -72,7 +75,13 @@ type Phone struct {
 	nonces    map[string]bool
 	nextPort  int
 	pending   map[*sip.Request]pendingSend // requests about to be sent, to record at send time
+	arrivals  map[sip.Message]uint64       // seq stamped in wire order; 0: recorded before stamped
+	arrived   []sip.Message                // arrivals, oldest first, to evict unclaimed stamps
 }
+
+// maxArrivals bounds stamps nobody claims (retransmissions sipgo absorbs); messages are
+// claimed within milliseconds, so this is far more than are ever in flight.
+const maxArrivals = 4096
 
 type pendingSend struct {
 	c   *call
@@ -118,7 +127,9 @@ func New(cfg Config) (*Phone, error) {
 		host = "[" + host + "]"
 	}
 
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.User), sipgo.WithUserAgentHostname(host))
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.User), sipgo.WithUserAgentHostname(host),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(cfg.Logger)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(cfg.Logger)))
 	if err != nil {
 		return nil, fmt.Errorf("phone user agent: %w", err)
 	}
@@ -148,7 +159,12 @@ func New(cfg Config) (*Phone, error) {
 		nonces:    map[string]bool{},
 		nextPort:  40000,
 		pending:   map[*sip.Request]pendingSend{},
+		arrivals:  map[sip.Message]uint64{},
 	}
+	// sipgo hands each message to its own goroutine, so handlers may run out of order (an ACK
+	// and the BYE right behind it, say). This hook runs in the connection's read loop, in wire
+	// order, and stamps each message so the record keeps that order.
+	ua.TransportLayer().OnMessage(p.stampArrival)
 	client.TxRequester.(*sendRecorder).p = p
 	// Handlers first: sipgo reads its handler map unlocked once serving.
 	srv.OnInvite(p.handler(p.onInvite))
@@ -381,6 +397,15 @@ func (p *Phone) record(c *call, dir Direction, msg sip.Message, seq uint64, at t
 // recordAnd records like record and runs change under the same lock, so no waiter sees the
 // message without the state change that goes with it.
 func (p *Phone) recordAnd(c *call, dir Direction, msg sip.Message, seq uint64, at time.Time, auto bool, change func()) {
+	if p.cfg.NoRecording {
+		if change != nil {
+			p.mu.Lock()
+			change()
+			p.notifyLocked()
+			p.mu.Unlock()
+		}
+		return
+	}
 	m := Message{Dir: dir, At: at, Auto: auto}
 	switch v := msg.(type) {
 	case *sip.Request:
@@ -400,6 +425,9 @@ func (p *Phone) recordAnd(c *call, dir Direction, msg sip.Message, seq uint64, a
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if seq == 0 && dir == In {
+		seq = p.claimArrivalLocked(msg)
+	}
 	if seq == 0 {
 		p.seq++
 		seq = p.seq
@@ -427,11 +455,25 @@ func (p *Phone) recordIn(c *call, msg sip.Message) { p.record(c, In, msg, 0, tim
 func (p *Phone) setState(c *call, s CallState, code int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	c.rec.State = s
 	if code != 0 {
 		c.rec.FinalCode = code
 	}
+	p.setStateLocked(c, s)
 	p.notifyLocked()
+}
+
+func (p *Phone) setStateLocked(c *call, s CallState) {
+	c.rec.State = s
+	if !p.cfg.NoRecording {
+		return
+	}
+	switch s {
+	case CallRejected, CallCancelled, CallEnded, CallFailed:
+		if p.calls[c.id] == c {
+			delete(p.calls, c.id)
+			p.order = slices.DeleteFunc(p.order, func(o *call) bool { return o == c })
+		}
+	}
 }
 
 func (c *call) snapshotLocked() Call { return c.rec }
@@ -531,4 +573,36 @@ func (p *Phone) sent(c *call, req *sip.Request) {
 			return
 		}
 	}
+}
+
+func (p *Phone) stampArrival(msg sip.Message) {
+	if p.cfg.NoRecording {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, claimed := p.arrivals[msg]; claimed {
+		delete(p.arrivals, msg) // its handler recorded it first, with a seq taken then
+		return
+	}
+	p.seq++
+	p.arrivals[msg] = p.seq
+	p.arrived = append(p.arrived, msg)
+	if len(p.arrived) > maxArrivals {
+		delete(p.arrivals, p.arrived[0])
+		p.arrived = slices.Delete(p.arrived, 0, 1)
+	}
+}
+
+// claimArrivalLocked returns msg's wire-order stamp, or takes one now and leaves a marker if
+// the read loop has not stamped it yet (it will, right after; no later message can be read
+// before that, so the order holds).
+func (p *Phone) claimArrivalLocked(msg sip.Message) uint64 {
+	if seq, ok := p.arrivals[msg]; ok {
+		delete(p.arrivals, msg)
+		return seq
+	}
+	p.seq++
+	p.arrivals[msg] = 0
+	return p.seq
 }

@@ -91,8 +91,12 @@ type notifier struct {
 
 // send NOTIFYs a sipfrag with this status; false when the phone closed or the NOTIFY failed.
 func (n *notifier) send(code int, last bool) bool {
-	if n.b.NotifyDelay > 0 {
-		t := time.NewTimer(n.b.NotifyDelay)
+	delay := n.b.NotifyDelay
+	if last {
+		delay += n.b.FinalNotifyDelay
+	}
+	if delay > 0 {
+		t := time.NewTimer(delay)
 		defer t.Stop()
 		select {
 		case <-t.C:

@@ -2,6 +2,8 @@ package phone
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"testing"
@@ -36,15 +38,18 @@ func newUAC(t *testing.T, tp string) *uac {
 
 func newUACNoCleanup(t *testing.T, tp string) *uac {
 	t.Helper()
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("server"), sipgo.WithUserAgentHostname("127.0.0.1"))
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("server"), sipgo.WithUserAgentHostname("127.0.0.1"),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(quiet)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(quiet)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := sipgo.NewServer(ua)
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
+	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
