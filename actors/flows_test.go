@@ -236,8 +236,16 @@ func TestByeAfterConnectReachesTheOtherSide(t *testing.T) {
 }
 
 func TestReinviteAfterConnectIsRelayed(t *testing.T) {
-	for _, side := range []string{"initiator", "destination"} {
-		t.Run(side, func(t *testing.T) {
+	for _, tc := range []struct {
+		side      string
+		offerless bool
+	}{{"initiator", false}, {"destination", false}, {"initiator", true}, {"destination", true}} {
+		side := tc.side
+		name := side
+		if tc.offerless {
+			name += " offerless"
+		}
+		t.Run(name, func(t *testing.T) {
 			h := newHarness(t, harnessOpts{})
 			_, r := h.call(true)
 			expectResults(t, r.wait(t, 10*time.Second), "100, 200 I, 200 D")
@@ -247,14 +255,30 @@ func TestReinviteAfterConnectIsRelayed(t *testing.T) {
 			}
 			c := onlyCall(t, from, phone.InState(phone.CallConfirmed))
 			before := len(onlyCall(t, to, phone.InState(phone.CallConfirmed)).Requests(phone.In, sip.INVITE))
-			res, err := from.Reinvite(deadline(t, 5*time.Second), c.CallID, false)
+			res, err := from.Reinvite(deadline(t, 5*time.Second), c.CallID, tc.offerless)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if res.StatusCode != 200 || len(res.Body()) == 0 {
 				t.Fatalf("re-INVITE answered %d with %d body bytes", res.StatusCode, len(res.Body()))
 			}
-			onlyCall(t, to, func(c phone.Call) bool { return len(c.Requests(phone.In, sip.INVITE)) == before+1 })
+			relayed := onlyCall(t, to, func(c phone.Call) bool { return len(c.Requests(phone.In, sip.INVITE)) == before+1 })
+			reinv := relayed.Requests(phone.In, sip.INVITE)[before]
+			if got := len(reinv.Body()) == 0; got != tc.offerless {
+				t.Errorf("relayed re-INVITE offerless = %v, want %v", got, tc.offerless)
+			}
+			if tc.offerless {
+				// The other phone's offer came back in our 200; the
+				// asker's answer must reach the offerer in our ACK.
+				onlyCall(t, to, func(c phone.Call) bool {
+					for _, a := range c.Requests(phone.In, sip.ACK) {
+						if a.CSeq() == reinv.CSeq() {
+							return len(a.Body()) > 0
+						}
+					}
+					return false
+				})
+			}
 		})
 	}
 }
@@ -295,4 +319,87 @@ func TestOKThatCrossesCancelIsAckedAndByed(t *testing.T) {
 	if headerOf(bye, "Call-ID") != headerOf(invite, "Call-ID") {
 		t.Errorf("BYE for another call")
 	}
+}
+
+func TestMaxCallDurationEndsAnchoredCall(t *testing.T) {
+	h := newHarness(t, harnessOpts{sip: func(s *config.SIP) { s.MaxCallDuration = 300 * time.Millisecond }})
+	_, r := h.call(true)
+	expectResults(t, r.wait(t, 10*time.Second), "100, 200 I, 200 D")
+	onlyCall(t, h.init, phone.Received(sip.BYE))
+	onlyCall(t, h.dest, phone.Received(sip.BYE))
+	h.waitIdle()
+}
+
+func TestAutoAnswerAndIdentityFromOptions(t *testing.T) {
+	h := newHarness(t, harnessOpts{sip: func(s *config.SIP) {
+		s.AutoAnswer = true
+		s.DestinationFrom = "identity"
+	}})
+	_, r := h.call(true)
+	expectResults(t, r.wait(t, 10*time.Second), "100, 200 I, 200 D")
+	i := onlyCall(t, h.init, phone.Received(sip.INVITE))
+	invite, _ := i.Request(phone.In, sip.INVITE)
+	if ci := header(invite, "Call-Info"); !strings.Contains(ci, "answer-after=0") {
+		t.Errorf("Call-Info = %q", ci)
+	}
+	d := onlyCall(t, h.dest, phone.Received(sip.INVITE))
+	dInvite, _ := d.Request(phone.In, sip.INVITE)
+	if from := header(dInvite, "From"); !strings.Contains(from, "sip:clicktocall@example.com") {
+		t.Errorf("destination From = %q, want the identity", from)
+	}
+	if ci := header(dInvite, "Call-Info"); ci != "" {
+		t.Errorf("destination INVITE has Call-Info %q", ci)
+	}
+}
+
+func TestForkedSecondOKIsAckedAndByed(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	peer := newRawPeer(t)
+	r := newResults()
+	if _, err := h.eng.StartCall(CallRequest{Initiator: peer.uri(), Destination: h.uri(h.dest)}, r.add); err != nil {
+		t.Fatal(err)
+	}
+	invite, from := peer.read("INVITE")
+	peer.respond(invite, from, "200 OK", "fork1", rawSDP)
+	peer.respond(invite, from, "200 OK", "fork2", rawSDP)
+	r.waitFor(t, 200, LegInitiator)
+	// Whichever 2xx reached the leg first makes the dialog (sipgo may
+	// deliver them in either order); the other fork is ACKed and BYEd, and
+	// the REFER goes only to the kept one.
+	kept, acked, byed := "", map[string]bool{}, map[string]bool{}
+	fork := func(to string) string {
+		if strings.Contains(to, "fork1") {
+			return "fork1"
+		}
+		return "fork2"
+	}
+	for kept == "" || !byed[otherFork(kept)] {
+		msg, rfrom := peer.readAny()
+		f := fork(headerOf(msg, "To"))
+		switch {
+		case strings.HasPrefix(msg, "ACK "):
+			acked[f] = true
+		case strings.HasPrefix(msg, "REFER "):
+			if kept != "" && kept != f {
+				t.Fatalf("REFER on both forks")
+			}
+			kept = f
+		case strings.HasPrefix(msg, "BYE "):
+			if !acked[f] {
+				t.Errorf("BYE before ACK on %s", f)
+			}
+			byed[f] = true
+			peer.respond(msg, rfrom, "200 OK", "", "")
+		}
+	}
+	if byed[kept] {
+		t.Errorf("the kept dialog %s was BYEd", kept)
+	}
+}
+
+func otherFork(f string) string {
+	if f == "fork1" {
+		return "fork2"
+	}
+	return "fork1"
 }

@@ -47,6 +47,7 @@ type (
 	legRefer     struct{ target, referredBy string }
 	legReInvite  struct{ body []byte } // offer or nil (offerless)
 	legAck       struct{ body []byte } // ACK the offerless INVITE's 2xx with this answer
+	legAckReInv  struct{ body []byte } // ACK our offerless re-INVITE's 2xx with this answer
 	legAnswerReq struct {              // answer the peer's re-INVITE
 		code int
 		body []byte
@@ -87,6 +88,12 @@ type (
 		role Leg
 		body []byte
 	}
+	// remoteAck is the ACK of the peer's re-INVITE; after an offerless
+	// re-INVITE it carries the peer's answer.
+	remoteAck struct {
+		role Leg
+		body []byte
+	}
 )
 
 // Messages a leg sends itself from the goroutines that wait on the network.
@@ -119,19 +126,22 @@ type (
 // creates. It serialises everything that happens in that dialog, so it is
 // also the dialog actor; forked extra dialogs are ended at once.
 type legActor struct {
-	spec     legSpec
-	phase    legPhase
-	invite   *sip.Request
-	tx       sip.ClientTransaction
-	dialog   *dialogState
-	authDone bool
-	hangup   *legHangup // asked to end before a dialog existed
-	timedOut bool
-	acked    atomic.Pointer[sip.Request] // the ACK of the INVITE's 2xx, for retransmissions
-	reported bool                        // legFailed or legEnded sent
-	pending  *inDialog                   // the peer's re-INVITE waiting for our answer
-	ourReInv uint32                      // CSeq of our re-INVITE in flight, 0 = none
-	ringStop func() bool
+	spec              legSpec
+	phase             legPhase
+	invite            *sip.Request
+	tx                sip.ClientTransaction
+	dialog            *dialogState
+	authDone          bool
+	hangup            *legHangup // asked to end before a dialog existed
+	timedOut          bool
+	acked             atomic.Pointer[sip.Request] // the ACK of the INVITE's 2xx, for retransmissions
+	reported          bool                        // legFailed or legEnded sent
+	pending           *inDialog                   // the peer's re-INVITE waiting for our answer
+	ourReInv          uint32                      // CSeq of our re-INVITE in flight, 0 = none
+	ourReInvOfferless bool
+	awaitingAck       bool   // we answered the peer's re-INVITE 2xx: its ACK comes next
+	ackPending        uint32 // CSeq of our offerless re-INVITE whose 2xx awaits the answer for its ACK
+	ringStop          func() bool
 	// Shared with the goroutine reading the INVITE's responses.
 	abandoned atomic.Bool // the actor stopped: that goroutine handles what still comes
 	cancelled atomic.Bool // CANCEL sent
@@ -191,6 +201,13 @@ func (l *legActor) Receive(ctx actor.Context) {
 		l.reInvite(ctx, m.body)
 	case *legAck:
 		l.ack(m.body)
+	case *legAckReInv:
+		if l.ackPending != 0 && l.dialog != nil {
+			if err := l.spec.tr.Write(l.dialog.ack(l.ackPending, m.body)); err != nil {
+				l.spec.log.Warn("re-invite ack failed", "leg", l.spec.role.String(), "error", err)
+			}
+			l.ackPending = 0
+		}
 	case *legAnswerReq:
 		l.answerPeerReInvite(m)
 	case *requestDone:
@@ -548,6 +565,7 @@ func (l *legActor) reInvite(ctx actor.Context, body []byte) {
 	req := l.dialog.request(sip.INVITE, l.spec.tr.Contact(l.dialog.transport))
 	setBody(req, body)
 	l.ourReInv = req.CSeq().SeqNo
+	l.ourReInvOfferless = len(body) == 0
 	l.do(ctx, req, 32*time.Second)
 }
 
@@ -570,7 +588,11 @@ func (l *legActor) onRequestDone(ctx actor.Context, m *requestDone) {
 		}
 		l.ourReInv = 0
 		if m.res != nil && m.res.IsSuccess() && l.dialog != nil {
-			if err := l.spec.tr.Write(l.dialog.ack(m.cseq, nil)); err != nil {
+			if l.ourReInvOfferless && len(body) > 0 {
+				// The 2xx carries an offer: its ACK must carry the
+				// answer, which comes from the other phone.
+				l.ackPending = m.cseq
+			} else if err := l.spec.tr.Write(l.dialog.ack(m.cseq, nil)); err != nil {
 				l.spec.log.Warn("re-invite ack failed", "leg", l.spec.role.String(), "error", err)
 			}
 		}
@@ -633,9 +655,10 @@ func (l *legActor) onInDialog(ctx actor.Context, m *inDialog) {
 		l.pending = m
 		ctx.Send(ctx.Parent(), &remoteReInvite{role: l.spec.role, body: req.Body()})
 	case sip.ACK:
-		// ACK of the peer's re-INVITE: nothing to relay when the offer was
-		// theirs; an offerless re-INVITE's answer is not relayed (the other
-		// side keeps its session).
+		if l.awaitingAck {
+			l.awaitingAck = false
+			ctx.Send(ctx.Parent(), &remoteAck{role: l.spec.role, body: req.Body()})
+		}
 	case sip.INFO, sip.OPTIONS:
 		respond(200, "OK", nil)
 	default:
@@ -662,6 +685,7 @@ func (l *legActor) answerPeerReInvite(m *legAnswerReq) {
 	}
 	_ = p.tx.Respond(res)
 	p.answered()
+	l.awaitingAck = m.code < 300
 }
 
 // report sends the leg's one end-of-life event.

@@ -32,19 +32,24 @@ func (p *rawPeer) uri() string {
 // read returns the next request with this method, skipping others.
 func (p *rawPeer) read(method string) (string, *net.UDPAddr) {
 	p.t.Helper()
-	buf := make([]byte, 65535)
-	end := time.Now().Add(10 * time.Second)
 	for {
-		_ = p.conn.SetReadDeadline(end)
-		n, from, err := p.conn.ReadFromUDP(buf)
-		if err != nil {
-			p.t.Fatalf("waiting for %s: %v", method, err)
-		}
-		msg := string(buf[:n])
+		msg, from := p.readAny()
 		if strings.HasPrefix(msg, method+" ") {
 			return msg, from
 		}
 	}
+}
+
+// readAny returns the next datagram, failing the test after 10 s.
+func (p *rawPeer) readAny() (string, *net.UDPAddr) {
+	p.t.Helper()
+	buf := make([]byte, 65535)
+	_ = p.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, from, err := p.conn.ReadFromUDP(buf)
+	if err != nil {
+		p.t.Fatalf("waiting for a message: %v", err)
+	}
+	return string(buf[:n]), from
 }
 
 func headerOf(msg, name string) string {

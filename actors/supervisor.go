@@ -55,6 +55,8 @@ type callSupervisor struct {
 	referGen         int
 	connected        bool // anchored media bridged
 	relayFrom        Leg  // the leg whose re-INVITE is being relayed, LegNone = none
+	relayOfferless   bool // the relayed re-INVITE had no offer
+	relayAckTo       Leg  // after an offerless relay: the leg whose ACK waits for the answer
 	setupReInvite    bool // the re-INVITE carrying the destination's offer is in flight
 	shuttingDown     bool
 }
@@ -102,6 +104,8 @@ func (c *callSupervisor) Receive(ctx actor.Context) {
 		c.onReInviteAnswered(ctx, m)
 	case *remoteReInvite:
 		c.onRemoteReInvite(ctx, m)
+	case *remoteAck:
+		c.onRemoteAck(ctx, m)
 	case callDurationUp:
 		c.log().Info("maximum call duration reached")
 		c.hangupAll(ctx, 0)
@@ -336,8 +340,30 @@ func (c *callSupervisor) onReInviteAnswered(ctx actor.Context, m *reInviteAnswer
 		if b, err := c.sdpFor(from).rewrite(body); err == nil {
 			body = b
 		}
+		if c.relayOfferless {
+			// The other phone offered in its 2xx: the answer will come in
+			// the ACK of the phone that asked.
+			c.relayAckTo = m.role
+		}
 	}
 	ctx.Send(c.legs[from], &legAnswerReq{code: m.code, body: body})
+}
+
+// onRemoteAck completes an offerless re-INVITE relay: the answer in the
+// ACK of the phone that asked goes into our ACK to the phone that offered.
+func (c *callSupervisor) onRemoteAck(ctx actor.Context, m *remoteAck) {
+	to := c.relayAckTo
+	if to == LegNone || to == m.role {
+		return
+	}
+	c.relayAckTo = LegNone
+	body := m.body
+	if len(body) > 0 {
+		if b, err := c.sdpFor(to).rewrite(body); err == nil {
+			body = b
+		}
+	}
+	ctx.Send(c.legs[to], &legAckReInv{body: body})
 }
 
 func (c *callSupervisor) sdpFor(role Leg) *sdpSession {
@@ -372,6 +398,7 @@ func (c *callSupervisor) onRemoteReInvite(ctx actor.Context, m *remoteReInvite) 
 		body = b
 	}
 	c.relayFrom = m.role
+	c.relayOfferless = len(body) == 0
 	ctx.Send(c.legs[to], &legReInvite{body: body})
 }
 
