@@ -266,9 +266,15 @@ func (l *legActor) sendInvite(ctx actor.Context) {
 			case res := <-tx.Responses():
 				if l.abandoned.Load() {
 					l.afterAbandon(invite, res)
-					continue
+				} else {
+					root.Send(self, &inviteResponse{tx: tx, res: res})
 				}
-				root.Send(self, &inviteResponse{tx: tx, res: res})
+				if !res.IsProvisional() {
+					// Later 2xx (retransmissions, forks) go to the
+					// OnRetransmission hook: no need to hold a goroutine
+					// for the transaction's remaining 32 s.
+					return
+				}
 			case <-tx.Done():
 				root.Send(self, &inviteDone{tx: tx, err: tx.Err()})
 				return

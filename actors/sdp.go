@@ -69,5 +69,11 @@ func (s *sdpSession) rewrite(body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("marshal sdp: %w", err)
 	}
+	// pion accepts some descriptions it cannot write back in a parsable
+	// form (empty fields); a phone must never get one from us.
+	var check sdp.SessionDescription
+	if err := check.Unmarshal(out); err != nil {
+		return nil, fmt.Errorf("sdp does not survive a rewrite: %w", err)
+	}
 	return out, nil
 }

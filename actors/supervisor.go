@@ -174,8 +174,14 @@ func (c *callSupervisor) emit(code int, leg Leg) {
 		p.Text = textInternal
 	}
 	c.final = p.Final()
-	if c.log().Enabled(context.Background(), slog.LevelInfo) && (code >= 200 || code == 100) {
-		c.log().Info("call result", "code", code, "leg", leg.String(), "mode", string(c.mode))
+	// One INFO line per call (its final); the steps before it are DEBUG, so
+	// the default level costs little at thousands of calls a second.
+	level := slog.LevelDebug
+	if c.final {
+		level = slog.LevelInfo
+	}
+	if c.log().Enabled(context.Background(), level) {
+		c.log().Log(context.Background(), level, "call result", "code", code, "leg", leg.String(), "text", p.Text, "mode", string(c.mode))
 	}
 	c.spec.settings.observe(c.spec.req, p)
 	c.spec.onProgress(p)
