@@ -62,6 +62,24 @@ limits {
   max_calls_per_initiator     = 0       # concurrent calls to one initiator URI, 0 = no limit
 }
 
+api {
+  status_callback_secret      = ""      # HMAC-SHA256 key signing status callbacks, e.g. env("CLICKTOCALL_CALLBACK_SECRET"); "" refuses status_callback
+  status_callback_timeout     = "5s"    # one delivery attempt of a status callback
+  status_callback_attempts    = 5       # tries per result (backoff 1s, 2s, 4s, ... at most 30s), then the result is dropped
+  status_callback_max_pending = 1000    # calls whose callbacks are being delivered at once; more get 503
+  call_retention              = "10m"   # finished calls stay visible in GET /api/v1/calls/{id} this long
+  max_finished_calls          = 10000   # finished calls kept at most; the oldest are dropped first
+  idempotency_window          = "10m"   # a POST repeating a request_id within this returns the first call
+  max_request_ids             = 10000   # request_ids remembered at most; the oldest are forgotten first
+  events_heartbeat            = "15s"   # comment line sent on idle event streams (SSE)
+  metrics_auth                = true    # /metrics needs the http authentication too; false lets scrapers in without
+}
+
+cdr {
+  file      = ""        # call detail records, one JSON line per finished call, e.g. "clicktocall.cdr"; "" = none
+  max_lines = 50000     # then rotate to <file>.old (one backup); 0 = never
+}
+
 shutdown_timeout = "10s"   # on SIGTERM/SIGINT: wait this long for calls to end before exiting
 
 # Address translation (TranslationPattern / TranslationOutput): rules are tried

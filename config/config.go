@@ -17,6 +17,8 @@ type Config struct {
 	XML             XML
 	Log             Log
 	Limits          Limits
+	API             API
+	CDR             CDR
 	Translation     []Rule
 	ShutdownTimeout time.Duration // shutdown_timeout: how long SIGTERM waits for calls to end
 	File            string        // the file the settings came from ("" for defaults)
@@ -83,6 +85,27 @@ type Limits struct {
 	MaxCallsPerSecond      int // max_calls_per_second, 0 = unlimited
 	MaxCallsPerSecondPerIP int // max_calls_per_second_per_ip, 0 = unlimited
 	MaxCallsPerInitiator   int // max_calls_per_initiator: concurrent calls to one initiator, 0 = unlimited
+}
+
+// API holds the api { } block: the JSON API, its status callbacks and the
+// operational endpoints served by the HTTP front end.
+type API struct {
+	StatusCallbackSecret     string        // status_callback_secret: HMAC-SHA256 key signing callbacks; "" refuses status_callback
+	StatusCallbackTimeout    time.Duration // status_callback_timeout: one delivery attempt
+	StatusCallbackAttempts   int           // status_callback_attempts: tries per result, then it is dropped
+	StatusCallbackMaxPending int           // status_callback_max_pending: calls whose callbacks are being delivered at once
+	CallRetention            time.Duration // call_retention: finished calls stay queryable this long
+	MaxFinishedCalls         int           // max_finished_calls: finished calls kept at most, oldest dropped first
+	IdempotencyWindow        time.Duration // idempotency_window: a repeated request_id returns the first call
+	MaxRequestIDs            int           // max_request_ids: request_ids remembered at most, oldest dropped first
+	EventsHeartbeat          time.Duration // events_heartbeat: comment line on idle event streams
+	MetricsAuth              bool          // metrics_auth: /metrics needs the HTTP authentication too
+}
+
+// CDR holds the cdr { } block: call detail records, one JSON line per call.
+type CDR struct {
+	File     string // file, "" = no records
+	MaxLines int    // max_lines, then rotate to <file>.old; 0 = never
 }
 
 // Rule is one translation { } block: the first rule whose Pattern matches

@@ -45,6 +45,21 @@ func Default() *Config {
 		Limits: Limits{
 			MaxActiveCalls: 20000,
 		},
+		API: API{
+			StatusCallbackTimeout:    5 * time.Second,
+			StatusCallbackAttempts:   5,
+			StatusCallbackMaxPending: 1000,
+			CallRetention:            10 * time.Minute,
+			MaxFinishedCalls:         10000,
+			IdempotencyWindow:        10 * time.Minute,
+			MaxRequestIDs:            10000,
+			EventsHeartbeat:          15 * time.Second,
+			MetricsAuth:              true,
+		},
+		CDR: CDR{
+			File:     "",
+			MaxLines: 50000,
+		},
 		Translation:     nil,
 		ShutdownTimeout: 10 * time.Second,
 	}

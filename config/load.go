@@ -110,6 +110,8 @@ type fileBlock struct {
 	XML             *xmlBlock          `hcl:"xml,block"`
 	Log             *logBlock          `hcl:"log,block"`
 	Limits          *limitsBlock       `hcl:"limits,block"`
+	API             *apiBlock          `hcl:"api,block"`
+	CDR             *cdrBlock          `hcl:"cdr,block"`
 	Translation     []translationBlock `hcl:"translation,block"`
 	ShutdownTimeout *string            `hcl:"shutdown_timeout,optional"`
 	Body            hcl.Body           `hcl:",body"`
@@ -176,6 +178,26 @@ type limitsBlock struct {
 	MaxCallsPerSecondPerIP *int     `hcl:"max_calls_per_second_per_ip,optional"`
 	MaxCallsPerInitiator   *int     `hcl:"max_calls_per_initiator,optional"`
 	Body                   hcl.Body `hcl:",body"`
+}
+
+type apiBlock struct {
+	StatusCallbackSecret     *string  `hcl:"status_callback_secret,optional"`
+	StatusCallbackTimeout    *string  `hcl:"status_callback_timeout,optional"`
+	StatusCallbackAttempts   *int     `hcl:"status_callback_attempts,optional"`
+	StatusCallbackMaxPending *int     `hcl:"status_callback_max_pending,optional"`
+	CallRetention            *string  `hcl:"call_retention,optional"`
+	MaxFinishedCalls         *int     `hcl:"max_finished_calls,optional"`
+	IdempotencyWindow        *string  `hcl:"idempotency_window,optional"`
+	MaxRequestIDs            *int     `hcl:"max_request_ids,optional"`
+	EventsHeartbeat          *string  `hcl:"events_heartbeat,optional"`
+	MetricsAuth              *bool    `hcl:"metrics_auth,optional"`
+	Body                     hcl.Body `hcl:",body"`
+}
+
+type cdrBlock struct {
+	File     *string  `hcl:"file,optional"`
+	MaxLines *int     `hcl:"max_lines,optional"`
+	Body     hcl.Body `hcl:",body"`
 }
 
 type translationBlock struct {
@@ -268,6 +290,14 @@ func (c *converter) convert(raw *fileBlock, cfg *Config) {
 		f.count("max_calls_per_second_per_ip", b.MaxCallsPerSecondPerIP, &cfg.Limits.MaxCallsPerSecondPerIP)
 		f.count("max_calls_per_initiator", b.MaxCallsPerInitiator, &cfg.Limits.MaxCallsPerInitiator)
 	}
+	if b := raw.API; b != nil {
+		c.api(b, &cfg.API)
+	}
+	if b := raw.CDR; b != nil {
+		f := fieldSet{c, b.Body, "cdr"}
+		f.str("file", b.File, &cfg.CDR.File)
+		f.count("max_lines", b.MaxLines, &cfg.CDR.MaxLines)
+	}
 	top := fieldSet{c, raw.Body, ""}
 	top.duration("shutdown_timeout", raw.ShutdownTimeout, &cfg.ShutdownTimeout)
 	for _, t := range raw.Translation {
@@ -348,6 +378,20 @@ func (c *converter) log(b *logBlock, l *Log) {
 	f.count("max_lines", b.MaxLines, &l.MaxLines)
 }
 
+func (c *converter) api(b *apiBlock, a *API) {
+	f := fieldSet{c, b.Body, "api"}
+	f.str("status_callback_secret", b.StatusCallbackSecret, &a.StatusCallbackSecret)
+	f.positiveDuration("status_callback_timeout", b.StatusCallbackTimeout, &a.StatusCallbackTimeout)
+	f.positive("status_callback_attempts", b.StatusCallbackAttempts, &a.StatusCallbackAttempts)
+	f.positive("status_callback_max_pending", b.StatusCallbackMaxPending, &a.StatusCallbackMaxPending)
+	f.positiveDuration("call_retention", b.CallRetention, &a.CallRetention)
+	f.positive("max_finished_calls", b.MaxFinishedCalls, &a.MaxFinishedCalls)
+	f.positiveDuration("idempotency_window", b.IdempotencyWindow, &a.IdempotencyWindow)
+	f.positive("max_request_ids", b.MaxRequestIDs, &a.MaxRequestIDs)
+	f.positiveDuration("events_heartbeat", b.EventsHeartbeat, &a.EventsHeartbeat)
+	f.boolean(b.MetricsAuth, &a.MetricsAuth)
+}
+
 func (c *converter) rule(t translationBlock) (Rule, bool) {
 	pattern := strings.TrimSpace(t.Pattern)
 	re, err := regexp.Compile(pattern)
@@ -426,6 +470,36 @@ func (f fieldSet) size(name string, v *int, dst *int) {
 	*dst = *v
 }
 
+// positive is a number of things that must be at least one.
+func (f fieldSet) positive(name string, v *int, dst *int) {
+	if v == nil {
+		return
+	}
+	if *v <= 0 {
+		f.c.fail(f.body, f.block, name, "%d: it must be at least 1.", *v)
+		return
+	}
+	*dst = *v
+}
+
+// positiveDuration is a duration where zero would disable the thing it bounds.
+func (f fieldSet) positiveDuration(name string, v *string, dst *time.Duration) {
+	if v == nil {
+		return
+	}
+	var d time.Duration
+	before := len(f.c.diags)
+	f.duration(name, v, &d)
+	if len(f.c.diags) > before {
+		return
+	}
+	if d == 0 {
+		f.c.fail(f.body, f.block, name, "%q: it must be longer than zero.", strings.TrimSpace(*v))
+		return
+	}
+	*dst = d
+}
+
 func (f fieldSet) duration(name string, v *string, dst *time.Duration) {
 	if v == nil {
 		return
@@ -500,6 +574,8 @@ func keys() map[string][]string {
 		"xml":         xmlBlock{},
 		"log":         logBlock{},
 		"limits":      limitsBlock{},
+		"api":         apiBlock{},
+		"cdr":         cdrBlock{},
 		"translation": translationBlock{},
 	} {
 		schema, _ := gohcl.ImpliedBodySchema(v)

@@ -69,6 +69,19 @@ func (c *Config) Settings() []Setting {
 	add("limits.max_calls_per_second", l.MaxCallsPerSecond)
 	add("limits.max_calls_per_second_per_ip", l.MaxCallsPerSecondPerIP)
 	add("limits.max_calls_per_initiator", l.MaxCallsPerInitiator)
+	a := c.API
+	add("api.status_callback_secret", redacted(a.StatusCallbackSecret))
+	add("api.status_callback_timeout", a.StatusCallbackTimeout)
+	add("api.status_callback_attempts", a.StatusCallbackAttempts)
+	add("api.status_callback_max_pending", a.StatusCallbackMaxPending)
+	add("api.call_retention", a.CallRetention)
+	add("api.max_finished_calls", a.MaxFinishedCalls)
+	add("api.idempotency_window", a.IdempotencyWindow)
+	add("api.max_request_ids", a.MaxRequestIDs)
+	add("api.events_heartbeat", a.EventsHeartbeat)
+	add("api.metrics_auth", a.MetricsAuth)
+	add("cdr.file", c.CDR.File)
+	add("cdr.max_lines", c.CDR.MaxLines)
 	add("shutdown_timeout", c.ShutdownTimeout)
 	for i, r := range c.Translation {
 		out = append(out, Setting{

@@ -1,0 +1,78 @@
+package config
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAPIAndCDRBlocksOverrideDefaults(t *testing.T) {
+	src := `
+api {
+  status_callback_secret      = " s3cret "
+  status_callback_timeout     = "2s"
+  status_callback_attempts    = 3
+  status_callback_max_pending = 10
+  call_retention              = "1m"
+  max_finished_calls          = 50
+  idempotency_window          = "30s"
+  max_request_ids             = 20
+  events_heartbeat            = "1s"
+  metrics_auth                = false
+}
+cdr {
+  file      = "calls.cdr"
+  max_lines = 7
+}
+`
+	cfg, err := Parse([]byte(src), "t.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := API{
+		StatusCallbackSecret: "s3cret", StatusCallbackTimeout: 2 * time.Second, StatusCallbackAttempts: 3,
+		StatusCallbackMaxPending: 10, CallRetention: time.Minute, MaxFinishedCalls: 50,
+		IdempotencyWindow: 30 * time.Second, MaxRequestIDs: 20, EventsHeartbeat: time.Second, MetricsAuth: false,
+	}
+	if cfg.API != want {
+		t.Errorf("api = %+v\nwant %+v", cfg.API, want)
+	}
+	if cfg.CDR != (CDR{File: "calls.cdr", MaxLines: 7}) {
+		t.Errorf("cdr = %+v", cfg.CDR)
+	}
+	for _, s := range cfg.Settings() {
+		if s.Key == "api.status_callback_secret" && s.Value != redactedText {
+			t.Errorf("secret shown as %q", s.Value)
+		}
+	}
+}
+
+func TestAPIAndCDRErrorsNameFileAndLine(t *testing.T) {
+	for _, tc := range []struct {
+		name, src string
+		line      int
+		want      string
+	}{
+		{"zero attempts", "api {\n  status_callback_attempts = 0\n}\n", 2, "api.status_callback_attempts"},
+		{"zero pending", "api {\n\n  status_callback_max_pending = -1\n}\n", 3, "at least 1"},
+		{"zero retention", "api {\n  call_retention = \"0s\"\n}\n", 2, "longer than zero"},
+		{"bad heartbeat", "api {\n  events_heartbeat = \"often\"\n}\n", 2, "not a duration"},
+		{"negative cdr lines", "cdr {\n  max_lines = -2\n}\n", 2, "cdr.max_lines"},
+		{"misspelt cdr key", "cdr {\n  files = \"x\"\n}\n", 2, `Did you mean "file"?`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.src), "bad.hcl")
+			if err == nil {
+				t.Fatal("Parse accepted it")
+			}
+			msg := err.Error()
+			if prefix := "bad.hcl:" + strconv.Itoa(tc.line) + ":"; !strings.HasPrefix(msg, prefix) {
+				t.Errorf("error %q does not start with %q", msg, prefix)
+			}
+			if !strings.Contains(msg, tc.want) {
+				t.Errorf("error %q does not mention %q", msg, tc.want)
+			}
+		})
+	}
+}
