@@ -11,6 +11,12 @@ cd "$(dirname "$0")"
 FUZZ_TARGETS=(
   ./config:FuzzTranslate
   ./config:FuzzImportConfig
+  ./frontends/xml:FuzzDecodeRequest
+  ./frontends/xml:FuzzResponseRoundTrip
+  ./frontends/http:FuzzParseAuthorization
+  ./frontends/http:FuzzClickToCallQuery
+  ./actors:FuzzParseSipfrag
+  ./actors:FuzzSDPRewrite
 )
 
 as_root() {
