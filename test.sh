@@ -17,6 +17,7 @@ FUZZ_TARGETS=(
   ./frontends/http:FuzzClickToCallQuery
   ./actors:FuzzParseSipfrag
   ./actors:FuzzSDPRewrite
+  ./transport:FuzzRouterDatagram
 )
 
 as_root() {
