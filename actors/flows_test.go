@@ -403,3 +403,26 @@ func otherFork(f string) string {
 	}
 	return "fork1"
 }
+
+func TestRetransmittedOKWhileWaitingForAnswerIsNotAFork(t *testing.T) {
+	// The destination's 200 (with its offer) is retransmitted every T1
+	// (100 ms here) until our ACK, which waits for the initiator's answer
+	// to the re-INVITE; the initiator takes 350 ms to answer.
+	h := newHarness(t, harnessOpts{})
+	peer := newRawPeer(t)
+	r := newResults()
+	if _, err := h.eng.StartCall(CallRequest{Initiator: peer.uri(), Destination: h.uri(h.dest), Anchor: true}, r.add); err != nil {
+		t.Fatal(err)
+	}
+	invite, from := peer.read("INVITE")
+	peer.respond(invite, from, "200 OK", "i1", rawSDP)
+	reinvite, rfrom := peer.read("INVITE")
+	time.Sleep(350 * time.Millisecond)
+	peer.respond(reinvite, rfrom, "200 OK", "", rawSDP)
+	expectResults(t, r.wait(t, 10*time.Second), "100, 200 I, 200 D")
+	d := onlyCall(t, h.dest, phone.InState(phone.CallConfirmed))
+	time.Sleep(200 * time.Millisecond)
+	if c, _ := h.dest.Call(d.CallID); len(c.Requests(phone.In, sip.BYE)) != 0 {
+		t.Fatalf("the destination was hung up: %s", c)
+	}
+}

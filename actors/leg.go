@@ -106,6 +106,11 @@ type (
 		tx  sip.ClientTransaction
 		err error
 	}
+	// laterOK is a 2xx after the first one of the INVITE.
+	laterOK struct {
+		invite *sip.Request
+		res    *sip.Response
+	}
 	// earlyResponse is an 18x seen by the transport's read loop, in order.
 	earlyResponse struct{ res *sip.Response }
 	ringTimedOut  struct{}
@@ -142,6 +147,8 @@ type legActor struct {
 	awaitingAck       bool   // we answered the peer's re-INVITE 2xx: its ACK comes next
 	ackPending        uint32 // CSeq of our offerless re-INVITE whose 2xx awaits the answer for its ACK
 	ringStop          func() bool
+	self              *actor.PID // for sipgo's goroutines; set once at start
+	root              *actor.RootContext
 	// Shared with the goroutine reading the INVITE's responses.
 	abandoned atomic.Bool // the actor stopped: that goroutine handles what still comes
 	cancelled atomic.Bool // CANCEL sent
@@ -168,6 +175,7 @@ func (r dialogRoute) HandleRequest(req *sip.Request, tx sip.ServerTransaction, a
 func (l *legActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		l.self, l.root = ctx.Self(), ctx.ActorSystem().Root
 		l.spec.tr.Register(l.spec.callID, dialogRoute{root: ctx.ActorSystem().Root, pid: ctx.Self()})
 		l.start(ctx)
 	case *actor.Stopping:
@@ -178,6 +186,8 @@ func (l *legActor) Receive(ctx actor.Context) {
 		if m.tx == l.tx {
 			l.onInviteResponse(ctx, m.res)
 		}
+	case *laterOK:
+		l.onLaterOK(m)
 	case *earlyResponse:
 		if l.invite != nil && m.res.CSeq().SeqNo == l.invite.CSeq().SeqNo {
 			l.onInviteResponse(ctx, m.res)
@@ -283,8 +293,10 @@ func (l *legActor) sendInvite(ctx actor.Context) {
 	}()
 }
 
-// onRetransmitted2xx runs in sipgo's goroutine for every 2xx after the first:
-// a retransmission gets our ACK again, another fork's 2xx gets ACK and BYE.
+// onRetransmitted2xx runs in sipgo's goroutine for every 2xx after the
+// first. A retransmission we have ACKed gets the ACK again here; anything
+// else (a retransmission while the ACK waits for the other phone's answer,
+// another fork's 2xx) is for the actor to judge.
 func (l *legActor) onRetransmitted2xx(invite *sip.Request, res *sip.Response) {
 	if !res.IsSuccess() {
 		return
@@ -293,7 +305,20 @@ func (l *legActor) onRetransmitted2xx(invite *sip.Request, res *sip.Response) {
 		_ = l.spec.tr.Write(ack.Clone())
 		return
 	}
-	l.ackAndBye(invite, res)
+	if l.abandoned.Load() || l.self == nil {
+		l.afterAbandon(invite, res)
+		return
+	}
+	l.root.Send(l.self, &laterOK{invite: invite, res: res})
+}
+
+// onLaterOK tells a retransmission of our dialog's 2xx (ignored until we
+// can ACK it with the answer) from another fork's 2xx (ACK and BYE).
+func (l *legActor) onLaterOK(m *laterOK) {
+	if l.dialog != nil && sameTag(l.dialog.remoteTo, m.res.To()) {
+		return
+	}
+	l.ackAndBye(m.invite, m.res)
 }
 
 // afterAbandon handles the INVITE's responses once the actor is gone:
@@ -367,6 +392,9 @@ func (l *legActor) onInviteResponse(ctx actor.Context, res *sip.Response) {
 		}
 	case res.IsSuccess():
 		l.stopRing()
+		if l.phase >= phaseConfirmed && l.dialog != nil && sameTag(l.dialog.remoteTo, res.To()) {
+			return // a retransmission of our dialog's 2xx
+		}
 		if l.phase >= phaseConfirmed || l.hangup != nil {
 			// A 2xx that crossed our CANCEL, or a fork: not wanted.
 			l.ackAndBye(l.invite, res)

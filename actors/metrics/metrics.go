@@ -1,0 +1,262 @@
+// Package metrics counts what the server does, for Prometheus: requests by
+// interface and outcome, rejections by reason, calls active, results by code
+// and leg, REFER outcomes and fallbacks, set-up latencies, SIP messages and
+// status callbacks. It follows the call journal (a cdr.Follower), wraps the
+// engine as the front ends see it (Starter) to count admissions, and is told
+// by the front ends about requests they refuse themselves (Rejected).
+package metrics
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/clicktocall/clicktocall/actors"
+	"github.com/clicktocall/clicktocall/actors/cdr"
+)
+
+// Request outcomes (label outcome of clicktocall_requests_total).
+const (
+	OutcomeAccepted   = "accepted"    // the engine started the call
+	OutcomeBadRequest = "bad_request" // the request was wrong (400, 413)
+	OutcomeRefused    = "refused"     // a limit or shutdown (429, 503)
+	OutcomeError      = "error"       // the call could not be started for another reason
+)
+
+// Rejection reasons (label reason of clicktocall_rejections_total).
+const (
+	ReasonMissingAddress    = "missing_address"
+	ReasonInvalidValue      = "invalid_value" // too long, control characters, not UTF-8
+	ReasonNoTranslationRule = "no_translation_rule"
+	ReasonInvalidURI        = "invalid_uri"
+	ReasonParseError        = "parse_error"
+	ReasonTooLarge          = "too_large"
+	ReasonBadCallback       = "bad_status_callback"
+	ReasonCallbacksBusy     = "status_callbacks_busy"
+	ReasonShuttingDown      = "shutting_down"
+	ReasonMaxActiveCalls    = "max_active_calls"
+	ReasonMaxPerInitiator   = "max_calls_per_initiator"
+	ReasonMaxCallsPerSecond = "max_calls_per_second"
+	ReasonMaxPerSecondPerIP = "max_calls_per_second_per_ip"
+	ReasonOther             = "other"
+	ReasonRequestIDConflict = "request_id_conflict"
+	ReasonStartFailed       = "start_failed"
+)
+
+// Metrics holds the collectors, registered on their own registry together
+// with the Go runtime and process collectors.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	requests      *prometheus.CounterVec
+	rejections    *prometheus.CounterVec
+	results       *prometheus.CounterVec
+	referOutcomes *prometheus.CounterVec
+	toInvite      prometheus.Histogram
+	toAnswer      prometheus.Histogram
+	toFinal       *prometheus.HistogramVec
+	sipMessages   *prometheus.CounterVec
+	callbacks     *prometheus.CounterVec
+}
+
+// setupBuckets span a machine answering at once to a person picking up late.
+var setupBuckets = []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 20, 30, 60, 120}
+
+// New creates the metrics. activeCalls, when not nil, is read at each scrape
+// for clicktocall_calls_active (the engine's ActiveCalls).
+func New(activeCalls func() int) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clicktocall_requests_total",
+			Help: "Click-to-call requests by interface (http, xml, api) and outcome (accepted, bad_request, refused, error).",
+		}, []string{"interface", "outcome"}),
+		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clicktocall_rejections_total",
+			Help: "Requests not accepted, by interface and reason.",
+		}, []string{"interface", "reason"}),
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clicktocall_results_total",
+			Help: "Call results reported, by code and leg (Initiator, Destination, or empty).",
+		}, []string{"code", "leg"}),
+		referOutcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clicktocall_refer_outcomes_total",
+			Help: "Unanchored calls by what became of their REFER: transferred, failed, timeout, cancelled, or fallback (refused or unanswered, then anchored).",
+		}, []string{"outcome"}),
+		toInvite: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "clicktocall_request_to_invite_seconds",
+			Help:    "Time from admitting a request to sending the initiator INVITE.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9),
+		}),
+		toAnswer: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "clicktocall_request_to_initiator_answer_seconds",
+			Help:    "Time from admitting a request to the initiator's answer (200 Initiator).",
+			Buckets: setupBuckets,
+		}),
+		toFinal: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "clicktocall_request_to_final_seconds",
+			Help:    "Time from admitting a request to its final result, by outcome (connected, failed, cancelled).",
+			Buckets: setupBuckets,
+		}, []string{"outcome"}),
+		sipMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clicktocall_sip_messages_total",
+			Help: "SIP messages by direction (in, out) and kind (the request method, or the response class such as 2xx).",
+		}, []string{"direction", "kind"}),
+		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clicktocall_status_callbacks_total",
+			Help: "Status callback deliveries by outcome (delivered, retried, failed, dropped).",
+		}, []string{"outcome"}),
+	}
+	m.reg.MustRegister(m.requests, m.rejections, m.results, m.referOutcomes,
+		m.toInvite, m.toAnswer, m.toFinal, m.sipMessages, m.callbacks,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if activeCalls != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "clicktocall_calls_active",
+			Help: "Calls in progress (admitted and not yet ended), including connected anchored calls.",
+		}, func() float64 { return float64(activeCalls()) }))
+	}
+	return m
+}
+
+// Registry is where the collectors are registered, for adding more.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the Prometheus text exposition.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// CallResult counts a result and observes the set-up latencies; see
+// cdr.Follower.
+func (m *Metrics) CallResult(c cdr.Call, p actors.Progress) {
+	m.results.WithLabelValues(strconv.Itoa(p.Code), p.Leg.String()).Inc()
+	since := p.At.Sub(c.StartedAt()).Seconds()
+	switch {
+	case p.Code >= 200 && p.Code < 300 && p.Leg == actors.LegInitiator:
+		m.toAnswer.Observe(since)
+	case p.Final():
+		outcome := "failed"
+		switch {
+		case p.Code < 300:
+			outcome = "connected"
+		case p.Code == 487:
+			outcome = "cancelled"
+		}
+		m.toFinal.WithLabelValues(outcome).Observe(since)
+		if c.Mode == actors.ModeRefer && p.Leg == actors.LegDestination {
+			m.referOutcomes.WithLabelValues(referOutcome(p.Code)).Inc()
+		}
+	}
+}
+
+func referOutcome(code int) string {
+	switch {
+	case code < 300:
+		return "transferred"
+	case code == 408:
+		return "timeout"
+	case code == 487:
+		return "cancelled"
+	}
+	return "failed"
+}
+
+// CallFallback counts a REFER refused or unanswered; see cdr.Follower.
+func (m *Metrics) CallFallback(cdr.Call) {
+	m.referOutcomes.WithLabelValues("fallback").Inc()
+}
+
+// CallInviteSent observes the request→INVITE latency; see cdr.InviteFollower.
+func (m *Metrics) CallInviteSent(c cdr.Call) {
+	m.toInvite.Observe(c.InviteAt.Sub(c.StartedAt()).Seconds())
+}
+
+// Rejected counts a request a front end refused before asking the engine.
+// reason is one of the Reason constants; a 4xx of the request's own making
+// counts as bad_request.
+func (m *Metrics) Rejected(iface, reason string) {
+	m.reject(iface, reason, outcomeOfReason(reason))
+}
+
+func (m *Metrics) reject(iface, reason, outcome string) {
+	m.rejections.WithLabelValues(iface, reason).Inc()
+	m.requests.WithLabelValues(iface, outcome).Inc()
+}
+
+func outcomeOfReason(reason string) string {
+	switch reason {
+	case ReasonShuttingDown, ReasonMaxActiveCalls, ReasonMaxPerInitiator, ReasonMaxCallsPerSecond,
+		ReasonMaxPerSecondPerIP, ReasonCallbacksBusy:
+		return OutcomeRefused
+	case ReasonStartFailed:
+		return OutcomeError
+	}
+	return OutcomeBadRequest
+}
+
+// SIPMessage counts a SIP message; kind is the method of a request or the
+// status class ("2xx") of a response.
+func (m *Metrics) SIPMessage(direction, kind string) {
+	m.sipMessages.WithLabelValues(direction, kind).Inc()
+}
+
+// StatusCallback counts a status callback delivery outcome.
+func (m *Metrics) StatusCallback(outcome string) {
+	m.callbacks.WithLabelValues(outcome).Inc()
+}
+
+// Starter wraps the engine so every StartCall is counted: accepted, or
+// refused with the engine's reason. The interface is the request's Origin.
+func (m *Metrics) Starter(next actors.CallStarter) actors.CallStarter {
+	return starter{next: next, m: m}
+}
+
+type starter struct {
+	next actors.CallStarter
+	m    *Metrics
+}
+
+func (s starter) StartCall(req actors.CallRequest, onProgress func(actors.Progress)) (string, error) {
+	id, err := s.next.StartCall(req, onProgress)
+	if err == nil {
+		s.m.requests.WithLabelValues(req.Origin, OutcomeAccepted).Inc()
+		return id, nil
+	}
+	var r *actors.Refusal
+	switch {
+	case !errors.As(err, &r):
+		s.m.reject(req.Origin, ReasonStartFailed, OutcomeError)
+	case r.Code == 429 || r.Code >= 500:
+		s.m.reject(req.Origin, RefusalReason(r), OutcomeRefused)
+	default:
+		s.m.reject(req.Origin, RefusalReason(r), OutcomeBadRequest)
+	}
+	return id, err
+}
+
+// RefusalReason names the reason of an engine refusal.
+func RefusalReason(r *actors.Refusal) string {
+	switch {
+	case r.Text == "Server shutting down":
+		return ReasonShuttingDown
+	case r.Text == "Too many active calls":
+		return ReasonMaxActiveCalls
+	case r.Text == "Too many calls to this initiator":
+		return ReasonMaxPerInitiator
+	case r.Text == "Call rate limit reached":
+		return ReasonMaxCallsPerSecond
+	case r.Text == "Call rate limit reached for this client":
+		return ReasonMaxPerSecondPerIP
+	case strings.HasPrefix(r.Text, "Invalid URI format"):
+		return ReasonInvalidURI
+	case strings.HasPrefix(r.Text, "No translation rule"):
+		return ReasonNoTranslationRule
+	}
+	return ReasonOther
+}
