@@ -18,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/clicktocall/clicktocall/config"
+	"github.com/clicktocall/clicktocall/config/logging"
 	"github.com/clicktocall/clicktocall/transport"
 )
 
@@ -58,7 +59,7 @@ func (s *callSettings) observeFallback(req CallRequest) {
 // Dead letters are routine here (a timer firing for a call that ended), so
 // protoactor's own records below WARNING are dropped.
 func NewActorSystem(log *slog.Logger) *actor.ActorSystem {
-	quiet := slog.New(minLevel{log.Handler(), slog.LevelWarn}).With("lib", "protoactor")
+	quiet := logging.AtLeast(log, slog.LevelWarn).With("lib", "protoactor")
 	return actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
 }
 
@@ -281,22 +282,4 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		e.mu.Unlock()
 		return fmt.Errorf("shutdown: %d calls still ending: %w", e.ActiveCalls(), ctx.Err())
 	}
-}
-
-// minLevel drops records below min.
-type minLevel struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
-}
-
-func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
-	return minLevel{h.Handler.WithAttrs(as), h.min}
-}
-
-func (h minLevel) WithGroup(name string) slog.Handler {
-	return minLevel{h.Handler.WithGroup(name), h.min}
 }

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
+
 	"github.com/clicktocall/clicktocall/actors"
 	"github.com/clicktocall/clicktocall/config"
 	"github.com/clicktocall/clicktocall/config/logging"
@@ -43,6 +45,9 @@ func serve(args []string) int {
 	for _, s := range cfg.Settings() {
 		log.Debug("setting", "key", s.Key, "value", s.Value)
 	}
+	// sipgo logs through its package logger; its INFO records (e.g. a
+	// retransmission no transaction waits for) are noise under load.
+	sip.SetDefaultLogger(logging.AtLeast(log, slog.LevelWarn).With("lib", "sipgo"))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv, err := start(cfg, log)
