@@ -1,0 +1,237 @@
+package loadtest
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/clicktocall/clicktocall/bench/phone"
+)
+
+// phonePool is the simulated phones of a bench: initiators play the Kind
+// of each call, destinations answer the server's offerless INVITE with an
+// offer and hang up after the talk time. Every event is recorded in the
+// current trial's table, found by the call's URI user.
+type phonePool struct {
+	inits, dests []*phone.Phone
+	transport    string // "udp" or "tcp"
+	cur          *atomic.Pointer[table]
+	behaviours   [numKinds]phone.Behaviour
+	dest         phone.Behaviour
+	legs         sync.Map // SIP Call-ID -> leg
+	stray        atomic.Int64
+}
+
+// leg is one SIP call of a bench call, as a phone sees it.
+type leg struct {
+	idx  uint64
+	dest bool
+}
+
+type phoneOptions struct {
+	host       string // loopback address to bind
+	transport  string
+	initiators int
+	dests      int
+	ring       bool          // phones send 180 first
+	ringDelay  time.Duration // before the 200
+	talk       time.Duration // destination's time before BYE
+}
+
+func newPhonePool(o phoneOptions, cur *atomic.Pointer[table]) (*phonePool, error) {
+	p := &phonePool{transport: o.transport, cur: cur}
+	base := phone.Behaviour{Ring: o.ring, RingDelay: o.ringDelay}
+	p.behaviours[KindAccept] = base
+	p.behaviours[KindRefuse] = base
+	p.behaviours[KindRefuse].Refer = phone.ReferBehaviour{Mode: phone.ReferReject, RejectCode: 603}
+	p.behaviours[KindBusy] = phone.Behaviour{Ring: o.ring, RingDelay: o.ringDelay, RejectCode: 486}
+	p.behaviours[KindNoAnswer] = phone.Behaviour{Ring: o.ring, NoAnswer: true}
+	p.dest = base
+	p.dest.TalkTime = max(o.talk, time.Nanosecond) // 0 would mean "never hang up"
+
+	transports := []string{o.transport}
+	for i := range o.initiators {
+		ph, err := phone.New(phone.Config{User: "initiator" + strconv.Itoa(i), Host: o.host, Transports: transports,
+			NoRecording: true, Choose: p.chooseInitiator, OnEvent: p.onInitiatorEvent})
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+		p.inits = append(p.inits, ph)
+	}
+	for i := range o.dests {
+		ph, err := phone.New(phone.Config{User: "destination" + strconv.Itoa(i), Host: o.host, Transports: transports,
+			NoRecording: true, Choose: p.chooseDestination, OnEvent: p.onDestinationEvent})
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+		p.dests = append(p.dests, ph)
+	}
+	return p, nil
+}
+
+// uris are the full SIP URIs of call idx's initiator and destination.
+func (p *phonePool) uris(idx uint64) (initiator, destination string) {
+	return p.uri(p.inits[idx%uint64(len(p.inits))], 'c', idx), p.uri(p.dests[idx%uint64(len(p.dests))], 'd', idx)
+}
+
+func (p *phonePool) uri(ph *phone.Phone, role byte, idx uint64) string {
+	u := ph.URI(p.transport)
+	u.User = callUser(role, idx)
+	return u.String()
+}
+
+func (p *phonePool) register(req *sip.Request, dest bool) *callRec {
+	role, idx, ok := parseCallUser(req.Recipient.User)
+	if !ok || (role == 'd') != dest {
+		p.stray.Add(1)
+		return nil
+	}
+	r := p.cur.Load().get(idx)
+	if r == nil {
+		p.stray.Add(1) // a call of an earlier trial, or not ours
+		return nil
+	}
+	if id := req.CallID(); id != nil {
+		p.legs.Store(id.Value(), leg{idx: idx, dest: dest})
+	}
+	return r
+}
+
+// unknownCall is the answer to an INVITE the bench did not place.
+var unknownCall = phone.Behaviour{RejectCode: 404}
+
+func (p *phonePool) chooseInitiator(req *sip.Request) phone.Behaviour {
+	r := p.register(req, false)
+	if r == nil {
+		return unknownCall
+	}
+	return p.behaviours[r.kind]
+}
+
+func (p *phonePool) chooseDestination(req *sip.Request) phone.Behaviour {
+	if p.register(req, true) == nil {
+		return unknownCall
+	}
+	return p.dest
+}
+
+func (p *phonePool) lookup(ev phone.Event, dest bool) (*table, *callRec) {
+	v, ok := p.legs.Load(ev.CallID)
+	if !ok || v.(leg).dest != dest {
+		return nil, nil
+	}
+	t := p.cur.Load()
+	return t, t.get(v.(leg).idx)
+}
+
+func (p *phonePool) onInitiatorEvent(ev phone.Event) {
+	t, r := p.lookup(ev, false)
+	if r == nil {
+		return
+	}
+	at := t.since(ev.At)
+	var f uint32
+	switch ev.Kind {
+	case phone.EventInvite:
+		r.invite.CompareAndSwap(0, at)
+		f = fInitInvite
+	case phone.EventAnswered:
+		r.answered.CompareAndSwap(0, at)
+		f = fInitAnswered
+	case phone.EventConfirmed:
+		f = fInitConfirmed
+	case phone.EventRejected:
+		f = fInitRejected
+	case phone.EventCancelled:
+		f = fInitCancelled
+	case phone.EventReferAccepted:
+		f = fReferAccepted
+	case phone.EventReferRejected:
+		f = fReferRejected
+	case phone.EventNotifySent:
+		if ev.Code < 200 {
+			return
+		}
+		r.connected.CompareAndSwap(0, at)
+		f = fNotifyFinal
+	case phone.EventReinvite:
+		f = fInitReinvite
+	case phone.EventByeReceived:
+		f = fInitBye
+		p.legs.Delete(ev.CallID)
+	default:
+		return
+	}
+	t.setFlag(r, f)
+}
+
+func (p *phonePool) onDestinationEvent(ev phone.Event) {
+	t, r := p.lookup(ev, true)
+	if r == nil {
+		return
+	}
+	var f uint32
+	switch ev.Kind {
+	case phone.EventInvite:
+		f = fDestInvite
+	case phone.EventAnswered:
+		f = fDestAnswered
+	case phone.EventConfirmed:
+		r.connected.CompareAndSwap(0, t.since(ev.At))
+		f = fDestConfirmed
+	case phone.EventByeSent:
+		f = fDestByeSent
+		p.legs.Delete(ev.CallID)
+	default:
+		return
+	}
+	t.setFlag(r, f)
+}
+
+// forget drops the Call-ID map between trials.
+func (p *phonePool) forget() { p.legs.Clear() }
+
+// stats adds up the phones' own counters.
+func (p *phonePool) stats() (initiators, destinations phone.Stats) {
+	add := func(sum *phone.Stats, s phone.Stats) {
+		sum.CallsReceived += s.CallsReceived
+		sum.Ringing += s.Ringing
+		sum.Answered += s.Answered
+		sum.Confirmed += s.Confirmed
+		sum.Rejected += s.Rejected
+		sum.Cancelled += s.Cancelled
+		sum.Reinvites += s.Reinvites
+		sum.RefersAccepted += s.RefersAccepted
+		sum.RefersRejected += s.RefersRejected
+		sum.NotifiesSent += s.NotifiesSent
+		sum.ByesReceived += s.ByesReceived
+		sum.ByesSent += s.ByesSent
+	}
+	for _, ph := range p.inits {
+		add(&initiators, ph.Stats())
+	}
+	for _, ph := range p.dests {
+		add(&destinations, ph.Stats())
+	}
+	return initiators, destinations
+}
+
+func (p *phonePool) close() error {
+	var errs []error
+	for _, ph := range append(append([]*phone.Phone(nil), p.inits...), p.dests...) {
+		if err := ph.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("closing phones: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,114 @@
+package loadtest
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/clicktocall/clicktocall/bench/stats"
+)
+
+// WriteReport prints the result as tables.
+func WriteReport(w io.Writer, res *Result) {
+	c := res.Calls
+	fmt.Fprintf(w, "\nclicktocall bench: %s mode over %s %s (%d connections), phones on %s (%d initiator, %d destination), mix %s",
+		c.Mode, strings.ToUpper(res.Target.Frontend), res.Target.Addr, c.Conns, strings.ToUpper(c.SIPTransport),
+		c.Initiators, c.Destinations, c.Mix)
+	if c.Ring {
+		fmt.Fprint(w, ", phones ring")
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "machine: %d CPUs, %s, load average %s at the start, %s at the end\n",
+		res.Machine.CPUs, res.Machine.GoVersion, res.Machine.LoadAvgStart, res.Machine.LoadAvgEnd)
+	if res.Target.Started {
+		where := "a child process"
+		if res.Target.InProcess {
+			where = "this process (CPU and RSS are the whole process's: server, phones and load generator)"
+		}
+		fmt.Fprintf(w, "server: started by the bench in %s, log level %s\n", where, res.Target.LogLevel)
+	}
+	if res.Search != nil {
+		writeSearch(w, res)
+	}
+	for i, t := range res.Trials {
+		if res.Search != nil && (t.Rate != res.Search.Best || !t.Pass) {
+			continue // the steps table has them; detail the best one only
+		}
+		fmt.Fprintf(w, "\ntrial %d: %g calls/s for %v\n", i+1, t.Rate, time.Duration(t.DurationS*float64(time.Second)))
+		writeTrial(w, t)
+	}
+	for _, p := range res.Problems {
+		fmt.Fprintln(w, "problem:", p)
+	}
+}
+
+func writeSearch(w io.Writer, res *Result) {
+	s := res.Search
+	fmt.Fprintf(w, "\nsearch for the highest rate with no failed call: start %g, factor %g, resolution %g, at most %d steps\n",
+		s.Config.Start, s.Config.Factor, s.Config.Resolution, s.Config.MaxSteps)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "step\trate/s\tresult\tok\tfailed\tachieved/s\tp99 INVITE\tp99 final\tserver µs/call\tserver RSS MiB\t")
+	for i, t := range res.Trials {
+		cpu, rss := "-", "-"
+		if t.Server != nil {
+			cpu, rss = fmt.Sprintf("%.0f", t.Server.CPUPerCallUS), fmt.Sprintf("%.0f", t.Server.PeakRSSMiB)
+		}
+		fmt.Fprintf(tw, "%d\t%g\t%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t\n", i+1, t.Rate, passWord(t.Pass), t.Succeeded, t.Failed,
+			t.AchievedRate, ms(t.Latency.Invite.P99), ms(t.Latency.Final.P99), cpu, rss)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "highest rate with no failed call: %g calls/s\n", s.Best)
+}
+
+func writeTrial(w io.Writer, t *Trial) {
+	fmt.Fprintf(w, "  calls      %d sent of %d, %d ok, %d failed: %s; %.1f ok calls/s over %.1fs of sending, drained in %.1fs\n",
+		t.Sent, t.Offered, t.Succeeded, t.Failed, passWord(t.Pass), t.AchievedRate, t.SendS, t.DrainS)
+	if t.Interrupted {
+		fmt.Fprintln(w, "  interrupted")
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "  latency from the request to\tcount\tp50\tp90\tp99\tmax\t")
+	row := func(name string, s stats.Summary) {
+		if s.Count == 0 {
+			return
+		}
+		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\t%s\t\n", name, s.Count, ms(s.P50), ms(s.P90), ms(s.P99), ms(s.Max))
+	}
+	row("initiator INVITE (phone)", t.Latency.Invite)
+	row("initiator answer", t.Latency.Answer)
+	row("final result", t.Latency.Final)
+	row("connected (phones)", t.Latency.Connected)
+	tw.Flush()
+	if u := t.Server; u != nil {
+		fmt.Fprintf(w, "  server     %.2f s CPU = %.2f cores, %.0f µs per ok call; RSS peak %.0f MiB, end %.0f MiB (lifetime peak %.0f MiB)\n",
+			u.CPUS, u.Cores, u.CPUPerCallUS, u.PeakRSSMiB, u.EndRSSMiB, u.LifePeakMiB)
+	}
+	if u := t.Bench; u != nil {
+		fmt.Fprintf(w, "  bench      %.2f s CPU = %.2f cores (phones and load generator); RSS peak %.0f MiB\n", u.CPUS, u.Cores, u.PeakRSSMiB)
+	}
+	fmt.Fprintf(w, "  generator  most behind schedule %s; load average at the end %s\n", ms(time.Duration(t.PacerLagMaxS*float64(time.Second))), t.LoadAvgEnd)
+	i, d := t.Initiators, t.Destinations
+	fmt.Fprintf(w, "  phones     initiators: %d INVITEs, %d answered, %d rejected, %d cancelled, %d REFERs accepted, %d refused, %d NOTIFYs, %d re-INVITEs, %d BYEs in\n",
+		i.CallsReceived, i.Answered, i.Rejected, i.Cancelled, i.RefersAccepted, i.RefersRejected, i.NotifiesSent, i.Reinvites, i.ByesReceived)
+	fmt.Fprintf(w, "             destinations: %d INVITEs, %d answered, %d ACKed, %d BYEs out\n", d.CallsReceived, d.Answered, d.Confirmed, d.ByesSent)
+	for _, why := range sortedFailures(t.Failures) {
+		fmt.Fprintf(w, "  failure    %d× %s\n", t.Failures[why], why)
+	}
+	for _, e := range t.Errors {
+		fmt.Fprintf(w, "  error      %s\n", e)
+	}
+}
+
+func ms(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "-"
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}

@@ -1,0 +1,481 @@
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/clicktocall/clicktocall/bench/phone"
+	"github.com/clicktocall/clicktocall/bench/procstat"
+	"github.com/clicktocall/clicktocall/bench/stats"
+	"github.com/clicktocall/clicktocall/bench/xmlclient"
+)
+
+// Result is a whole bench run; -json writes it.
+type Result struct {
+	Started  time.Time `json:"started"`
+	Command  []string  `json:"command"`
+	Machine  Machine   `json:"machine"`
+	Target   Target    `json:"target"`
+	Calls    CallSetup `json:"calls"`
+	Trials   []*Trial  `json:"trials"`
+	Search   *Searched `json:"search,omitempty"`
+	Problems []string  `json:"problems,omitempty"`
+}
+
+// Machine describes where the bench ran.
+type Machine struct {
+	CPUs         int    `json:"cpus"`
+	GoVersion    string `json:"go_version"`
+	LoadAvgStart string `json:"loadavg_start"`
+	LoadAvgEnd   string `json:"loadavg_end"`
+}
+
+// Target describes the server under test.
+type Target struct {
+	Frontend  string `json:"frontend"`
+	Addr      string `json:"addr"`
+	PID       int    `json:"pid,omitempty"`
+	Started   bool   `json:"started_by_bench"`
+	InProcess bool   `json:"in_process"`
+	LogLevel  string `json:"log_level,omitempty"`
+	LogFile   string `json:"log_file,omitempty"`
+}
+
+// CallSetup is what every call of the run looks like.
+type CallSetup struct {
+	Mode         string `json:"mode"`
+	Mix          string `json:"mix"`
+	SIPTransport string `json:"sip_transport"`
+	Initiators   int    `json:"initiator_phones"`
+	Destinations int    `json:"destination_phones"`
+	Ring         bool   `json:"ring"`
+	Talk         string `json:"talk"`
+	Conns        int    `json:"connections"`
+}
+
+// Searched is the outcome of -search.
+type Searched struct {
+	Config SearchConfig `json:"config"`
+	Steps  []SearchStep `json:"steps"`
+	Best   float64      `json:"best_rate"`
+}
+
+// Trial is one run at a fixed rate.
+type Trial struct {
+	Rate         float64        `json:"rate"`
+	DurationS    float64        `json:"duration_s"`
+	Offered      int            `json:"offered"`
+	Sent         int            `json:"sent"`
+	Succeeded    int            `json:"succeeded"`
+	Failed       int            `json:"failed"`
+	Pass         bool           `json:"pass"`
+	Interrupted  bool           `json:"interrupted,omitempty"`
+	AchievedRate float64        `json:"achieved_rate"` // succeeded calls per second of sending
+	SendS        float64        `json:"send_s"`
+	DrainS       float64        `json:"drain_s"`
+	PacerLagMaxS float64        `json:"pacer_lag_max_s"`
+	Failures     map[string]int `json:"failures,omitempty"`
+	Latency      Latencies      `json:"latency"`
+	Server       *Usage         `json:"server,omitempty"`
+	Bench        *Usage         `json:"bench_process,omitempty"`
+	Initiators   phone.Stats    `json:"initiator_phones"`
+	Destinations phone.Stats    `json:"destination_phones"`
+	Errors       []string       `json:"errors,omitempty"`
+	LoadAvgEnd   string         `json:"loadavg_end"`
+}
+
+// Latencies are measured from the moment the bench sent the request.
+type Latencies struct {
+	Invite    stats.Summary `json:"to_initiator_invite"`   // the initiator phone got the INVITE
+	Answer    stats.Summary `json:"to_initiator_answer"`   // XML "200 Initiator" read (HTTP: the phone sent its 200)
+	Final     stats.Summary `json:"to_final"`              // XML final read (HTTP: the phones saw the connection)
+	Connected stats.Summary `json:"to_connected_by_phone"` // final NOTIFY sent, or destination ACKed
+}
+
+// Usage is a process's cost over a trial, from the first request to the
+// end of the drain.
+type Usage struct {
+	CPUS          float64 `json:"cpu_s"`
+	Cores         float64 `json:"cores"` // CPU seconds per second
+	CPUPerCallUS  float64 `json:"cpu_per_call_us"`
+	PeakRSSMiB    float64 `json:"peak_rss_mib"` // highest sampled in the trial
+	EndRSSMiB     float64 `json:"end_rss_mib"`
+	LifePeakMiB   float64 `json:"lifetime_peak_rss_mib"` // VmHWM
+	WholeProcess  bool    `json:"whole_process,omitempty"`
+	SamplingError string  `json:"sampling_error,omitempty"`
+}
+
+const mib = 1 << 20
+
+// runner holds what lives across the trials of a run.
+type runner struct {
+	o        *Options
+	tgt      *target
+	phones   *phonePool
+	cur      atomic.Pointer[table]
+	next     uint64
+	sched    []Kind
+	server   *procstat.Sampler // nil: no pid
+	self     *procstat.Sampler // nil when the server is this process
+	progress io.Writer
+	ctx      context.Context
+}
+
+// Run runs the bench and returns its result; progress gets a line a second.
+func Run(ctx context.Context, o *Options, hooks Hooks, progress io.Writer) (*Result, error) {
+	res := &Result{
+		Started: time.Now(),
+		Command: os.Args,
+		Machine: Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), LoadAvgStart: loadAvg()},
+		Calls: CallSetup{Mode: o.Mode, Mix: o.Mix.String(), SIPTransport: o.SIPTransport, Initiators: o.Initiators,
+			Destinations: o.Destinations, Ring: o.Ring, Talk: o.Talk.String(), Conns: o.Conns},
+	}
+	if o.Quiet {
+		progress = io.Discard
+	}
+	r := &runner{o: o, sched: o.Mix.schedule(), progress: progress, ctx: ctx}
+
+	if o.CPUProfile != "" {
+		f, err := os.Create(o.CPUProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	tgt := &target{xmlAddr: o.XMLAddr, httpAddr: o.HTTPAddr, pid: o.ServerPID}
+	if o.StartServer {
+		var err error
+		labelled("server", func() { tgt, err = startServer(o, hooks, progress) })
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err := tgt.stop(); err != nil {
+				res.Problems = append(res.Problems, "stopping the server: "+err.Error())
+			}
+		}()
+		res.Target.LogLevel = o.ServerLogLevel
+		if o.KeepServerFiles {
+			res.Target.LogFile = tgt.logFile
+		}
+		fmt.Fprintf(progress, "server started: xml %s, http %s, pid %d (in process: %v)\n", tgt.xmlAddr, tgt.httpAddr, tgt.pid, tgt.inProcess)
+	}
+	r.tgt = tgt
+	res.Target.Frontend, res.Target.PID, res.Target.Started, res.Target.InProcess = o.Frontend, tgt.pid, o.StartServer, tgt.inProcess
+	res.Target.Addr = tgt.xmlAddr
+	if o.Frontend == "http" {
+		res.Target.Addr = tgt.httpAddr
+	}
+
+	if tgt.pid != 0 {
+		s, err := procstat.Start(tgt.pid, 200*time.Millisecond)
+		if err != nil {
+			return nil, fmt.Errorf("sampling the server (pid %d): %w", tgt.pid, err)
+		}
+		defer s.Stop()
+		r.server = s
+	}
+	if !tgt.inProcess {
+		if s, err := procstat.Start(0, 200*time.Millisecond); err == nil {
+			defer s.Stop()
+			r.self = s
+		}
+	}
+
+	var err error
+	labelled("phones", func() {
+		r.phones, err = newPhonePool(phoneOptions{host: o.Host, transport: o.SIPTransport, initiators: o.Initiators,
+			dests: o.Destinations, ring: o.Ring, ringDelay: o.RingDelay, talk: o.Talk}, &r.cur)
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err := r.phones.close(); err != nil {
+			res.Problems = append(res.Problems, err.Error())
+		}
+	}()
+
+	if !o.Search {
+		t, err := r.trial(o.Rate)
+		if t != nil {
+			res.Trials = append(res.Trials, t)
+		}
+		res.Machine.LoadAvgEnd = loadAvg()
+		return res, err
+	}
+	res.Search = &Searched{Config: o.SearchConfig}
+	steps, best, err := Search(o.SearchConfig, func(rate float64) (bool, error) {
+		if len(res.Trials) > 0 && o.Settle > 0 {
+			fmt.Fprintf(progress, "settling %v\n", o.Settle)
+			select {
+			case <-time.After(o.Settle):
+			case <-ctx.Done():
+			}
+		}
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		t, err := r.trial(rate)
+		if t != nil {
+			res.Trials = append(res.Trials, t)
+			fmt.Fprintf(progress, "step %d: %g calls/s %s (%d ok, %d failed)\n", len(res.Trials), rate, passWord(t.Pass), t.Succeeded, t.Failed)
+		}
+		if err == nil && t.Interrupted {
+			err = ctx.Err()
+		}
+		return err == nil && t.Pass, err
+	})
+	res.Search.Steps, res.Search.Best = steps, best
+	res.Machine.LoadAvgEnd = loadAvg()
+	return res, err
+}
+
+func passWord(pass bool) string {
+	if pass {
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+// labelled runs f with pprof labels side=name, which every goroutine it
+// starts inherits: in a profile of an in-process run, -tagfocus side=server
+// keeps the server's samples apart from the phones'.
+func labelled(side string, f func()) {
+	pprof.Do(context.Background(), pprof.Labels("side", side), func(context.Context) { f() })
+}
+
+// trial sends calls at rate for o.Duration and waits for their outcome.
+func (r *runner) trial(rate float64) (*Trial, error) {
+	o := r.o
+	total := max(1, int(math.Round(rate*o.Duration.Seconds())))
+	t := newTable(r.next, total, r.sched, o.Mode == "anchored", o.Frontend == "http", o.noPhones)
+	r.next += uint64(total)
+	r.phones.forget()
+
+	var drv driver
+	var err error
+	labelled("client", func() {
+		if o.Frontend == "http" {
+			drv = newHTTPDriver(r.tgt.httpAddr, o.Conns, t)
+		} else {
+			drv, err = newXMLDriver(r.tgt.xmlAddr, o.Conns, t)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer drv.close()
+
+	u0 := r.usage0()
+	in0, dest0 := r.phones.stats()
+	fmt.Fprintf(r.progress, "%s: %g calls/s for %v (%d calls)\n", o.Mode, rate, o.Duration, total)
+
+	t.start = time.Now()
+	r.cur.Store(t)
+	stop := make(chan struct{})
+	progressDone := make(chan struct{})
+	go func() { defer close(progressDone); r.report(t, stop) }()
+	interrupt := make(chan struct{})
+	go func() {
+		select {
+		case <-r.ctx.Done():
+			close(interrupt)
+		case <-stop:
+		}
+	}()
+	anchored := o.Mode == "anchored"
+	var sent int
+	var lag time.Duration
+	labelled("client", func() {
+		sent, lag = pace(t.start, rate, total, interrupt, func(k int) {
+			idx := t.base + uint64(k)
+			ini, dst := r.phones.uris(idx)
+			drv.send(idx, xmlclient.Request{Initiator: ini, Destination: dst, Anchor: anchored})
+			t.sent.Add(1)
+		})
+	})
+	sendEnd := time.Now()
+	deadline := sendEnd.Add(o.Drain)
+	drv.finish(deadline)
+	for t.resolved.Load() < int64(sent) && time.Now().Before(deadline) && r.ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	end := time.Now()
+	close(stop)
+	<-progressDone
+
+	tr := &Trial{
+		Rate: rate, DurationS: o.Duration.Seconds(), Offered: total, Sent: sent,
+		Interrupted: r.ctx.Err() != nil,
+		SendS:       sendEnd.Sub(t.start).Seconds(), DrainS: end.Sub(sendEnd).Seconds(),
+		PacerLagMaxS: lag.Seconds(), Errors: drv.errs(), LoadAvgEnd: loadAvg(),
+	}
+	if n := r.phones.stray.Swap(0); n > 0 {
+		tr.Errors = append(tr.Errors, fmt.Sprintf("%d INVITEs to the phones for no call of this trial", n))
+	}
+	in1, dest1 := r.phones.stats()
+	tr.Initiators, tr.Destinations = diffStats(in1, in0), diffStats(dest1, dest0)
+	r.evaluate(t, sent, tr)
+	wall := end.Sub(t.start)
+	tr.Server, tr.Bench = r.usage1(u0, wall, tr.Succeeded)
+	if tr.SendS > 0 {
+		tr.AchievedRate = float64(tr.Succeeded) / tr.SendS
+	}
+	tr.Pass = tr.Failed == 0 && sent == total && !tr.Interrupted
+	return tr, nil
+}
+
+func (r *runner) evaluate(t *table, sent int, tr *Trial) {
+	var invite, answer, final, connected []time.Duration
+	tr.Failures = map[string]int{}
+	for i := range sent {
+		rec := &t.recs[i]
+		if why := t.failure(rec); why != "" {
+			tr.Failed++
+			tr.Failures[why]++
+		} else {
+			tr.Succeeded++
+		}
+		s := rec.sent.Load()
+		add := func(dst *[]time.Duration, at int64) {
+			if at > 0 && s > 0 {
+				*dst = append(*dst, time.Duration(at-s))
+			}
+		}
+		add(&invite, rec.invite.Load())
+		add(&connected, rec.connected.Load())
+		if t.http {
+			add(&answer, rec.answered.Load())
+			add(&final, rec.connected.Load())
+		} else {
+			add(&answer, rec.initOK.Load())
+			add(&final, rec.final.Load())
+		}
+	}
+	if len(tr.Failures) == 0 {
+		tr.Failures = nil
+	}
+	tr.Latency = Latencies{Invite: stats.Summarize(invite), Answer: stats.Summarize(answer),
+		Final: stats.Summarize(final), Connected: stats.Summarize(connected)}
+}
+
+type usageStart struct {
+	srv, self procstat.Usage
+}
+
+func (r *runner) usage0() usageStart {
+	var u usageStart
+	if r.server != nil {
+		r.server.Reset()
+		u.srv, _ = r.server.Now()
+	}
+	if r.self != nil {
+		r.self.Reset()
+		u.self, _ = r.self.Now()
+	}
+	return u
+}
+
+func (r *runner) usage1(u0 usageStart, wall time.Duration, calls int) (server, bench *Usage) {
+	mk := func(s *procstat.Sampler, start procstat.Usage) *Usage {
+		now, peak := s.Now()
+		u := &Usage{CPUS: (now.CPU - start.CPU).Seconds(), PeakRSSMiB: float64(peak) / mib,
+			EndRSSMiB: float64(now.RSS) / mib, LifePeakMiB: float64(now.PeakRSS) / mib}
+		u.Cores = u.CPUS / wall.Seconds()
+		if calls > 0 {
+			u.CPUPerCallUS = u.CPUS / float64(calls) * 1e6
+		}
+		if err := s.Err(); err != nil {
+			u.SamplingError = err.Error()
+		}
+		return u
+	}
+	if r.server != nil {
+		server = mk(r.server, u0.srv)
+		server.WholeProcess = r.tgt.inProcess
+	}
+	if r.self != nil {
+		bench = mk(r.self, u0.self)
+	}
+	return server, bench
+}
+
+// report prints a progress line a second until stop.
+func (r *runner) report(t *table, stop <-chan struct{}) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var lastCPU time.Duration
+	lastAt := time.Now()
+	if r.server != nil {
+		u, _ := r.server.Now()
+		lastCPU = u.CPU
+	}
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-tick.C:
+			sent := t.sent.Load()
+			line := fmt.Sprintf("  %5.1fs sent %d ok %d failed %d pending %d",
+				now.Sub(t.start).Seconds(), sent, t.succeeded.Load(), t.failedNow.Load(), sent-t.resolved.Load())
+			if r.server != nil {
+				u, _ := r.server.Now()
+				line += fmt.Sprintf(" | server %.2f cores, RSS %.0f MiB", (u.CPU - lastCPU).Seconds()/now.Sub(lastAt).Seconds(), float64(u.RSS)/mib)
+				lastCPU, lastAt = u.CPU, now
+			}
+			fmt.Fprintln(r.progress, line)
+		}
+	}
+}
+
+func diffStats(a, b phone.Stats) phone.Stats {
+	return phone.Stats{
+		CallsReceived: a.CallsReceived - b.CallsReceived, Challenged: a.Challenged - b.Challenged,
+		Ringing: a.Ringing - b.Ringing, Answered: a.Answered - b.Answered, Confirmed: a.Confirmed - b.Confirmed,
+		Rejected: a.Rejected - b.Rejected, Cancelled: a.Cancelled - b.Cancelled, Reinvites: a.Reinvites - b.Reinvites,
+		RefersAccepted: a.RefersAccepted - b.RefersAccepted, RefersRejected: a.RefersRejected - b.RefersRejected,
+		NotifiesSent: a.NotifiesSent - b.NotifiesSent, ByesReceived: a.ByesReceived - b.ByesReceived, ByesSent: a.ByesSent - b.ByesSent,
+	}
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// sortedFailures lists failure reasons, most frequent first.
+func sortedFailures(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if m[keys[i]] != m[keys[j]] {
+			return m[keys[i]] > m[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	return keys
+}

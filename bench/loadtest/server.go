@@ -1,0 +1,222 @@
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// serverConfig is the config.hcl of a server the bench starts: loopback
+// only, the given ports, SIP URIs passed through untranslated.
+const serverConfig = `# written by the clicktocall bench
+sip {
+  ip_address   = "127.0.0.1"
+  identity     = "sip:clicktocall@127.0.0.1"
+  udp_tcp_port = %d
+  ring_timeout = %q
+}
+http {
+  address                = "127.0.0.1"
+  port                   = %d
+  max_connections_per_ip = 0
+}
+xml {
+  address                = "127.0.0.1"
+  port                   = %d
+  max_connections_per_ip = 0
+}
+log {
+  level = %q
+  file  = %q
+}
+limits {
+  max_active_calls = %d
+}
+translation {
+  pattern = "^(sips?:.+)$"
+  output  = "$1"
+}
+`
+
+// serverFiles is a started server's temporary directory and config.
+type serverFiles struct {
+	dir, config, log string
+	sip, http, xml   int
+}
+
+func writeServerConfig(o *Options) (*serverFiles, error) {
+	dir, err := os.MkdirTemp("", "clicktocall-bench-")
+	if err != nil {
+		return nil, err
+	}
+	f := &serverFiles{dir: dir, config: filepath.Join(dir, "config.hcl"), log: filepath.Join(dir, "clicktocall.log")}
+	if f.sip, err = freeSIPPort(); err == nil {
+		if f.http, err = freeTCPPort(); err == nil {
+			f.xml, err = freeTCPPort()
+		}
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("finding free ports for the server: %w", err)
+	}
+	text := fmt.Sprintf(serverConfig, f.sip, o.RingTimeout.String(), f.http, f.xml, o.ServerLogLevel, f.log, o.ServerMaxCalls)
+	if err := os.WriteFile(f.config, []byte(text), 0o600); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return f, nil
+}
+
+// freeTCPPort asks the kernel for a free loopback port. The server binds it
+// a moment later; on a busy machine another program could take it first,
+// and the start then fails with "address already in use".
+func freeTCPPort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// freeSIPPort finds a port free for both UDP and TCP.
+func freeSIPPort() (int, error) {
+	for range 20 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		pc.Close()
+		if err == nil {
+			ln.Close()
+			return port, nil
+		}
+	}
+	return 0, errors.New("no port free for both UDP and TCP")
+}
+
+// target is the server under test.
+type target struct {
+	xmlAddr, httpAddr string
+	pid               int  // 0: unknown (no CPU/RSS figures)
+	inProcess         bool // the server shares the bench's process
+	stop              func() error
+	logFile           string
+}
+
+// startServer starts a server for the bench: in this process through
+// hooks.StartInProcess, or as a child process of the server binary.
+func startServer(o *Options, hooks Hooks, progress io.Writer) (*target, error) {
+	files, err := writeServerConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	t := &target{
+		xmlAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(files.xml)),
+		httpAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(files.http)),
+		logFile:  files.log,
+	}
+	cleanup := func() {
+		if !o.KeepServerFiles {
+			os.RemoveAll(files.dir)
+		}
+	}
+	if o.InProcess {
+		if hooks.StartInProcess == nil {
+			cleanup()
+			return nil, errors.New("-inproc needs the clicktocall binary: run 'clicktocall bench -start-server -inproc'")
+		}
+		stop, err := hooks.StartInProcess(files.config)
+		if err != nil {
+			cleanup()
+			return nil, fmt.Errorf("starting the server in process: %w", err)
+		}
+		t.pid, t.inProcess = os.Getpid(), true
+		t.stop = func() error { defer cleanup(); return stop() }
+		return t, waitListening(t.xmlAddr, 10*time.Second, nil)
+	}
+
+	bin := o.ServerBin
+	if bin == "" {
+		bin = hooks.ServerBin
+	}
+	if bin == "" {
+		bin = filepath.Join(files.dir, "clicktocall")
+		fmt.Fprintf(progress, "building the server: go build -o %s ./cmd/clicktocall\n", bin)
+		build := exec.Command("go", "build", "-o", bin, "github.com/clicktocall/clicktocall/cmd/clicktocall")
+		build.Stdout, build.Stderr = progress, progress
+		if err := build.Run(); err != nil {
+			cleanup()
+			return nil, fmt.Errorf("building the server (run from the clicktocall checkout, or pass -server-bin): %w", err)
+		}
+	}
+	out, err := os.Create(filepath.Join(files.dir, "server.out"))
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	cmd := exec.Command(bin, "serve", "-config", files.config)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Dir = files.dir
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		cleanup()
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); out.Close(); close(exited) }()
+	t.pid = cmd.Process.Pid
+	t.stop = func() error {
+		defer cleanup()
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+			if waitErr != nil {
+				return fmt.Errorf("server exited: %w", waitErr)
+			}
+			return nil
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+			return errors.New("server did not stop within 30s of SIGTERM; killed")
+		}
+	}
+	if err := waitListening(t.xmlAddr, 15*time.Second, exited); err != nil {
+		text, _ := os.ReadFile(out.Name())
+		_ = t.stop()
+		return nil, fmt.Errorf("%w; server output:\n%s", err, text)
+	}
+	return t, nil
+}
+
+// waitListening waits until addr accepts connections, the deadline passes
+// or the process exits.
+func waitListening(addr string, timeout time.Duration, exited <-chan struct{}) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("server exited before listening on %s", addr)
+		case <-ctx.Done():
+			return fmt.Errorf("server not listening on %s after %v", addr, timeout)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
