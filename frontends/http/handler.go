@@ -15,11 +15,10 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/clicktocall/clicktocall/actors"
+	"github.com/clicktocall/clicktocall/actors/metrics"
 )
 
 const (
-	clickToCallPath = "/clicktocall.html"
-	indexPath       = "/"
 	// maxValueLen bounds initiator and destination, in bytes after decoding.
 	maxValueLen = 1024
 )
@@ -30,29 +29,28 @@ type outcome struct {
 	problem string
 }
 
-// handle routes a request. Authentication comes first for every path, so an
-// unauthenticated client learns nothing, not even which paths exist.
+// handle routes a request. Authentication comes first for every path but
+// the health checks, so an unauthenticated client learns nothing, not even
+// which paths exist.
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	var out outcome
 	defer func() { s.logAccess(ctx, start, out) }()
 
-	if s.auth != nil && !s.authorized(ctx, &out) {
+	path := string(ctx.Path())
+	rt, params, allowed := s.match(string(ctx.Method()), path)
+	if (rt == nil || !rt.public(s)) && s.auth != nil && !s.authorized(ctx, &out) {
 		return
 	}
-	switch string(ctx.Path()) {
-	case clickToCallPath:
-		if !allowMethod(ctx, "GET, POST", fasthttp.MethodGet, fasthttp.MethodPost) {
-			return
-		}
-		out = s.clickToCall(ctx)
-	case indexPath:
-		if !allowMethod(ctx, "GET, HEAD", fasthttp.MethodGet, fasthttp.MethodHead) {
-			return
-		}
-		writePage(ctx, fasthttp.StatusOK, indexPage, nil)
+	switch {
+	case rt != nil:
+		out = rt.serve(s, ctx, params)
+	case allowed != "":
+		m := string(ctx.Method())
+		writeError(ctx, fasthttp.StatusMethodNotAllowed, "Method "+m+" is not allowed here")
+		ctx.Response.Header.Set(fasthttp.HeaderAllow, allowed)
 	default:
-		writeProblem(ctx, fasthttp.StatusNotFound, "No page at "+string(ctx.Path()))
+		writeError(ctx, fasthttp.StatusNotFound, "No page at "+path)
 	}
 }
 
@@ -68,26 +66,13 @@ func (s *Server) authorized(ctx *fasthttp.RequestCtx, out *outcome) bool {
 		s.log.Warn("http authentication failed", "remote", ctx.RemoteIP().String(), "reason", v.reason)
 	}
 	if v.status == statusBadRequest {
-		writeProblem(ctx, fasthttp.StatusBadRequest, v.problem)
+		writeError(ctx, fasthttp.StatusBadRequest, v.problem)
 		return false
 	}
-	writeProblem(ctx, fasthttp.StatusUnauthorized, "Authentication required")
+	writeError(ctx, fasthttp.StatusUnauthorized, "Authentication required")
 	for _, c := range s.auth.challenges(v.stale) {
 		ctx.Response.Header.Add(fasthttp.HeaderWWWAuthenticate, c)
 	}
-	return false
-}
-
-// allowMethod answers 405 with Allow unless the method is one of methods.
-func allowMethod(ctx *fasthttp.RequestCtx, allow string, methods ...string) bool {
-	m := string(ctx.Method())
-	for _, ok := range methods {
-		if m == ok {
-			return true
-		}
-	}
-	writeProblem(ctx, fasthttp.StatusMethodNotAllowed, "Method "+m+" is not allowed here")
-	ctx.Response.Header.Set(fasthttp.HeaderAllow, allow)
 	return false
 }
 
@@ -131,58 +116,84 @@ func paramsFrom(get func(string) []byte) clickToCallParams {
 }
 
 // clickToCall validates, translates and starts one call.
-func (s *Server) clickToCall(ctx *fasthttp.RequestCtx) outcome {
+func (s *Server) clickToCall(ctx *fasthttp.RequestCtx, _ params) outcome {
 	p := readParams(ctx)
 	if problem := missingProblem(p); problem != "" {
+		s.reject(originHTTP, metrics.ReasonMissingAddress)
 		writeProblem(ctx, fasthttp.StatusBadRequest, problem)
 		return outcome{problem: problem}
 	}
 	for _, f := range []struct{ name, value string }{{"initiator", p.initiator}, {"destination", p.destination}} {
 		if problem := valueProblem(f.name, f.value); problem != "" {
+			s.reject(originHTTP, metrics.ReasonInvalidValue)
 			writeProblem(ctx, fasthttp.StatusBadRequest, problem)
 			return outcome{problem: problem}
 		}
 	}
-	initiator, err := s.translate(p.initiator)
-	if err == nil {
-		var destination string
-		destination, err = s.translate(p.destination)
-		if err == nil {
-			return s.startCall(ctx, initiator, destination, p.anchor)
-		}
+	initiator, destination, err := s.translatePair(p.initiator, p.destination)
+	if err != nil {
+		s.reject(originHTTP, translationReason(err))
+		writeProblem(ctx, fasthttp.StatusBadRequest, err.Error())
+		return outcome{problem: err.Error()}
 	}
-	writeProblem(ctx, fasthttp.StatusBadRequest, err.Error())
-	return outcome{problem: err.Error()}
+	return s.startCall(ctx, initiator, destination, p.anchor)
+}
+
+// translatePair translates both addresses; the error is the first failure,
+// its text shown to the client.
+func (s *Server) translatePair(initiator, destination string) (string, string, error) {
+	ti, err := s.translate(initiator)
+	if err != nil {
+		return "", "", err
+	}
+	td, err := s.translate(destination)
+	if err != nil {
+		return "", "", err
+	}
+	return ti, td, nil
+}
+
+// translationReason names the metrics reason of a translation error.
+func translationReason(err error) string {
+	if strings.HasPrefix(err.Error(), "Invalid URI format") {
+		return metrics.ReasonInvalidURI
+	}
+	return metrics.ReasonNoTranslationRule
+}
+
+// clientIP is the request's remote address for per-client limits, "" when
+// unknown.
+func clientIP(ctx *fasthttp.RequestCtx) string {
+	if ip := ctx.RemoteIP(); ip != nil && !ip.Equal(net.IPv4zero) {
+		return ip.String()
+	}
+	return ""
 }
 
 func (s *Server) startCall(ctx *fasthttp.RequestCtx, initiator, destination string, anchor bool) outcome {
-	clientIP := ""
-	if ip := ctx.RemoteIP(); ip != nil && !ip.Equal(net.IPv4zero) {
-		clientIP = ip.String()
-	}
 	req := actors.CallRequest{
 		Initiator:   initiator,
 		Destination: destination,
 		Anchor:      anchor,
-		Origin:      "http",
-		ClientIP:    clientIP,
+		Origin:      originHTTP,
+		ClientIP:    clientIP(ctx),
 	}
-	// This page reports no progress; a later event-stream endpoint would
-	// hand progress to its own channel here instead.
+	// This page reports no progress: the call journal has it for the API.
 	callID, err := s.calls.StartCall(req, func(actors.Progress) {})
 	var refusal *actors.Refusal
 	switch {
 	case errors.As(err, &refusal):
 		s.log.Warn("http call refused", "code", refusal.Code, "text", refusal.Text,
-			"initiator", initiator, "destination", destination, "remote", clientIP)
+			"initiator", initiator, "destination", destination, "remote", req.ClientIP)
 		writeRefusal(ctx, refusal)
 		return outcome{problem: refusal.Error()}
 	case err != nil:
 		s.log.Warn("http call failed to start", "err", err,
-			"initiator", initiator, "destination", destination, "remote", clientIP)
+			"initiator", initiator, "destination", destination, "remote", req.ClientIP)
 		writeProblem(ctx, fasthttp.StatusInternalServerError, "The call could not be started")
 		return outcome{problem: err.Error()}
 	}
+	s.track(callID, req, "")
 	mode := "unanchored"
 	if anchor {
 		mode = "anchored"
@@ -224,13 +235,23 @@ func valueProblem(name, value string) string {
 }
 
 func writeRefusal(ctx *fasthttp.RequestCtx, r *actors.Refusal) {
-	code := r.Code
-	if code < 400 || code > 599 {
-		code = fasthttp.StatusServiceUnavailable
+	code := refusalStatus(r)
+	writeError(ctx, code, r.Text)
+	setRetryAfter(ctx, code, r.RetryAfter)
+}
+
+// refusalStatus is the HTTP status of an engine refusal: its code when that
+// is an error status, else 503.
+func refusalStatus(r *actors.Refusal) int {
+	if r.Code < 400 || r.Code > 599 {
+		return fasthttp.StatusServiceUnavailable
 	}
-	writeProblem(ctx, code, r.Text)
-	if code == fasthttp.StatusServiceUnavailable || code == fasthttp.StatusTooManyRequests {
-		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(retryAfterSeconds(r.RetryAfter)))
+	return r.Code
+}
+
+func setRetryAfter(ctx *fasthttp.RequestCtx, status int, after time.Duration) {
+	if status == fasthttp.StatusServiceUnavailable || status == fasthttp.StatusTooManyRequests {
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(retryAfterSeconds(after)))
 	}
 }
 
@@ -256,7 +277,7 @@ func (s *Server) handleProtocolError(ctx *fasthttp.RequestCtx, err error) {
 		code, text = fasthttp.StatusRequestTimeout, "The request was not received in time"
 	}
 	s.log.Debug("http request refused", "remote", ctx.RemoteIP().String(), "status", code, "err", err)
-	writeProblem(ctx, code, text)
+	writeError(ctx, code, text)
 }
 
 func (s *Server) logAccess(ctx *fasthttp.RequestCtx, start time.Time, out outcome) {

@@ -14,13 +14,35 @@ const pageHead = `<!DOCTYPE html>
 <body>
 `
 
-var indexPage = template.Must(template.New("index").Parse(pageHead + `{{define "title"}}Click-to-call{{end}}<h1>Click-to-call</h1>
-<form method="post" action="/clicktocall.html">
+// indexPage works without its script as a plain form posting to
+// /clicktocall.html; app.js turns it into a client of the JSON API that
+// shows the call's progress live, lists active calls and cancels them.
+var indexPage = template.Must(template.New("index").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Click-to-call</title>
+<script src="/app.js" defer></script></head>
+<body>
+<h1>Click-to-call</h1>
+<form id="call-form" method="post" action="/clicktocall.html">
 <p><label>Initiator <input name="initiator" required></label></p>
 <p><label>Destination <input name="destination" required></label></p>
 <p><label><input type="checkbox" name="anchor" value="true"> Anchor the call</label></p>
 <p><button type="submit">Call</button></p>
 </form>
+<p id="message" role="status"></p>
+<section id="progress" hidden>
+<h2>Call <span id="call-id"></span></h2>
+<p id="call-summary"></p>
+<ol id="results"></ol>
+<p><button id="cancel-current" type="button">Cancel this call</button></p>
+</section>
+<section>
+<h2>Active calls</h2>
+<table id="active-calls">
+<thead><tr><th>Call</th><th>Initiator</th><th>Destination</th><th>Mode</th><th>State</th><th>Since</th><th></th></tr></thead>
+<tbody></tbody>
+</table>
+<p><button id="refresh" type="button">Refresh</button></p>
+</section>
 </body></html>
 `))
 

@@ -1,11 +1,19 @@
-// Package httpfront is the HTTP front end of clicktocall: a fasthttp server
-// that serves /clicktocall.html (GET query or POST form with initiator,
-// destination and anchor), translates the two addresses, asks the engine to
-// start the call and answers with a short HTML page — 200 with the call id,
-// or 400/401/404/405/429/503 naming the problem. It also serves a small form
-// at / and, when configured, authenticates the admin user with HTTP Digest
-// (RFC 7616, SHA-256 and MD5) or Basic. The call runs on after the answer;
-// this endpoint reports no progress.
+// Package httpfront is the HTTP front end of clicktocall, a fasthttp server.
+//
+// /clicktocall.html (GET query or POST form with initiator, destination and
+// anchor) translates the two addresses, asks the engine to start the call
+// and answers with a short HTML page — 200 with the call id, or
+// 400/401/404/405/429/503 naming the problem; it reports no progress.
+//
+// The JSON API under /api/v1 places calls (with request_id idempotency and
+// signed status callbacks), reads them from the call journal, streams their
+// results as server-sent events and cancels them; /api/v1/openapi.json
+// describes every route. / is a page that places a call and shows its
+// progress live, lists active calls and cancels them. /metrics, /healthz and
+// /readyz are for operators.
+//
+// When configured, the admin user is authenticated with HTTP Digest (RFC
+// 7616, SHA-256 and MD5) or Basic on every path but the health checks.
 package httpfront
 
 import (
@@ -14,15 +22,19 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/clicktocall/clicktocall/actors"
+	"github.com/clicktocall/clicktocall/actors/cdr"
 	"github.com/clicktocall/clicktocall/config"
+	"github.com/clicktocall/clicktocall/frontends/http/webhook"
 )
 
 // Defaults for settings left at zero.
@@ -53,6 +65,33 @@ type Options struct {
 	// Logger receives the access log (DEBUG) and problems (WARN). nil
 	// discards.
 	Logger *slog.Logger
+
+	// Records is the call journal, which must also be the engine's
+	// Observer: the JSON API reads, lists and watches calls in it. nil turns
+	// the JSON API off (503).
+	Records *cdr.Journal
+	// Cancel ends a call by id (Engine.Cancel), for DELETE; nil answers 501.
+	Cancel func(id string) bool
+	// API is the api { } block: status callbacks, idempotency, heartbeats.
+	API config.API
+	// Metrics serves GET /metrics (metrics.Metrics.Handler); nil answers 404.
+	Metrics http.Handler
+	// Rejections counts the requests refused before they reach the engine
+	// (a *metrics.Metrics); nil counts nothing. Calls is expected to count
+	// the rest (metrics.Metrics.Starter).
+	Rejections Rejections
+	// Ready reports whether the engine accepts calls, for /readyz; nil
+	// means ready until Shutdown.
+	Ready func() bool
+	// CallbackOutcome is told the outcome of each status callback delivery
+	// (metrics.Metrics.StatusCallback); nil: nobody.
+	CallbackOutcome func(outcome string)
+}
+
+// Rejections counts requests refused by a front end; reason is one of the
+// metrics.Reason constants.
+type Rejections interface {
+	Rejected(iface, reason string)
 }
 
 // Server is the HTTP front end. Create it with New.
@@ -63,6 +102,17 @@ type Server struct {
 	auth      authenticator // nil when authentication is off
 	address   string        // host:port to listen on
 	fast      *fasthttp.Server
+
+	records     *cdr.Journal
+	cancel      func(string) bool
+	api         config.API
+	metricsFast fasthttp.RequestHandler // nil: no /metrics
+	metricsAuth bool
+	rejections  Rejections
+	ready       func() bool
+	notifier    *webhook.Notifier // nil: status callbacks refused
+	requestIDs  *requestIDs
+	stopping    chan struct{} // closed by Shutdown: event streams end
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -77,11 +127,33 @@ func New(opts Options) *Server {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("component", "http")
+	api := withAPIDefaults(opts.API)
 	s := &Server{
-		translate: opts.Translate,
-		calls:     opts.Calls,
-		log:       logger,
-		address:   listenAddress(h.Address, h.Port),
+		translate:   opts.Translate,
+		calls:       opts.Calls,
+		log:         logger,
+		address:     listenAddress(h.Address, h.Port),
+		records:     opts.Records,
+		cancel:      opts.Cancel,
+		api:         api,
+		metricsAuth: api.MetricsAuth,
+		rejections:  opts.Rejections,
+		ready:       opts.Ready,
+		requestIDs:  newRequestIDs(api.IdempotencyWindow, api.MaxRequestIDs),
+		stopping:    make(chan struct{}),
+	}
+	if opts.Metrics != nil {
+		s.metricsFast = fasthttpadaptor.NewFastHTTPHandler(opts.Metrics)
+	}
+	if api.StatusCallbackSecret != "" {
+		s.notifier = webhook.New(webhook.Options{
+			Secret:     api.StatusCallbackSecret,
+			Timeout:    api.StatusCallbackTimeout,
+			Attempts:   api.StatusCallbackAttempts,
+			MaxPending: api.StatusCallbackMaxPending,
+			Count:      opts.CallbackOutcome,
+			Logger:     logger,
+		})
 	}
 	if h.Auth {
 		if h.Password == "" {
@@ -181,19 +253,40 @@ func (s *Server) Addr() net.Addr {
 // still open when ctx ends. Calls already started are not affected.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	alreadyClosed := s.closed
 	s.closed = true
 	listeners := s.listeners
 	s.mu.Unlock()
+	if !alreadyClosed {
+		close(s.stopping)
+	}
 	// Close the listeners here too: a Serve that has not yet handed its
 	// listener to fasthttp would otherwise be missed by fasthttp's shutdown.
 	for _, ln := range listeners {
 		_ = ln.Close()
 	}
 	// fasthttp reports the listeners closed above; that is no failure.
+	var errs []error
 	if err := s.fast.ShutdownWithContext(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
-		return fmt.Errorf("http shutdown: %w", err)
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 	}
-	return nil
+	// Callbacks already due still go out, within the same deadline.
+	if s.notifier != nil {
+		if err := s.notifier.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// isClosing reports whether Shutdown has begun.
+func (s *Server) isClosing() bool {
+	select {
+	case <-s.stopping:
+		return true
+	default:
+		return false
+	}
 }
 
 // fastLogger passes fasthttp's own messages (connection limits reached,

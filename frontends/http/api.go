@@ -1,0 +1,451 @@
+package httpfront
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/clicktocall/clicktocall/actors"
+	"github.com/clicktocall/clicktocall/actors/cdr"
+	"github.com/clicktocall/clicktocall/actors/metrics"
+	"github.com/clicktocall/clicktocall/config"
+	"github.com/clicktocall/clicktocall/frontends/http/webhook"
+)
+
+// The Origin of calls from each interface of this server.
+const (
+	originHTTP = "http"
+	originAPI  = "api"
+)
+
+// Limits on the JSON API's own fields.
+const (
+	maxRequestIDLen   = 200
+	maxCallbackURLLen = 2048
+	defaultListLimit  = 100
+	maxListLimit      = 1000
+	// cancelWait is how long DELETE waits for the cancelled call's final
+	// result before answering 202 without it.
+	cancelWait = 5 * time.Second
+)
+
+// withAPIDefaults fills the api { } settings left at zero with config's
+// defaults (MetricsAuth is taken as given).
+func withAPIDefaults(a config.API) config.API {
+	d := config.Default().API
+	if a.StatusCallbackTimeout <= 0 {
+		a.StatusCallbackTimeout = d.StatusCallbackTimeout
+	}
+	if a.StatusCallbackAttempts <= 0 {
+		a.StatusCallbackAttempts = d.StatusCallbackAttempts
+	}
+	if a.StatusCallbackMaxPending <= 0 {
+		a.StatusCallbackMaxPending = d.StatusCallbackMaxPending
+	}
+	if a.IdempotencyWindow <= 0 {
+		a.IdempotencyWindow = d.IdempotencyWindow
+	}
+	if a.MaxRequestIDs <= 0 {
+		a.MaxRequestIDs = d.MaxRequestIDs
+	}
+	if a.EventsHeartbeat <= 0 {
+		a.EventsHeartbeat = d.EventsHeartbeat
+	}
+	return a
+}
+
+// apiError is the body of every JSON API error: the code and text of the
+// XML interface's result for the same problem.
+type apiError struct {
+	Code int    `json:"code"`
+	Text string `json:"text"`
+}
+
+func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only this package's own structs of strings, numbers and times.
+		panic("httpfront: marshal " + fmt.Sprintf("%T", v) + ": " + err.Error())
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.Set(fasthttp.HeaderXContentTypeOptions, "nosniff")
+	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
+	ctx.SetBody(append(b, '\n'))
+}
+
+func writeJSONError(ctx *fasthttp.RequestCtx, status int, text string) {
+	writeJSON(ctx, status, apiError{Code: status, Text: text})
+}
+
+func (s *Server) reject(iface, reason string) {
+	if s.rejections != nil {
+		s.rejections.Rejected(iface, reason)
+	}
+}
+
+func (s *Server) track(id string, req actors.CallRequest, requestID string) {
+	if s.records != nil {
+		s.records.Track(id, req, requestID)
+	}
+}
+
+// apiDisabled answers 503 when the server has no call journal.
+func (s *Server) apiDisabled(ctx *fasthttp.RequestCtx) bool {
+	if s.records != nil {
+		return false
+	}
+	writeJSONError(ctx, fasthttp.StatusServiceUnavailable, "The JSON API is not enabled")
+	return true
+}
+
+// callRequestBody is the body of POST /api/v1/calls.
+type callRequestBody struct {
+	Initiator      string `json:"initiator"`
+	Destination    string `json:"destination"`
+	Anchor         bool   `json:"anchor"`
+	RequestID      string `json:"request_id"`
+	StatusCallback string `json:"status_callback"`
+}
+
+// createdCall is the answer to POST /api/v1/calls.
+type createdCall struct {
+	ID                    string `json:"id"`
+	TranslatedInitiator   string `json:"translated_initiator"`
+	TranslatedDestination string `json:"translated_destination"`
+}
+
+// badRequest is a request the API refuses before the engine sees it.
+type badRequest struct {
+	status int
+	text   string
+	reason string // metrics
+}
+
+// createCall is POST /api/v1/calls.
+func (s *Server) createCall(ctx *fasthttp.RequestCtx, _ params) outcome {
+	if s.apiDisabled(ctx) {
+		return outcome{problem: "api disabled"}
+	}
+	body, bad := readCallRequest(ctx)
+	if bad == nil {
+		bad = s.checkCallback(body.StatusCallback)
+	}
+	if bad != nil {
+		return s.refuseAPI(ctx, bad)
+	}
+	if body.RequestID == "" {
+		out, _ := s.placeCall(ctx, body)
+		return out
+	}
+	// The lock spans the look-up and the start so two requests with one
+	// request_id cannot both place a call. StartCall does not block.
+	s.requestIDs.mu.Lock()
+	defer s.requestIDs.mu.Unlock()
+	if prev, ok := s.requestIDs.lookup(body.RequestID, time.Now()); ok {
+		if prev.fingerprint != fingerprint(body) {
+			return s.refuseAPI(ctx, &badRequest{fasthttp.StatusConflict,
+				"request_id " + body.RequestID + " was used for a different request", metrics.ReasonRequestIDConflict})
+		}
+		ctx.Response.Header.Set("Idempotent-Replayed", "true")
+		ctx.Response.Header.Set(fasthttp.HeaderLocation, callLocation(prev.created.ID))
+		writeJSON(ctx, fasthttp.StatusCreated, prev.created)
+		return outcome{callID: prev.created.ID}
+	}
+	out, created := s.placeCall(ctx, body)
+	if created != nil {
+		s.requestIDs.remember(body.RequestID, fingerprint(body), *created, time.Now())
+	}
+	return out
+}
+
+func fingerprint(b callRequestBody) string {
+	return strconv.Quote(b.Initiator) + strconv.Quote(b.Destination) + strconv.FormatBool(b.Anchor) +
+		strconv.Quote(b.StatusCallback)
+}
+
+func callLocation(id string) string { return callsPath + "/" + id }
+
+func (s *Server) refuseAPI(ctx *fasthttp.RequestCtx, bad *badRequest) outcome {
+	s.reject(originAPI, bad.reason)
+	writeJSONError(ctx, bad.status, bad.text)
+	return outcome{problem: bad.text}
+}
+
+// readCallRequest decodes and checks the body of POST /api/v1/calls. Its
+// texts are the XML interface's for the same problems.
+func readCallRequest(ctx *fasthttp.RequestCtx) (callRequestBody, *badRequest) {
+	var b callRequestBody
+	ct := string(ctx.Request.Header.ContentType())
+	if mt, _, _ := strings.Cut(ct, ";"); !strings.EqualFold(strings.TrimSpace(mt), "application/json") {
+		// Requiring JSON also keeps other sites' forms out: a browser asks
+		// before sending JSON across origins, and this server never agrees.
+		return b, &badRequest{fasthttp.StatusUnsupportedMediaType, "Content-Type must be application/json", metrics.ReasonParseError}
+	}
+	dec := json.NewDecoder(bytes.NewReader(ctx.PostBody()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		return b, &badRequest{fasthttp.StatusBadRequest, "Parse error: " + jsonProblem(err), metrics.ReasonParseError}
+	}
+	if dec.More() {
+		return b, &badRequest{fasthttp.StatusBadRequest, "Parse error: more than one JSON value", metrics.ReasonParseError}
+	}
+	b.Initiator, b.Destination = strings.TrimSpace(b.Initiator), strings.TrimSpace(b.Destination)
+	b.RequestID, b.StatusCallback = strings.TrimSpace(b.RequestID), strings.TrimSpace(b.StatusCallback)
+	if b.Initiator == "" || b.Destination == "" {
+		return b, &badRequest{fasthttp.StatusBadRequest, "Missing initiator and/or destination tags", metrics.ReasonMissingAddress}
+	}
+	for _, f := range []struct{ name, value string }{{"Initiator", b.Initiator}, {"Destination", b.Destination}} {
+		if len(f.value) > maxValueLen {
+			return b, &badRequest{fasthttp.StatusBadRequest, fmt.Sprintf("%s too long (more than %d bytes)", f.name, maxValueLen), metrics.ReasonInvalidValue}
+		}
+		if strings.IndexFunc(f.value, unicode.IsControl) >= 0 {
+			return b, &badRequest{fasthttp.StatusBadRequest, f.name + " contains control characters", metrics.ReasonInvalidValue}
+		}
+	}
+	if len(b.RequestID) > maxRequestIDLen || strings.IndexFunc(b.RequestID, unicode.IsControl) >= 0 {
+		return b, &badRequest{fasthttp.StatusBadRequest,
+			fmt.Sprintf("request_id must be at most %d bytes without control characters", maxRequestIDLen), metrics.ReasonInvalidValue}
+	}
+	return b, nil
+}
+
+// jsonProblem says briefly what is wrong with a body that did not decode.
+func jsonProblem(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &typeErr):
+		return fmt.Sprintf("%s must be a %s", typeErr.Field, typeErr.Type.Kind())
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	}
+	return "not a JSON object"
+}
+
+func (s *Server) checkCallback(target string) *badRequest {
+	switch {
+	case target == "":
+		return nil
+	case s.notifier == nil:
+		return &badRequest{fasthttp.StatusBadRequest,
+			"Status callbacks are not enabled (api.status_callback_secret is not set)", metrics.ReasonBadCallback}
+	case len(target) > maxCallbackURLLen:
+		return &badRequest{fasthttp.StatusBadRequest,
+			fmt.Sprintf("status_callback is too long (more than %d bytes)", maxCallbackURLLen), metrics.ReasonBadCallback}
+	}
+	if err := webhook.CheckURL(target); err != nil {
+		return &badRequest{fasthttp.StatusBadRequest, err.Error(), metrics.ReasonBadCallback}
+	}
+	return nil
+}
+
+// placeCall translates, starts the call, registers it with the journal and
+// its status callback, and answers 201; created is nil when it did not.
+func (s *Server) placeCall(ctx *fasthttp.RequestCtx, b callRequestBody) (out outcome, created *createdCall) {
+	initiator, destination, err := s.translatePair(b.Initiator, b.Destination)
+	if err != nil {
+		return s.refuseAPI(ctx, &badRequest{fasthttp.StatusBadRequest, err.Error(), translationReason(err)}), nil
+	}
+	var slot *webhook.Slot
+	if b.StatusCallback != "" {
+		if slot, err = s.notifier.Reserve(); err != nil {
+			s.reject(originAPI, metrics.ReasonCallbacksBusy)
+			writeJSONError(ctx, fasthttp.StatusServiceUnavailable, "Too many pending status callbacks")
+			setRetryAfter(ctx, fasthttp.StatusServiceUnavailable, time.Second)
+			return outcome{problem: err.Error()}, nil
+		}
+	}
+	req := actors.CallRequest{Initiator: initiator, Destination: destination, Anchor: b.Anchor,
+		Origin: originAPI, ClientIP: clientIP(ctx)}
+	// Results reach API clients through the journal, which sees every call.
+	id, err := s.calls.StartCall(req, func(actors.Progress) {})
+	if err != nil {
+		slot.Release()
+		var refusal *actors.Refusal
+		if errors.As(err, &refusal) {
+			s.log.Warn("api call refused", "code", refusal.Code, "text", refusal.Text,
+				"initiator", initiator, "destination", destination, "remote", req.ClientIP)
+			status := refusalStatus(refusal)
+			writeJSON(ctx, status, apiError{Code: refusal.Code, Text: refusal.Text})
+			setRetryAfter(ctx, status, refusal.RetryAfter)
+			return outcome{problem: refusal.Error()}, nil
+		}
+		s.log.Warn("api call failed to start", "err", err, "initiator", initiator, "destination", destination)
+		writeJSONError(ctx, fasthttp.StatusInternalServerError, "The call could not be started")
+		return outcome{problem: err.Error()}, nil
+	}
+	s.records.Track(id, req, b.RequestID)
+	if slot != nil {
+		if w, ok := s.records.Watch(id); ok {
+			slot.Follow(b.StatusCallback, id, &watchSource{callID: id, w: w, pending: w.Past})
+		} else {
+			slot.Release()
+		}
+	}
+	created = &createdCall{ID: id, TranslatedInitiator: initiator, TranslatedDestination: destination}
+	ctx.Response.Header.Set(fasthttp.HeaderLocation, callLocation(id))
+	writeJSON(ctx, fasthttp.StatusCreated, created)
+	return outcome{callID: id}, created
+}
+
+// callView is a call as GET /api/v1/calls/{id} shows it.
+type callView struct {
+	ID                    string       `json:"id"`
+	RequestID             string       `json:"request_id,omitempty"`
+	State                 cdr.State    `json:"state"`
+	Active                bool         `json:"active"`
+	Mode                  actors.Mode  `json:"mode"`
+	Origin                string       `json:"origin"`
+	TranslatedInitiator   string       `json:"translated_initiator"`
+	TranslatedDestination string       `json:"translated_destination"`
+	Anchor                bool         `json:"anchor"`
+	CreatedAt             time.Time    `json:"created_at"`
+	EndedAt               *time.Time   `json:"ended_at,omitempty"`
+	Final                 *cdr.Result  `json:"final"`
+	Results               []cdr.Result `json:"results"`
+}
+
+func viewOf(c cdr.Call) callView {
+	v := callView{
+		ID: c.ID, RequestID: c.RequestID, State: c.State, Active: c.Active(), Mode: c.Mode,
+		Origin: c.Request.Origin, TranslatedInitiator: c.Request.Initiator,
+		TranslatedDestination: c.Request.Destination, Anchor: c.Request.Anchor,
+		CreatedAt: c.CreatedAt.UTC(), Results: c.Results,
+	}
+	if !c.EndedAt.IsZero() {
+		at := c.EndedAt.UTC()
+		v.EndedAt = &at
+	}
+	if f, ok := c.Final(); ok {
+		v.Final = &f
+	}
+	if v.Results == nil {
+		v.Results = []cdr.Result{}
+	}
+	return v
+}
+
+// getCall is GET /api/v1/calls/{id}.
+func (s *Server) getCall(ctx *fasthttp.RequestCtx, p params) outcome {
+	if s.apiDisabled(ctx) {
+		return outcome{problem: "api disabled"}
+	}
+	id := p["id"]
+	c, ok := s.records.Get(id)
+	if !ok {
+		writeJSONError(ctx, fasthttp.StatusNotFound, "No call "+id)
+		return outcome{problem: "unknown call"}
+	}
+	writeJSON(ctx, fasthttp.StatusOK, viewOf(c))
+	return outcome{callID: id}
+}
+
+// callList is the answer to GET /api/v1/calls.
+type callList struct {
+	Calls []callView `json:"calls"`
+}
+
+// listCalls is GET /api/v1/calls[?active=true][&limit=N]: the calls kept,
+// newest first.
+func (s *Server) listCalls(ctx *fasthttp.RequestCtx, _ params) outcome {
+	if s.apiDisabled(ctx) {
+		return outcome{problem: "api disabled"}
+	}
+	args := ctx.QueryArgs()
+	active := strings.EqualFold(string(args.Peek("active")), "true")
+	limit := defaultListLimit
+	if v := args.Peek("limit"); len(v) > 0 {
+		n, err := strconv.Atoi(string(v))
+		if err != nil || n < 1 || n > maxListLimit {
+			writeJSONError(ctx, fasthttp.StatusBadRequest, fmt.Sprintf("limit must be a number from 1 to %d", maxListLimit))
+			return outcome{problem: "bad limit"}
+		}
+		limit = n
+	}
+	calls := s.records.List(active, limit)
+	out := callList{Calls: make([]callView, len(calls))}
+	for i, c := range calls {
+		out.Calls[i] = viewOf(c)
+	}
+	writeJSON(ctx, fasthttp.StatusOK, out)
+	return outcome{}
+}
+
+// deleteCall is DELETE /api/v1/calls/{id}: cancel a pending call, hang up a
+// connected anchored one. It answers 200 with the call once its final is
+// known (487 for a pending call), 202 if that takes longer than cancelWait.
+func (s *Server) deleteCall(ctx *fasthttp.RequestCtx, p params) outcome {
+	if s.apiDisabled(ctx) {
+		return outcome{problem: "api disabled"}
+	}
+	if s.cancel == nil {
+		writeJSONError(ctx, fasthttp.StatusNotImplemented, "Cancelling calls is not available")
+		return outcome{problem: "no cancel"}
+	}
+	id := p["id"]
+	w, known := s.records.Watch(id)
+	if known {
+		defer w.Stop()
+	}
+	if !s.cancel(id) {
+		if !known {
+			writeJSONError(ctx, fasthttp.StatusNotFound, "No call "+id)
+			return outcome{problem: "unknown call"}
+		}
+		// The engine has let go of it: whatever the record says, it is over.
+		s.records.MarkEnded(id, time.Now())
+		writeJSONError(ctx, fasthttp.StatusConflict, "Call "+id+" has already ended")
+		return outcome{callID: id, problem: "already ended"}
+	}
+	if !known {
+		// Running but not in the journal (it is not the engine's Observer):
+		// the cancel went out, there is nothing to show.
+		writeJSON(ctx, fasthttp.StatusAccepted, callView{ID: id, Results: []cdr.Result{}})
+		return outcome{callID: id}
+	}
+	if final := waitFinal(w, cancelWait); !final {
+		c, _ := s.records.Get(id)
+		writeJSON(ctx, fasthttp.StatusAccepted, viewOf(c))
+		return outcome{callID: id}
+	}
+	c, _ := s.records.Get(id)
+	if c.State == cdr.StateConnected {
+		// A connected anchored call: the final stays 200, the legs are
+		// being hung up now.
+		s.records.MarkEnded(id, time.Now())
+		c, _ = s.records.Get(id)
+	}
+	writeJSON(ctx, fasthttp.StatusOK, viewOf(c))
+	return outcome{callID: id}
+}
+
+// waitFinal waits until the watched call has its final result.
+func waitFinal(w *cdr.Watch, d time.Duration) bool {
+	for _, r := range w.Past {
+		if r.Final() {
+			return true
+		}
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case r, ok := <-w.C:
+			if !ok {
+				return false
+			}
+			if r.Final() {
+				return true
+			}
+		case <-timer.C:
+			return false
+		}
+	}
+}

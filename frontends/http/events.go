@@ -1,0 +1,167 @@
+package httpfront
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/clicktocall/clicktocall/actors/cdr"
+)
+
+// eventView is one result as the event stream and the status callbacks
+// carry it.
+type eventView struct {
+	CallID   string    `json:"call_id"`
+	Sequence int       `json:"sequence"` // 1 for the call's first result (the 100)
+	Code     int       `json:"code"`
+	Leg      string    `json:"leg,omitempty"`
+	Text     string    `json:"text"`
+	At       time.Time `json:"at"`
+	Final    bool      `json:"final"`
+}
+
+func eventJSON(callID string, seq int, r cdr.Result) []byte {
+	b, err := json.Marshal(eventView{CallID: callID, Sequence: seq, Code: r.Code, Leg: r.Leg, Text: r.Text,
+		At: r.At.UTC(), Final: r.Final()})
+	if err != nil {
+		panic("httpfront: marshal event: " + err.Error())
+	}
+	return b
+}
+
+// callEvents is GET /api/v1/calls/{id}/events: the call's results as
+// server-sent events (event "result", id = sequence, data = eventView),
+// those already reported first, then each as it comes, the stream ending
+// after the final. A comment line every events_heartbeat keeps proxies from
+// closing an idle stream and notices a client that has gone. A client
+// reconnecting with Last-Event-ID gets only the later results; one that has
+// seen the final gets 204, which tells an EventSource to stop.
+func (s *Server) callEvents(ctx *fasthttp.RequestCtx, p params) outcome {
+	if s.apiDisabled(ctx) {
+		return outcome{problem: "api disabled"}
+	}
+	id := p["id"]
+	w, ok := s.records.Watch(id)
+	if !ok {
+		writeJSONError(ctx, fasthttp.StatusNotFound, "No call "+id)
+		return outcome{problem: "unknown call"}
+	}
+	seen := lastEventID(ctx)
+	if seen >= len(w.Past) && len(w.Past) > 0 && w.Past[len(w.Past)-1].Final() {
+		w.Stop()
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+		return outcome{callID: id}
+	}
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType("text/event-stream; charset=utf-8")
+	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
+	ctx.Response.Header.Set(fasthttp.HeaderXContentTypeOptions, "nosniff")
+	ctx.Response.Header.Set("X-Accel-Buffering", "no") // nginx: do not hold events back
+	stream := eventStream{callID: id, w: w, seen: seen, heartbeat: s.api.EventsHeartbeat, stopping: s.stopping}
+	ctx.SetBodyStreamWriter(stream.run)
+	return outcome{callID: id}
+}
+
+// lastEventID is the sequence number the client says it has seen, 0 if none.
+func lastEventID(ctx *fasthttp.RequestCtx) int {
+	n, err := strconv.Atoi(strings.TrimSpace(string(ctx.Request.Header.Peek("Last-Event-ID"))))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+// eventStream writes one call's events; it runs after the handler has
+// returned, on the connection's goroutine.
+type eventStream struct {
+	callID    string
+	w         *cdr.Watch
+	seen      int
+	seq       int
+	heartbeat time.Duration
+	stopping  <-chan struct{}
+}
+
+func (e *eventStream) run(bw *bufio.Writer) {
+	defer e.w.Stop()
+	// The reconnection delay an EventSource uses if the stream breaks.
+	if _, err := bw.WriteString("retry: 2000\n\n"); err != nil {
+		return
+	}
+	for _, r := range e.w.Past {
+		if e.write(bw, r) != nil {
+			return
+		}
+	}
+	if bw.Flush() != nil {
+		return
+	}
+	tick := time.NewTicker(e.heartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case r, ok := <-e.w.C:
+			if !ok {
+				return
+			}
+			if e.write(bw, r) != nil || bw.Flush() != nil || r.Final() {
+				return
+			}
+		case <-tick.C:
+			if _, err := bw.WriteString(": heartbeat\n\n"); err != nil || bw.Flush() != nil {
+				return
+			}
+		case <-e.stopping:
+			return
+		}
+	}
+}
+
+func (e *eventStream) write(bw *bufio.Writer, r cdr.Result) error {
+	e.seq++
+	if e.seq <= e.seen {
+		return nil
+	}
+	_, err := bw.WriteString("id: " + strconv.Itoa(e.seq) + "\nevent: result\ndata: ")
+	if err == nil {
+		_, err = bw.Write(eventJSON(e.callID, e.seq, r))
+	}
+	if err == nil {
+		_, err = bw.WriteString("\n\n")
+	}
+	return err
+}
+
+// watchSource feeds a call's results to its status callback.
+type watchSource struct {
+	callID  string
+	w       *cdr.Watch
+	pending []cdr.Result // reported before the watch began
+	seq     int
+}
+
+func (s *watchSource) Next(ctx context.Context) ([]byte, bool) {
+	var r cdr.Result
+	if len(s.pending) > 0 {
+		r, s.pending = s.pending[0], s.pending[1:]
+	} else {
+		select {
+		case next, ok := <-s.w.C:
+			if !ok {
+				return nil, false
+			}
+			r = next
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+	s.seq++
+	return eventJSON(s.callID, s.seq, r), true
+}
+
+func (s *watchSource) Stop() { s.w.Stop() }
