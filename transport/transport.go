@@ -1,32 +1,59 @@
-// Package transport is the server's SIP wire: one sipgo user agent listening on
-// UDP and TCP, the clients that send requests with a correct Via and Contact
-// for the bound address, and the router that hands each in-dialog request to
-// the actor that owns the dialog. Requests that belong to no dialog get the
-// answers of behaviour.md §2.3 (OPTIONS 200, INVITE 403, others 405/481).
+// Package transport is the server's SIP wire: one sipgo user agent listening
+// on UDP, TCP and TLS, on IPv4 and IPv6; the clients that send requests with
+// a Via and Contact of the right address family and transport; RFC 3263
+// resolution of SIP URIs (NAPTR, SRV, A/AAAA, cached, with failover to the
+// next target); the TCP and TLS connections the server opens, with their
+// keepalives; and the router that hands each in-dialog request to the actor
+// that owns the dialog. Requests that belong to no dialog get the answers of
+// behaviour.md §2.3 (OPTIONS 200, INVITE 403, others 405/481).
 package transport
 
 import (
-	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/google/uuid"
+
+	"github.com/clicktocall/clicktocall/transport/locate"
 )
 
 // Options configures a Transport.
 type Options struct {
-	IPAddress     string // bind address; "" binds all interfaces and advertises a local address
+	// IPAddress is the bind address: "" binds all interfaces, IPv4 and IPv6
+	// (IPv6 only where the host has it); an address binds that family only.
+	IPAddress     string
 	Port          int    // UDP and TCP port; 0 picks a free one (tests)
 	OutboundProxy string // a SIP URI every out-of-dialog request is routed through, "" = none
 	UserAgent     string // User-Agent header value
 	Logger        *slog.Logger
+	// TLS, when set, adds SIP over TLS: a listener, and sips: and
+	// ;transport=tls targets reached over TLS.
+	TLS *TLSOptions
+	// DNSServers ("ip:port") replace the system's resolvers for SIP targets.
+	DNSServers []string
+	// KeepAliveInterval, when positive, sends CRLFCRLF keepalives (RFC 5626
+	// §4.4.1) about this often on each TCP and TLS connection the server
+	// opens to a phone.
+	KeepAliveInterval time.Duration
+}
+
+// TLSOptions configures SIP over TLS.
+type TLSOptions struct {
+	Port     int    // TLS port; 0 picks a free one (tests)
+	Domain   string // this server's TLS name: Via and Contact of TLS requests carry it; "" = the IP address
+	CertFile string // PEM certificate chain presented to peers
+	KeyFile  string // PEM private key of CertFile
+	CAFile   string // PEM roots trusted besides the system's, "" = system roots only
 }
 
 // InDialogHandler receives the requests of one SIP dialog (keyed by Call-ID).
@@ -47,14 +74,14 @@ type Transport struct {
 	log       *slog.Logger
 	ua        *sipgo.UserAgent
 	srv       *sipgo.Server
-	udpClient *sipgo.Client
-	tcpClient *sipgo.Client
-	host      string // advertised in Via and Contact
-	port      int
+	stacks    [numFamilies]*stack // nil: no sockets of that family
+	port      int                 // UDP and TCP
+	tlsPort   int                 // 0 without TLS
+	tlsClient *tls.Config         // nil without TLS
+	resolver  *locate.Resolver
+	conns     *connector
 	proxy     *sip.Uri
 	dialogs   sync.Map // Call-ID -> InDialogHandler
-	udpConn   net.PacketConn
-	tcpLn     net.Listener
 	closeOnce sync.Once
 }
 
@@ -62,8 +89,8 @@ type Transport struct {
 // actor to answer an in-dialog request (Timer F: after that the peer gave up).
 const answerWait = 32 * time.Second
 
-// New binds the UDP and TCP sockets and starts serving. The sockets share one
-// port number, read back when Port is 0.
+// New binds the sockets and starts serving. UDP and TCP share one port
+// number, read back when Port is 0; so do the TLS listeners.
 func New(opts Options) (*Transport, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -80,16 +107,40 @@ func New(opts Options) (*Transport, error) {
 		u.UriParams = ensureLR(u.UriParams)
 		t.proxy = &u
 	}
+	var serverTLS *tls.Config
+	if opts.TLS != nil {
+		var err error
+		if serverTLS, t.tlsClient, err = tlsConfigs(*opts.TLS); err != nil {
+			return nil, err
+		}
+	}
+	transports := []string{"UDP", "TCP"}
+	if opts.TLS != nil {
+		transports = append(transports, "TLS")
+	}
+	res, err := locate.New(locate.Options{Servers: opts.DNSServers, Transports: transports, Logger: opts.Logger})
+	if err != nil {
+		return nil, err
+	}
+	t.resolver = res
 	if err := t.listen(); err != nil {
 		return nil, err
 	}
-	host := opts.IPAddress
-	if host == "" || net.ParseIP(host).IsUnspecified() {
-		host = localAddress()
+	domain := ""
+	if opts.TLS != nil {
+		domain = opts.TLS.Domain
 	}
-	t.host = host
-
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(opts.UserAgent), sipgo.WithUserAgentHostname(host))
+	for _, s := range t.stacks {
+		if s != nil {
+			s.advertise(domain)
+		}
+	}
+	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent(opts.UserAgent), sipgo.WithUserAgentHostname(t.Host()),
+		sipgo.WithUserAgentDNSResolver(res.NetResolver())}
+	if t.tlsClient != nil {
+		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(t.tlsClient))
+	}
+	ua, err := sipgo.NewUA(uaOpts...)
 	if err != nil {
 		t.closeSockets()
 		return nil, fmt.Errorf("sip user agent: %w", err)
@@ -101,80 +152,80 @@ func New(opts Options) (*Transport, error) {
 		return nil, fmt.Errorf("sip server: %w", err)
 	}
 	t.srv = srv
-	// UDP requests leave from the listening socket so replies and in-dialog
-	// requests come back to the address in Via; TCP must not bind that port
-	// again ("address already in use"), so it gets a client of its own.
-	hostPort := net.JoinHostPort(t.udpConn.LocalAddr().(*net.UDPAddr).IP.String(), strconv.Itoa(t.port))
-	udpOpts := []sipgo.ClientOption{sipgo.WithClientHostname(host), sipgo.WithClientPort(t.port)}
-	if opts.IPAddress != "" && !net.ParseIP(opts.IPAddress).IsUnspecified() {
-		udpOpts = append(udpOpts, sipgo.WithClientConnectionAddr(hostPort))
+	for _, s := range t.stacks {
+		if s == nil {
+			continue
+		}
+		if err := t.newClients(s); err != nil {
+			t.Close()
+			return nil, err
+		}
 	}
-	if t.udpClient, err = sipgo.NewClient(ua, udpOpts...); err != nil {
-		t.Close()
-		return nil, fmt.Errorf("sip udp client: %w", err)
-	}
-	if t.tcpClient, err = sipgo.NewClient(ua, sipgo.WithClientHostname(host), sipgo.WithClientPort(t.port)); err != nil {
-		t.Close()
-		return nil, fmt.Errorf("sip tcp client: %w", err)
-	}
+	t.conns = newConnector(t, opts.KeepAliveInterval)
 	t.routes()
 	ua.TransportLayer().OnMessage(t.observeProvisional)
-	go func() { _ = srv.ServeUDP(t.udpConn) }()
-	go func() { _ = srv.ServeTCP(t.tcpLn) }()
-	// UDP requests reuse the listener's socket once sipgo has pooled it;
-	// before that a request would try to bind the port a second time.
-	udpAddr := t.udpConn.LocalAddr().String()
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		if c, err := ua.TransportLayer().GetConnection("udp", udpAddr); err == nil && c != nil {
-			break
+	for _, s := range t.stacks {
+		if s == nil {
+			continue
 		}
-		if time.Now().After(deadline) {
-			t.Close()
-			return nil, fmt.Errorf("sip udp listener %s did not start", udpAddr)
+		go func() { _ = srv.ServeUDP(s.udp) }()
+		go func() { _ = srv.ServeTCP(s.tcp) }()
+		if s.tls != nil {
+			go func() { _ = srv.ServeTLS(tls.NewListener(s.tls, serverTLS)) }()
 		}
-		time.Sleep(time.Millisecond)
+	}
+	t.conns.serve(srv)
+	if err := t.waitUDP(); err != nil {
+		t.Close()
+		return nil, err
 	}
 	return t, nil
 }
 
-// listen binds UDP then TCP on the same port; with port 0 it retries when the
-// port the kernel picked for UDP is taken for TCP.
-func (t *Transport) listen() error {
-	bind := t.opts.IPAddress
-	for attempt := 0; ; attempt++ {
-		pc, err := net.ListenPacket("udp", net.JoinHostPort(bind, strconv.Itoa(t.opts.Port)))
-		if err != nil {
-			return fmt.Errorf("sip udp listen: %w", err)
-		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
-		ln, err := net.Listen("tcp", net.JoinHostPort(bind, strconv.Itoa(port)))
-		if err != nil {
-			pc.Close()
-			if t.opts.Port == 0 && attempt < 10 {
-				continue
-			}
-			return fmt.Errorf("sip tcp listen: %w", err)
-		}
-		if uc, ok := pc.(*net.UDPConn); ok {
-			// Bursts of calls arrive faster than one read loop drains them.
-			_ = uc.SetReadBuffer(8 << 20)
-		}
-		t.udpConn, t.tcpLn, t.port = pc, ln, port
-		return nil
+// newClients makes the family's clients. UDP requests leave from the
+// listening socket so replies and in-dialog requests come back to the
+// address in Via; TCP and TLS must not bind their listening port again
+// ("address already in use"), and their connections are opened by the
+// connector anyway.
+func (t *Transport) newClients(s *stack) error {
+	s.clients = map[string]*sipgo.Client{}
+	udpAddr := s.udp.LocalAddr().String()
+	var err error
+	if s.clients["UDP"], err = sipgo.NewClient(t.ua, sipgo.WithClientHostname(s.host), sipgo.WithClientPort(t.port),
+		sipgo.WithClientConnectionAddr(udpAddr)); err != nil {
+		return fmt.Errorf("sip udp client: %w", err)
 	}
+	if s.clients["TCP"], err = sipgo.NewClient(t.ua, sipgo.WithClientHostname(s.host), sipgo.WithClientPort(t.port)); err != nil {
+		return fmt.Errorf("sip tcp client: %w", err)
+	}
+	if s.tls != nil {
+		if s.clients["TLS"], err = sipgo.NewClient(t.ua, sipgo.WithClientHostname(s.tlsHost), sipgo.WithClientPort(t.tlsPort)); err != nil {
+			return fmt.Errorf("sip tls client: %w", err)
+		}
+	}
+	return nil
 }
 
-// localAddress picks the address other hosts reach us at when bound to all
-// interfaces; it never advertises 0.0.0.0.
-func localAddress() string {
-	conn, err := net.Dial("udp", "192.0.2.1:9") // no packet is sent
-	if err == nil {
-		defer conn.Close()
-		if a, ok := conn.LocalAddr().(*net.UDPAddr); ok && !a.IP.IsUnspecified() {
-			return a.IP.String()
+// waitUDP returns once sipgo has pooled every UDP listener: before that a
+// request sent from the listener's address would try to bind it a second time.
+func (t *Transport) waitUDP() error {
+	for _, s := range t.stacks {
+		if s == nil {
+			continue
+		}
+		addr := s.udp.LocalAddr().String()
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			if c, err := t.ua.TransportLayer().GetConnection("udp", addr); err == nil && c != nil {
+				_, _ = c.TryClose() // GetConnection took a reference
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("sip udp listener %s did not start", addr)
+			}
+			time.Sleep(time.Millisecond)
 		}
 	}
-	return "127.0.0.1"
+	return nil
 }
 
 func ensureLR(p sip.HeaderParams) sip.HeaderParams {
@@ -187,65 +238,133 @@ func ensureLR(p sip.HeaderParams) sip.HeaderParams {
 	return p
 }
 
-// Host is the address put in Via, Contact and SDP.
-func (t *Transport) Host() string { return t.host }
+// primary is the stack whose address the server gives when a request does
+// not say which family it is for: IPv4 when there is one.
+func (t *Transport) primary() *stack {
+	if s := t.stacks[ipv4]; s != nil {
+		return s
+	}
+	return t.stacks[ipv6]
+}
+
+// Host is the address put in Via, Contact and SDP (IPv4 when the server has both).
+func (t *Transport) Host() string { return t.primary().host }
+
+// HostFor is the address of the family the server reaches target with: an
+// IPv6 literal gets the server's IPv6 address, for SDP and Contact; a name
+// gets Host.
+func (t *Transport) HostFor(target sip.Uri) string {
+	return t.stackFor(target.Host).host
+}
+
+// stackFor picks the stack for a host: its family for an IP literal that the
+// server has sockets for, else the primary.
+func (t *Transport) stackFor(host string) *stack {
+	if a, err := netip.ParseAddr(trimBrackets(host)); err == nil {
+		if s := t.stacks[familyOf(a)]; s != nil {
+			return s
+		}
+	}
+	return t.primary()
+}
 
 // Port is the SIP port (UDP and TCP).
 func (t *Transport) Port() int { return t.port }
 
-// Addr is host:port of the SIP listener, for peers to send to.
-func (t *Transport) Addr() string { return net.JoinHostPort(t.host, strconv.Itoa(t.port)) }
+// TLSPort is the SIP over TLS port, 0 without TLS.
+func (t *Transport) TLSPort() int { return t.tlsPort }
 
-// Contact is our Contact header for a request sent over transport ("UDP", "TCP").
-func (t *Transport) Contact(transport string) *sip.ContactHeader {
-	c := &sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "clicktocall", Host: t.uriHost(), Port: t.port}}
-	if transport != "" && transport != "UDP" {
-		c.Address.UriParams = sip.NewParams()
-		c.Address.UriParams.Add("transport", lower(transport))
+// Addr is host:port of the SIP listener, for peers to send to.
+func (t *Transport) Addr() string { return net.JoinHostPort(t.Host(), strconv.Itoa(t.port)) }
+
+// Addrs lists every bound listener as "transport host:port" (for the start-up log).
+func (t *Transport) Addrs() []string {
+	var out []string
+	for _, s := range t.stacks {
+		if s == nil {
+			continue
+		}
+		out = append(out, "udp "+s.udp.LocalAddr().String(), "tcp "+s.tcp.Addr().String())
+		if s.tls != nil {
+			out = append(out, "tls "+s.tls.Addr().String())
+		}
 	}
+	return out
+}
+
+// Contact is our Contact header for a request sent over transport ("UDP",
+// "TCP", "TLS"). Request and Write correct its address family and scheme
+// for the destination the request actually goes to.
+func (t *Transport) Contact(transport string) *sip.ContactHeader {
+	return t.contact("sip", strings.ToUpper(transport), t.primary())
+}
+
+// ContactFor is our Contact for a response to req: same transport and
+// address family as req arrived on, sips: when req's Request-URI is.
+func (t *Transport) ContactFor(req *sip.Request) *sip.ContactHeader {
+	s := t.primary()
+	if src, err := netip.ParseAddrPort(req.Source()); err == nil {
+		if st := t.stacks[familyOf(src.Addr())]; st != nil {
+			s = st
+		}
+	}
+	scheme := "sip"
+	if req.Recipient.IsEncrypted() {
+		scheme = "sips"
+	}
+	return t.contact(scheme, strings.ToUpper(req.Transport()), s)
+}
+
+func (t *Transport) contact(scheme, transport string, s *stack) *sip.ContactHeader {
+	c := &sip.ContactHeader{Address: sip.Uri{Scheme: scheme, User: contactUser, Host: uriHost(s.host), Port: t.port}}
+	t.setContactAddress(&c.Address, scheme, transport, s)
 	return c
 }
 
-func (t *Transport) uriHost() string {
-	if ip := net.ParseIP(t.host); ip != nil && ip.To4() == nil {
-		return "[" + t.host + "]"
-	}
-	return t.host
-}
+// contactUser is the user part of our Contact; Request recognises our
+// Contact by it and by the host.
+const contactUser = "clicktocall"
 
-func lower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
+// setContactAddress points u at our listener for transport in family s.
+func (t *Transport) setContactAddress(u *sip.Uri, scheme, transport string, s *stack) {
+	u.Scheme, u.Host, u.Port = scheme, uriHost(s.host), t.port
+	if u.UriParams != nil {
+		u.UriParams.Remove("transport")
+	}
+	param := ""
+	switch transport {
+	case "TCP":
+		param = "tcp"
+	case "TLS":
+		u.Host, u.Port = uriHost(s.tlsHost), t.tlsPort
+		if scheme != "sips" {
+			param = "tls"
 		}
 	}
-	return string(b)
+	if param != "" {
+		if u.UriParams == nil {
+			u.UriParams = sip.NewParams()
+		}
+		u.UriParams.Add("transport", param)
+	}
+}
+
+// ourHost reports whether host is an address this transport advertises.
+func (t *Transport) ourHost(host string) bool {
+	host = trimBrackets(host)
+	for _, s := range t.stacks {
+		if s != nil && (host == s.host || host == s.tlsHost) {
+			return true
+		}
+	}
+	return false
 }
 
 // NewCallID returns a Call-ID unique to this server.
-func (t *Transport) NewCallID() string { return uuid.NewString() + "@" + t.host }
+func (t *Transport) NewCallID() string { return uuid.NewString() + "@" + t.Host() }
 
 // OutboundProxy is the pre-loaded route for out-of-dialog requests, or nil.
 func (t *Transport) OutboundProxy() *sip.Uri { return t.proxy }
-
-func (t *Transport) client(req *sip.Request) *sipgo.Client {
-	if req.Transport() == "UDP" {
-		return t.udpClient
-	}
-	return t.tcpClient
-}
-
-// Request starts a client transaction for req. sipgo adds Via (and anything
-// else missing); a resent request must have its old Via removed first.
-func (t *Transport) Request(ctx context.Context, req *sip.Request) (sip.ClientTransaction, error) {
-	return t.client(req).TransactionRequest(ctx, req)
-}
-
-// Write sends a request outside any transaction (ACK for a 2xx).
-func (t *Transport) Write(req *sip.Request) error {
-	return t.client(req).WriteRequest(req)
-}
 
 // Register makes h the owner of the dialog(s) with this Call-ID.
 func (t *Transport) Register(callID string, h InDialogHandler) { t.dialogs.Store(callID, h) }
@@ -253,10 +372,13 @@ func (t *Transport) Register(callID string, h InDialogHandler) { t.dialogs.Store
 // Unregister forgets the Call-ID; later requests in it get out-of-dialog answers.
 func (t *Transport) Unregister(callID string) { t.dialogs.Delete(callID) }
 
-// Close stops serving and releases the sockets.
+// Close stops serving and releases the sockets and connections.
 func (t *Transport) Close() error {
 	var err error
 	t.closeOnce.Do(func() {
+		if t.conns != nil {
+			t.conns.close()
+		}
 		if t.ua != nil {
 			err = t.ua.Close()
 		}
@@ -266,11 +388,10 @@ func (t *Transport) Close() error {
 }
 
 func (t *Transport) closeSockets() {
-	if t.udpConn != nil {
-		t.udpConn.Close()
-	}
-	if t.tcpLn != nil {
-		t.tcpLn.Close()
+	for _, s := range t.stacks {
+		if s != nil {
+			s.close()
+		}
 	}
 }
 
@@ -350,7 +471,7 @@ func (t *Transport) answerOutOfDialog(req *sip.Request, tx sip.ServerTransaction
 	case req.Method == sip.OPTIONS:
 		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 		res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY, REFER"))
-		t.send(tx, res)
+		t.reply(tx, res)
 	case req.Method == sip.INVITE && !inDialog:
 		t.respond(req, tx, 403, "Forbidden")
 	case req.Method == sip.NOTIFY && isReferEvent(req):
@@ -363,7 +484,7 @@ func (t *Transport) answerOutOfDialog(req *sip.Request, tx sip.ServerTransaction
 	default:
 		res := sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
 		res.AppendHeader(sip.NewHeader("Allow", "OPTIONS"))
-		t.send(tx, res)
+		t.reply(tx, res)
 	}
 }
 
@@ -373,14 +494,14 @@ func isReferEvent(req *sip.Request) bool {
 		return false
 	}
 	v := ev.Value()
-	return len(v) >= 5 && lower(v[:5]) == "refer"
+	return len(v) >= 5 && strings.EqualFold(v[:5], "refer")
 }
 
 func (t *Transport) respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string) {
-	t.send(tx, sip.NewResponseFromRequest(req, code, reason, nil))
+	t.reply(tx, sip.NewResponseFromRequest(req, code, reason, nil))
 }
 
-func (t *Transport) send(tx sip.ServerTransaction, res *sip.Response) {
+func (t *Transport) reply(tx sip.ServerTransaction, res *sip.Response) {
 	if err := tx.Respond(res); err != nil && !errors.Is(err, sip.ErrTransactionTerminated) {
 		t.log.Debug("sip respond failed", "status", res.StatusCode, "error", err)
 	}
