@@ -330,6 +330,7 @@ func (s *e2eServer) dumpLog(t *testing.T) {
 	t.Logf("server output:\n%s\nserver log %s:\n%s", s.output.String(), s.logFile, log)
 }
 
+func (s *e2eServer) sipAddr() string  { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.sipPort)) }
 func (s *e2eServer) xmlAddr() string  { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.xmlPort)) }
 func (s *e2eServer) httpAddr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.httpPort)) }
 
@@ -350,7 +351,8 @@ func needSIPp(t *testing.T) {
 type phone struct {
 	name      string // the scenario
 	user      string
-	port      int // SIP, UDP
+	tcp       bool // SIP over TCP instead of UDP
+	port      int  // SIP
 	mediaPort int
 	dir       string
 	cmd       *exec.Cmd
@@ -362,29 +364,65 @@ type phone struct {
 // sippTimeout bounds every SIPp run (-timeout with -timeout_error).
 const sippTimeout = 20 * time.Second
 
+// phoneSpec says how to run a phone.
+type phoneSpec struct {
+	scenario string // testdata/sipp/<scenario>.xml
+	user     string
+	calls    int               // SIPp's -m
+	tcp      bool              // SIP over TCP (-t t1)
+	remote   string            // host:port to send to: SIPp is the client (UAC)
+	keys     map[string]string // -key values, over defaultKeys
+}
+
+// defaultKeys are the [keywords] of the scenarios that take one.
+var defaultKeys = map[string]string{
+	"transfer_result": "200 OK", // the sipfrag of initiator_accepts_refer's last NOTIFY
+}
+
 // startPhone starts SIPp with scenario testdata/sipp/<scenario>.xml as the
-// phone of user, for calls calls, and waits until its SIP socket is bound.
+// phone of user over UDP, for calls calls.
 func startPhone(t *testing.T, scenario, user string, calls int) *phone {
 	t.Helper()
+	return startPhoneWith(t, phoneSpec{scenario: scenario, user: user, calls: calls})
+}
+
+// startPhoneWith starts SIPp as the phone spec describes and waits until its
+// SIP socket is bound.
+func startPhoneWith(t *testing.T, spec phoneSpec) *phone {
+	t.Helper()
 	needSIPp(t)
+	scenario := spec.scenario
 	sf, err := filepath.Abs(filepath.Join("testdata", "sipp", scenario+".xml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &phone{name: scenario, user: user, dir: t.TempDir(), exited: make(chan struct{})}
-	p.port = freePort(t, false, "udp")
+	p := &phone{name: scenario, user: spec.user, tcp: spec.tcp, dir: t.TempDir(), exited: make(chan struct{})}
+	transport, network := "u1", "udp"
+	if spec.tcp {
+		transport, network = "t1", "tcp"
+	}
+	p.port = freePort(t, false, network)
 	p.mediaPort = freePort(t, true, "udp")
 	ctrlPort := freePort(t, false, "udp")
 	args := []string{
-		"-sf", sf,
+		"-sf", sf, "-t", transport,
 		"-i", "127.0.0.1", "-bind_local", "-p", strconv.Itoa(p.port),
 		"-mi", "127.0.0.1", "-mp", strconv.Itoa(p.mediaPort),
 		"-ci", "127.0.0.1", "-cp", strconv.Itoa(ctrlPort),
-		"-nostdin", "-m", strconv.Itoa(calls),
+		"-nostdin", "-m", strconv.Itoa(spec.calls),
 		"-timeout", fmt.Sprintf("%ds", int(sippTimeout/time.Second)), "-timeout_error",
 		"-trace_msg", "-message_file", filepath.Join(p.dir, "messages.log"),
 		"-trace_err", "-error_file", filepath.Join(p.dir, "errors.log"),
 		"-trace_stat", "-stf", filepath.Join(p.dir, "stats.csv"),
+	}
+	if spec.remote != "" {
+		args = append(args, spec.remote)
+	}
+	for k, v := range defaultKeys {
+		if o, ok := spec.keys[k]; ok {
+			v = o
+		}
+		args = append(args, "-key", k, v)
 	}
 	p.cmd = exec.Command("sipp", args...)
 	p.cmd.Dir = p.dir
@@ -408,37 +446,57 @@ func startPhone(t *testing.T, scenario, user string, calls int) *phone {
 		}
 	})
 	deadline := time.Now().Add(10 * time.Second)
-	for !udpBound(p.port) {
+	for !bound(network, p.port) {
 		select {
 		case <-p.exited:
 			t.Fatalf("sipp %s exited at start: %v\n%s", scenario, p.waitErr, p.output.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("sipp %s did not bind udp port %d within 10s", scenario, p.port)
+			t.Fatalf("sipp %s did not bind %s port %d within 10s", scenario, network, p.port)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	return p
 }
 
-// udpBound reports whether a socket is bound to 127.0.0.1:port, from
-// /proc/net/udp: probing by binding the port would race with SIPp binding it.
-func udpBound(port int) bool {
-	data, err := os.ReadFile("/proc/net/udp")
+// bound reports whether a UDP socket is bound, or a TCP socket listens, on
+// 127.0.0.1:port, from /proc/net: probing by binding the port would race
+// with SIPp binding it, and connecting to it would be a call.
+func bound(network string, port int) bool {
+	data, err := os.ReadFile("/proc/net/" + network)
 	if err != nil {
-		return true // not Linux: SIPp's own retransmissions cover a slow start
+		// Not Linux: wait a moment; SIP retransmissions cover a slow start.
+		time.Sleep(200 * time.Millisecond)
+		return true
 	}
-	want := fmt.Sprintf(" 0100007F:%04X ", port)
-	return bytes.Contains(data, []byte(want))
+	local := fmt.Sprintf("0100007F:%04X", port)
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		// sl local_address rem_address st ...; st 0A is TCP LISTEN.
+		if len(f) > 3 && f[1] == local && (network == "udp" || f[3] == "0A") {
+			return true
+		}
+	}
+	return false
 }
 
 // address is how a client names this phone: translated by the test rules to
-// sip:user@127.0.0.1:port.
-func (p *phone) address() string { return fmt.Sprintf("%s@local:%d", p.user, p.port) }
+// its SIP URI.
+func (p *phone) address() string {
+	if p.tcp {
+		return p.uri()
+	}
+	return fmt.Sprintf("%s@local:%d", p.user, p.port)
+}
 
 // uri is the phone's translated SIP URI.
-func (p *phone) uri() string { return fmt.Sprintf("sip:%s@127.0.0.1:%d", p.user, p.port) }
+func (p *phone) uri() string {
+	if p.tcp {
+		return fmt.Sprintf("sip:%s@127.0.0.1:%d;transport=tcp", p.user, p.port)
+	}
+	return fmt.Sprintf("sip:%s@127.0.0.1:%d", p.user, p.port)
+}
 
 // wait waits for SIPp to exit and returns its exit status.
 func (p *phone) wait(t *testing.T) int {
@@ -551,7 +609,7 @@ func (m sipMessage) String() string {
 }
 
 // messages parses SIPp's -trace_msg log: each message follows a line of
-// dashes and a "UDP message sent/received" line.
+// dashes and a "UDP (or TCP) message sent/received" line.
 func (p *phone) messages(t *testing.T) []sipMessage {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(p.dir, "messages.log"))

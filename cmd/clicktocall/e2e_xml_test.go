@@ -343,3 +343,64 @@ func expectNothingMore(t *testing.T, c *xmlClient) {
 		t.Errorf("result after the final: %s", r.short())
 	}
 }
+
+func TestXMLTransferFailureReportedByNotifyIsTheFinal(t *testing.T) {
+	t.Parallel()
+	ini := startPhoneWith(t, phoneSpec{scenario: "initiator_accepts_refer", user: "alice", calls: 1,
+		keys: map[string]string{"transfer_result": "486 Busy Here"}})
+	s := startServer(t, serverOptions{})
+	c := dialXML(t, s)
+	c.send(t, xmlRequest(ini.address(), "9055551234", false))
+	expectSequence(t, c.results(t, 15*time.Second),
+		"100 In progress",
+		"180 Initiator Ringing initiator",
+		"200 Initiator Connected to initiator",
+		"180 Destination Ringing destination",
+		"486 Destination Failed to connect to destination")
+	ini.expectSuccess(t, 1)
+	msgs := ini.messages(t)
+	expectOrder(t, msgs, "received REFER", "sent NOTIFY", "sent NOTIFY", "sent NOTIFY", "received BYE")
+	bye := find(t, msgs, "BYE", received("BYE"))
+	if reason := bye.header("Reason"); !strings.Contains(reason, "cause=486") {
+		t.Errorf("BYE Reason %q, want cause=486", reason)
+	}
+	expectNothingMore(t, c)
+}
+
+func TestXMLTransferWithoutOutcomeTimesOutAfterReferTimeout(t *testing.T) {
+	t.Parallel()
+	ini := startPhone(t, "initiator_refer_no_outcome", "alice", 1)
+	s := startServer(t, serverOptions{referTimeout: "1s"})
+	c := dialXML(t, s)
+	start := time.Now()
+	c.send(t, xmlRequest(ini.address(), "9055551234", false))
+	expectSequence(t, c.results(t, 15*time.Second),
+		"100 In progress",
+		"180 Initiator Ringing initiator",
+		"200 Initiator Connected to initiator",
+		"408 Destination Failed to connect to destination")
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("408 after %v, before the 1s refer timeout", d)
+	}
+	ini.expectSuccess(t, 1)
+	expectOrder(t, ini.messages(t), "received REFER", "sent NOTIFY", "received BYE")
+	expectNothingMore(t, c)
+}
+
+func TestXMLInitiatorHangingUpCancelsTheRingingDestination(t *testing.T) {
+	t.Parallel()
+	ini := startPhone(t, "initiator_hangs_up", "alice", 1)
+	dst := startPhone(t, "rings_until_cancel", "bob", 1)
+	s := startServer(t, serverOptions{})
+	c := dialXML(t, s)
+	c.send(t, xmlRequest(ini.address(), dst.address(), true))
+	expectSequence(t, c.results(t, 15*time.Second),
+		"100 In progress",
+		"200 Initiator Connected to initiator",
+		"180 Destination Ringing destination",
+		"487 Destination Failed to connect to destination")
+	ini.expectSuccess(t, 1)
+	dst.expectSuccess(t, 1)
+	expectOrder(t, dst.messages(t), "received INVITE", "received CANCEL", "received ACK")
+	expectNothingMore(t, c)
+}
