@@ -104,8 +104,8 @@ func expectBridged(t *testing.T, ini, dst *phone) {
 		t.Errorf("destination INVITE From %q, want the initiator <%s>", from, ini.uri())
 	}
 	invites := filter(im, received("INVITE"))
-	if len(invites) != 2 {
-		t.Fatalf("initiator got %d INVITEs, want the INVITE and one re-INVITE", len(invites))
+	if len(invites) < 2 {
+		t.Fatalf("initiator got %d INVITEs, want the INVITE and a re-INVITE", len(invites))
 	}
 	first, re := invites[0], invites[1]
 	if re.header("Call-ID") != first.header("Call-ID") || !strings.Contains(re.header("To"), ";tag=") {
@@ -126,7 +126,7 @@ func expectBridged(t *testing.T, ini, dst *phone) {
 	// The initiator's answer, as it sent it in its 200 to the re-INVITE.
 	iOK := filter(im, func(m sipMessage) bool { return m.sent && m.isResponse(200, "INVITE") })
 	wantAnswer := fmt.Sprintf("m=audio %d RTP/AVP 0", ini.mediaPort)
-	if len(iOK) != 2 || !strings.Contains(iOK[1].body, wantAnswer) {
+	if len(iOK) < 2 || !strings.Contains(iOK[1].body, wantAnswer) {
 		t.Fatalf("initiator's 200s %v lack its answer %q", iOK, wantAnswer)
 	}
 	ack := find(t, dm, "destination ACK", received("ACK"))
@@ -403,4 +403,50 @@ func TestXMLInitiatorHangingUpCancelsTheRingingDestination(t *testing.T) {
 	dst.expectSuccess(t, 1)
 	expectOrder(t, dst.messages(t), "received INVITE", "received CANCEL", "received ACK")
 	expectNothingMore(t, c)
+}
+
+func TestXMLAnchoredCallRelaysHoldAndHangUpBetweenThePhones(t *testing.T) {
+	t.Parallel()
+	ini := startPhone(t, "initiator_answers_hold", "alice", 1)
+	dst := startPhone(t, "destination_holds_then_hangs_up", "bob", 1)
+	s := startServer(t, serverOptions{})
+	c := dialXML(t, s)
+	c.send(t, xmlRequest(ini.address(), dst.address(), true))
+	expectSequence(t, c.results(t, 15*time.Second),
+		"100 In progress",
+		"200 Initiator Connected to initiator",
+		"180 Destination Ringing destination",
+		"200 Destination Connected to destination")
+	ini.expectSuccess(t, 1)
+	dst.expectSuccess(t, 1)
+	expectBridged(t, ini, dst)
+
+	// The destination's hold reached the initiator as the next version of
+	// the initiator's session, and the initiator's answer came back to the
+	// destination as the next version of the destination's session.
+	im, dm := ini.messages(t), dst.messages(t)
+	invites := filter(im, received("INVITE"))
+	if len(invites) != 3 {
+		t.Fatalf("initiator got %d INVITEs, want the INVITE and two re-INVITEs", len(invites))
+	}
+	hold := invites[2]
+	for _, line := range []string{fmt.Sprintf("m=audio %d RTP/AVP 0", dst.mediaPort), "a=sendonly"} {
+		if !strings.Contains(hold.body, line) {
+			t.Errorf("relayed hold lacks %q:\n%s", line, hold.body)
+		}
+	}
+	expectSDP(t, "relayed hold re-INVITE", hold)
+	expectNextOrigin(t, "relayed hold re-INVITE", invites[1].body, hold.body)
+	held := find(t, dm, "200 to the hold", func(m sipMessage) bool { return !m.sent && m.isResponse(200, "INVITE") })
+	for _, line := range []string{fmt.Sprintf("m=audio %d RTP/AVP 0", ini.mediaPort), "a=recvonly"} {
+		if !strings.Contains(held.body, line) {
+			t.Errorf("answer to the hold lacks the initiator's %q:\n%s", line, held.body)
+		}
+	}
+	if ct := held.header("Content-Type"); ct != "application/sdp" {
+		t.Errorf("answer to the hold has Content-Type %q", ct)
+	}
+	expectNextOrigin(t, "answer to the hold", find(t, dm, "ACK", received("ACK")).body, held.body)
+	// The destination hung up; the initiator got the BYE.
+	expectOrder(t, im, "received INVITE", "received INVITE", "received INVITE", "received BYE")
 }
