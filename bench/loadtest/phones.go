@@ -23,7 +23,7 @@ type phonePool struct {
 	cur          *atomic.Pointer[table]
 	behaviours   [numKinds]phone.Behaviour
 	dest         phone.Behaviour
-	legs         sync.Map // SIP Call-ID -> leg
+	legs         sync.Map // SIP Call-ID -> leg; kept for the whole trial, as events of a call come in any order
 	stray        atomic.Int64
 }
 
@@ -165,7 +165,6 @@ func (p *phonePool) onInitiatorEvent(ev phone.Event) {
 		f = fInitReinvite
 	case phone.EventByeReceived:
 		f = fInitBye
-		p.legs.Delete(ev.CallID)
 	default:
 		return
 	}
@@ -188,7 +187,6 @@ func (p *phonePool) onDestinationEvent(ev phone.Event) {
 		f = fDestConfirmed
 	case phone.EventByeSent:
 		f = fDestByeSent
-		p.legs.Delete(ev.CallID)
 	default:
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"runtime"
@@ -13,10 +14,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
+
 	"github.com/clicktocall/clicktocall/bench/phone"
 	"github.com/clicktocall/clicktocall/bench/procstat"
 	"github.com/clicktocall/clicktocall/bench/stats"
 	"github.com/clicktocall/clicktocall/bench/xmlclient"
+	"github.com/clicktocall/clicktocall/config/logging"
 )
 
 // Result is a whole bench run; -json writes it.
@@ -196,6 +200,11 @@ func Run(ctx context.Context, o *Options, hooks Hooks, progress io.Writer) (*Res
 		}
 	}
 
+	if !tgt.inProcess {
+		// Only the phones use sipgo here; closing them makes it warn about
+		// its own socket reference counts.
+		sip.SetDefaultLogger(logging.AtLeast(slog.New(slog.NewTextHandler(os.Stderr, nil)), slog.LevelError))
+	}
 	var err error
 	labelled("phones", func() {
 		r.phones, err = newPhonePool(phoneOptions{host: o.Host, transport: o.SIPTransport, initiators: o.Initiators,
@@ -347,7 +356,7 @@ func (r *runner) evaluate(t *table, sent int, tr *Trial) {
 		rec := &t.recs[i]
 		if why := t.failure(rec); why != "" {
 			tr.Failed++
-			tr.Failures[why]++
+			tr.Failures[rec.kind.String()+": "+why]++
 		} else {
 			tr.Succeeded++
 		}
@@ -435,7 +444,7 @@ func (r *runner) report(t *table, stop <-chan struct{}) {
 				now.Sub(t.start).Seconds(), sent, t.succeeded.Load(), t.failedNow.Load(), sent-t.resolved.Load())
 			if r.server != nil {
 				u, _ := r.server.Now()
-				line += fmt.Sprintf(" | server %.2f cores, RSS %.0f MiB", (u.CPU - lastCPU).Seconds()/now.Sub(lastAt).Seconds(), float64(u.RSS)/mib)
+				line += fmt.Sprintf(" | server %.2f cores, RSS %.0f MiB", (u.CPU-lastCPU).Seconds()/now.Sub(lastAt).Seconds(), float64(u.RSS)/mib)
 				lastCPU, lastAt = u.CPU, now
 			}
 			fmt.Fprintln(r.progress, line)

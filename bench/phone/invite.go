@@ -157,6 +157,9 @@ func (p *Phone) respond2xx(c *call, tx sip.ServerTransaction, res *sip.Response)
 	defer func() {
 		p.mu.Lock()
 		delete(c.acks, cseq)
+		if c.forget && len(c.acks) == 0 {
+			p.forgetLocked(c)
+		}
 		p.mu.Unlock()
 	}()
 

@@ -470,3 +470,51 @@ func TestFinalNotifyCanFollowTheServersBye(t *testing.T) {
 		t.Errorf("final NOTIFY not after BYE: %v", flow)
 	}
 }
+
+// sipgo runs each message in its own goroutine, so the ACK of the 200 can be handled after
+// a BYE that followed it; without recording, the ended call must stay findable for that ACK.
+func TestNoRecordingAckAfterByeStillConfirms(t *testing.T) {
+	ctx := testCtx(t)
+	confirmed := make(chan struct{}, 1)
+	p := newPhone(t, Config{NoRecording: true, OnEvent: func(e Event) {
+		if e.Kind == EventConfirmed {
+			confirmed <- struct{}{}
+		}
+	}})
+	u := newUAC(t, "udp")
+	dcs, got, err := u.invite(ctx, p, []byte(testOffer), sipgo.AnswerOptions{})
+	if err != nil {
+		t.Fatalf("INVITE: %v (%v)", err, codes(got))
+	}
+	// The BYE goes out first (dcs.Bye refuses an unconfirmed dialog).
+	tx, err := dcs.TransactionRequest(ctx, sip.NewRequest(sip.BYE, dcs.InviteResponse.Contact().Address))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case res := <-tx.Responses():
+		if res.StatusCode != 200 {
+			t.Fatalf("BYE answered %d", res.StatusCode)
+		}
+	case <-ctx.Done():
+		t.Fatal("BYE not answered")
+	}
+	tx.Terminate()
+	// Built by hand: after the BYE, sipgo's dialog would give the ACK the BYE's CSeq.
+	ack := sip.NewRequest(sip.ACK, dcs.InviteResponse.Contact().Address)
+	ack.AppendHeader(sip.HeaderClone(dcs.InviteRequest.From()))
+	ack.AppendHeader(sip.HeaderClone(dcs.InviteResponse.To()))
+	ack.AppendHeader(sip.HeaderClone(dcs.InviteRequest.CallID()))
+	ack.AppendHeader(&sip.CSeqHeader{SeqNo: dcs.InviteRequest.CSeq().SeqNo, MethodName: sip.ACK})
+	if err := u.dua.Client.WriteRequest(ack, sipgo.ClientRequestAddVia); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-confirmed:
+	case <-ctx.Done():
+		t.Fatal("the ACK that came after the BYE was not seen")
+	}
+	if _, err := p.WaitFor(ctx, func(calls []Call) bool { return len(calls) == 0 }); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -102,6 +102,7 @@ type call struct {
 	dlg       *sipgo.DialogServerSession   // p.mu; incoming calls
 	out       *sipgo.DialogClientSession   // p.mu; calls the phone placed
 	acks      map[uint32]chan *sip.Request // p.mu; 2xx awaiting ACK, by CSeq
+	forget    bool                         // p.mu; NoRecording: drop the call once no ACK is awaited
 	confirmed chan struct{}                // closed when the 200 is ACKed
 	confirm   sync.Once
 }
@@ -469,10 +470,22 @@ func (p *Phone) setStateLocked(c *call, s CallState) {
 	}
 	switch s {
 	case CallRejected, CallCancelled, CallEnded, CallFailed:
-		if p.calls[c.id] == c {
-			delete(p.calls, c.id)
-			p.order = slices.DeleteFunc(p.order, func(o *call) bool { return o == c })
+		if len(c.acks) > 0 {
+			// sipgo runs each message in its own goroutine, so the ACK of our
+			// 2xx can be handled after a BYE that followed it on the wire:
+			// keep the call findable until respond2xx is done with it.
+			c.forget = true
+			return
 		}
+		p.forgetLocked(c)
+	}
+}
+
+// forgetLocked drops a finished call (NoRecording).
+func (p *Phone) forgetLocked(c *call) {
+	if p.calls[c.id] == c {
+		delete(p.calls, c.id)
+		p.order = slices.DeleteFunc(p.order, func(o *call) bool { return o == c })
 	}
 }
 
