@@ -174,6 +174,7 @@ type serverOptions struct {
 	http          string // extra lines for the http block (auth, password, ...)
 	xml           string // extra lines for the xml block
 	shutdownAfter string // shutdown_timeout, default "5s"
+	extra         string // more top-level config (a limits block, ...)
 }
 
 // e2eServer is one running clicktocall process.
@@ -251,7 +252,8 @@ log {
   max_lines = 0
 }
 shutdown_timeout = %q
-%s`, s.sipPort, o.ringTimeout, o.referTimeout, s.httpPort, o.http, s.xmlPort, o.xml, s.logFile, o.shutdownAfter, testTranslation)
+%s
+%s`, s.sipPort, o.ringTimeout, o.referTimeout, s.httpPort, o.http, s.xmlPort, o.xml, s.logFile, o.shutdownAfter, o.extra, testTranslation)
 	path := filepath.Join(s.dir, "config.hcl")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -449,4 +451,63 @@ func TestXMLAnchoredCallRelaysHoldAndHangUpBetweenThePhones(t *testing.T) {
 	expectNextOrigin(t, "answer to the hold", find(t, dm, "ACK", received("ACK")).body, held.body)
 	// The destination hung up; the initiator got the BYE.
 	expectOrder(t, im, "received INVITE", "received INVITE", "received INVITE", "received BYE")
+}
+
+func TestCallsBeyondTheActiveCallLimitAreRefusedWith503(t *testing.T) {
+	t.Parallel()
+	ini := startPhone(t, "rings_until_cancel", "alice", 1)
+	s := startServer(t, serverOptions{extra: "limits {\n  max_active_calls = 1\n}"})
+	c := dialXML(t, s)
+	c.send(t, xmlRequest(ini.address(), "9055551234", false))
+	deadline := time.Now().Add(15 * time.Second)
+	for _, want := range []string{"100 In progress", "180 Initiator Ringing initiator"} {
+		r, err := c.next(deadline)
+		if err != nil || r.short() != want {
+			t.Fatalf("got %q, %v; want %q", r.short(), err, want)
+		}
+	}
+	// The one call allowed is ringing: more are refused on both interfaces.
+	c.send(t, xmlRequest(ini.address(), "9055550000", false))
+	r, err := c.next(deadline)
+	if err != nil || r.short() != "503 Too many active calls" || r.Request.Destination != "9055550000" {
+		t.Errorf("second request: %q for %q, %v; want 503 Too many active calls", r.short(), r.Request.Destination, err)
+	}
+	status, body, res := get(t, http.MethodGet, s.url("/clicktocall.html",
+		url.Values{"initiator": {ini.address()}, "destination": {"1"}}), "", nil)
+	if status != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" || !strings.Contains(body, "Too many active calls") {
+		t.Errorf("HTTP: status %d, Retry-After %q, body %q; want 503 with Retry-After", status, res.Header.Get("Retry-After"), body)
+	}
+	// SIGTERM ends the ringing call: its final is 503, and the phone is cancelled.
+	s.stop(t)
+	r, err = c.next(time.Now().Add(5 * time.Second))
+	if err != nil || r.short() != "503 Server shutting down" || r.Request.Destination != "9055551234" {
+		t.Errorf("first request after SIGTERM: %q for %q, %v; want 503 Server shutting down", r.short(), r.Request.Destination, err)
+	}
+	ini.expectSuccess(t, 1)
+	find(t, ini.messages(t), "CANCEL", received("CANCEL"))
+}
+
+func TestCallsGoOnWhenTheXMLClientDisconnects(t *testing.T) {
+	t.Parallel()
+	ini := startPhone(t, "initiator_answers_reinvite", "alice", 1)
+	dst := startPhone(t, "phone_answers", "bob", 1)
+	s := startServer(t, serverOptions{})
+	c := dialXML(t, s)
+	c.send(t, xmlRequest(ini.address(), dst.address(), true))
+	if r, err := c.next(time.Now().Add(5 * time.Second)); err != nil || r.short() != "100 In progress" {
+		t.Fatalf("got %q, %v; want 100 In progress", r.short(), err)
+	}
+	c.conn.Close()
+	// The call completes without its client: both phones are connected,
+	// then the initiator hangs up and the destination gets the BYE.
+	ini.expectSuccess(t, 1)
+	dst.expectSuccess(t, 1)
+	expectBridged(t, ini, dst)
+	find(t, dst.messages(t), "BYE", received("BYE"))
+	// And the server still answers new clients.
+	c2 := dialXML(t, s)
+	c2.send(t, "<ClickToCall><Request><Initiator>x y</Initiator><Destination>1</Destination></Request></ClickToCall>")
+	if r, err := c2.next(time.Now().Add(5 * time.Second)); err != nil || r.short() != "400 No translation rule for x y" {
+		t.Errorf("new client: %q, %v; want 400 No translation rule for x y", r.short(), err)
+	}
 }
