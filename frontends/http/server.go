@@ -102,6 +102,7 @@ type Server struct {
 	auth      authenticator // nil when authentication is off
 	address   string        // host:port to listen on
 	fast      *fasthttp.Server
+	maxConns  [2]int // http.max_connections and max_connections_per_ip, enforced by connLimiter
 
 	records     *cdr.Journal
 	cancel      func(string) bool
@@ -169,13 +170,13 @@ func New(opts Options) *Server {
 	if maxRequest <= 0 {
 		maxRequest = DefaultMaxRequestSize
 	}
+	s.maxConns = [2]int{h.MaxConns, h.MaxConnsPerIP}
 	s.fast = &fasthttp.Server{
 		Handler:      s.handle,
 		ErrorHandler: s.handleProtocolError,
 		Logger:       fastLogger{logger},
-		Concurrency:  h.MaxConns, // connections, not requests; 0 = fasthttp's default
-		// MaxConnsPerIP 0 means unlimited in fasthttp too.
-		MaxConnsPerIP:      h.MaxConnsPerIP,
+		// Connection limits are connLimiter's (Serve), which answers with
+		// Retry-After; fasthttp's own stay at their defaults.
 		ReadTimeout:        orDefault(h.ReadTimeout, DefaultReadTimeout),
 		IdleTimeout:        orDefault(h.IdleTimeout, DefaultIdleTimeout),
 		ReadBufferSize:     max(maxRequest, minReadBuffer), // headers beyond it get 431
@@ -224,7 +225,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.listeners = append(s.listeners, ln)
 	s.mu.Unlock()
 	s.log.Info("http listening", "address", ln.Addr().String())
-	err := s.fast.Serve(ln)
+	err := s.fast.Serve(newConnLimiter(ln, s.maxConns[0], s.maxConns[1], s.log))
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()

@@ -1,0 +1,172 @@
+package httpfront
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Connection refusals. fasthttp's own Concurrency and MaxConnsPerIP answer
+// 503/429 without Retry-After, write in its accept loop and close with the
+// request unread, so the client may get a TCP reset instead of the answer.
+// connLimiter refuses in front of fasthttp instead.
+const (
+	// refusalRetryAfter is the Retry-After of a refused connection:
+	// connections free up as fast as requests are answered.
+	refusalRetryAfter = time.Second
+	// refusalLinger bounds how long a refused connection is read (its
+	// request, then what follows until the client closes) so the answer is
+	// not destroyed by a reset; a client cannot hold more than this.
+	refusalLinger = 500 * time.Millisecond
+	// maxRefusing bounds the refusals in progress; past it a refused
+	// connection is closed without an answer, so a flood of connections
+	// cannot pile up goroutines.
+	maxRefusing = 256
+)
+
+// connLimiter is a listener that admits connections against
+// http.max_connections (then 503) and http.max_connections_per_ip (then 429).
+// An admitted connection counts until it is closed.
+type connLimiter struct {
+	net.Listener
+	max, maxPerIP int
+	log           *slog.Logger
+	refusing      chan struct{} // one token per refusal in progress
+
+	mu       sync.Mutex
+	open     int
+	perIP    map[string]int
+	lastWarn time.Time
+	unwarned int // refusals since the last warning
+}
+
+func newConnLimiter(ln net.Listener, max, maxPerIP int, log *slog.Logger) *connLimiter {
+	return &connLimiter{Listener: ln, max: max, maxPerIP: maxPerIP, log: log,
+		refusing: make(chan struct{}, maxRefusing), perIP: map[string]int{}}
+}
+
+// Accept returns the next connection within the limits, answering the
+// others in the background.
+func (l *connLimiter) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ip := remoteIP(c)
+		l.mu.Lock()
+		status := 0
+		switch {
+		case l.max > 0 && l.open >= l.max:
+			status = fasthttp.StatusServiceUnavailable
+		case l.maxPerIP > 0 && l.perIP[ip] >= l.maxPerIP:
+			status = fasthttp.StatusTooManyRequests
+		default:
+			l.open++
+			l.perIP[ip]++
+		}
+		l.mu.Unlock()
+		if status == 0 {
+			return &limitedConn{Conn: c, release: func() { l.release(ip) }}, nil
+		}
+		l.refuse(c, ip, status)
+	}
+}
+
+func (l *connLimiter) release(ip string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.open--
+	if l.perIP[ip]--; l.perIP[ip] <= 0 {
+		delete(l.perIP, ip)
+	}
+}
+
+// refuse answers c with status and Retry-After off the accept loop, and
+// warns at most once a second with the count since the last warning.
+func (l *connLimiter) refuse(c net.Conn, ip string, status int) {
+	l.mu.Lock()
+	l.unwarned++
+	if time.Since(l.lastWarn) >= time.Second {
+		l.log.Warn("http connection refused", "status", status, "remote", ip,
+			"refused_since_last_warning", l.unwarned, "max_connections", l.max, "max_connections_per_ip", l.maxPerIP)
+		l.lastWarn, l.unwarned = time.Now(), 0
+	}
+	select {
+	case l.refusing <- struct{}{}:
+		l.mu.Unlock()
+		go func() {
+			defer func() { <-l.refusing }()
+			answerRefused(c, status)
+		}()
+	default:
+		l.mu.Unlock()
+		c.Close()
+	}
+}
+
+// answerRefused reads the start of the client's request (so closing does not
+// reset the connection before the answer is read), answers, half-closes and
+// drains until the client closes or refusalLinger ends.
+func answerRefused(c net.Conn, status int) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(refusalLinger))
+	buf := make([]byte, 4096)
+	var got []byte
+	for !bytes.Contains(got, []byte("\r\n\r\n")) && len(got) < len(buf) {
+		n, err := c.Read(buf[len(got):])
+		got = buf[:len(got)+n]
+		if err != nil {
+			break
+		}
+	}
+	text := "Too many connections"
+	if status == fasthttp.StatusTooManyRequests {
+		text = "Too many connections from your address"
+	}
+	var body bytes.Buffer
+	_ = problemPage.Execute(&body, problemData{Status: status, Reason: fasthttp.StatusMessage(status), Text: text})
+	var head bytes.Buffer
+	fmt.Fprintf(&head, "HTTP/1.1 %d %s\r\nRetry-After: %d\r\nConnection: close\r\n"+
+		"Content-Type: text/html; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: %d\r\n\r\n",
+		status, fasthttp.StatusMessage(status), retryAfterSeconds(refusalRetryAfter), body.Len())
+	if _, err := (&net.Buffers{head.Bytes(), body.Bytes()}).WriteTo(c); err != nil {
+		return
+	}
+	if cw, ok := c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// limitedConn gives its place back when it is closed (once).
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
+func remoteIP(c net.Conn) string {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		return c.RemoteAddr().String()
+	}
+	return host
+}
