@@ -9,12 +9,13 @@ sip {
   dns_servers       = []                             # DNSServers: "ip" or "ip:port" list overriding the OS resolvers
   identity          = "sip:clicktocall@example.com"  # ClickToCallIdentity: From of calls to the initiator (a SIP URI)
   udp_tcp_port      = 5072                           # UDPTCPPort: SIP over UDP and TCP (1..65535)
-  tls_port          = 0                              # TLSPort: SIP over TLS, 0 disables (TLS is not built yet)
-  tls_domain        = ""                             # TLSDomainName: this server's TLS domain name
-  tls_cert_file     = ""                             # certificate (PEM) for tls_domain
-  tls_key_file      = ""                             # private key (PEM) for tls_cert_file
-  tls_ca_file       = ""                             # extra roots to verify peers, "" = system roots
-  keepalives        = true                           # KeepAlives: send CRLFCRLF keepalives on connections and flows
+  tls_port          = 0                              # TLSPort: SIP over TLS (TLS 1.2+), 0 disables; needs a certificate
+  tls_domain        = ""                             # TLSDomainName: this server's TLS name, in Via/Contact of TLS requests
+  tls_cert_file     = ""                             # certificate (PEM); "" with tls_domain: domain_cert_<tls_domain>.pem
+  tls_key_file      = ""                             # private key (PEM); "" with tls_domain: domain_key_<tls_domain>.pem
+  tls_ca_file       = ""                             # roots trusted to verify peers besides the system's, "" = system only
+  keepalives        = true                           # KeepAlives: CRLFCRLF keepalives on TCP/TLS connections the server opens
+  keepalive_interval = "30s"                         # between keepalives on one connection (each wait 80-100 % of it)
   outbound_proxy    = ""                             # OutboundProxy: SIP URI of a proxy for every request, "" = none
   ring_timeout      = "60s"                          # per leg: no answer by then -> CANCEL and 408
   refer_timeout     = "32s"                          # wait for the REFER answer and the final NOTIFY, then 408

@@ -26,25 +26,26 @@ type Config struct {
 
 // SIP holds the sip { } block: the SIP user agent's addresses and call timers.
 type SIP struct {
-	IPAddress       string        // ip_address: bind address, "" = all interfaces (v4 and v6)
-	DNSServers      []string      // dns_servers: overrides the OS resolvers; each "ip:port" (port 53 added when omitted)
-	Identity        string        // identity: From of calls to the initiator (a SIP URI)
-	UDPTCPPort      int           // udp_tcp_port
-	TLSPort         int           // tls_port, 0 disables TLS
-	TLSDomain       string        // tls_domain
-	TLSCertFile     string        // tls_cert_file
-	TLSKeyFile      string        // tls_key_file
-	TLSCAFile       string        // tls_ca_file: extra roots to verify peers ("" = system roots)
-	KeepAlives      bool          // keepalives
-	OutboundProxy   string        // outbound_proxy (a SIP URI, "" = none)
-	RingTimeout     time.Duration // ring_timeout: per leg, then CANCEL and 408
-	ReferTimeout    time.Duration // refer_timeout: REFER answer / final NOTIFY wait
-	DestinationFrom string        // destination_from: "initiator" or "identity"
-	AuthUsername    string        // auth_username: digest credentials for 401/407
-	AuthPassword    string        // auth_password
-	AutoAnswer      bool          // auto_answer: add Call-Info answer-after=0 to the initiator INVITE
-	MaxCallDuration time.Duration // max_call_duration: anchored calls, 0 = none
-	MaxMessageSize  int           // max_message_size: bytes, larger SIP messages are dropped
+	IPAddress         string        // ip_address: bind address, "" = all interfaces (v4 and v6)
+	DNSServers        []string      // dns_servers: overrides the OS resolvers; each "ip:port" (port 53 added when omitted)
+	Identity          string        // identity: From of calls to the initiator (a SIP URI)
+	UDPTCPPort        int           // udp_tcp_port
+	TLSPort           int           // tls_port, 0 disables TLS
+	TLSDomain         string        // tls_domain: this server's TLS name (Via/Contact of TLS requests, default file names)
+	TLSCertFile       string        // tls_cert_file ("" with tls_domain: domain_cert_<tls_domain>.pem)
+	TLSKeyFile        string        // tls_key_file ("" with tls_domain: domain_key_<tls_domain>.pem)
+	TLSCAFile         string        // tls_ca_file: extra roots to verify peers ("" = system roots)
+	KeepAlives        bool          // keepalives: CRLFCRLF on the TCP/TLS connections the server opens
+	KeepAliveInterval time.Duration // keepalive_interval: between keepalives on one connection (80-100 % of it)
+	OutboundProxy     string        // outbound_proxy (a SIP URI, "" = none)
+	RingTimeout       time.Duration // ring_timeout: per leg, then CANCEL and 408
+	ReferTimeout      time.Duration // refer_timeout: REFER answer / final NOTIFY wait
+	DestinationFrom   string        // destination_from: "initiator" or "identity"
+	AuthUsername      string        // auth_username: digest credentials for 401/407
+	AuthPassword      string        // auth_password
+	AutoAnswer        bool          // auto_answer: add Call-Info answer-after=0 to the initiator INVITE
+	MaxCallDuration   time.Duration // max_call_duration: anchored calls, 0 = none
+	MaxMessageSize    int           // max_message_size: bytes, larger SIP messages are dropped
 }
 
 // HTTP holds the http { } block.

@@ -8,17 +8,18 @@ import "time"
 func Default() *Config {
 	return &Config{
 		SIP: SIP{
-			IPAddress:       "",
-			DNSServers:      []string{},
-			Identity:        "sip:clicktocall@example.com",
-			UDPTCPPort:      5072,
-			TLSPort:         0, // TLS is not built yet; 0 keeps it off until it is
-			KeepAlives:      true,
-			RingTimeout:     60 * time.Second,
-			ReferTimeout:    32 * time.Second,
-			DestinationFrom: DestinationFromInitiator,
-			MaxCallDuration: 0,
-			MaxMessageSize:  65535,
+			IPAddress:         "",
+			DNSServers:        []string{},
+			Identity:          "sip:clicktocall@example.com",
+			UDPTCPPort:        5072,
+			TLSPort:           0, // TLS needs a certificate: off until one is configured
+			KeepAlives:        true,
+			KeepAliveInterval: 30 * time.Second,
+			RingTimeout:       60 * time.Second,
+			ReferTimeout:      32 * time.Second,
+			DestinationFrom:   DestinationFromInitiator,
+			MaxCallDuration:   0,
+			MaxMessageSize:    65535,
 		},
 		HTTP: HTTP{
 			Port:           5090,

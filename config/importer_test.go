@@ -53,6 +53,9 @@ func TestImportOriginalKeepsTheMeaning(t *testing.T) {
 	want.SIP.UDPTCPPort = 5080
 	want.SIP.TLSPort = 5081
 	want.SIP.TLSDomain = "cc.sipdomain.com"
+	// The seed keeps the domain's certificate and key in the working directory.
+	want.SIP.TLSCertFile = "domain_cert_cc.sipdomain.com.pem"
+	want.SIP.TLSKeyFile = "domain_key_cc.sipdomain.com.pem"
 	want.SIP.KeepAlives = false
 	want.SIP.OutboundProxy = "sip:proxy.sipdomain.com;lr"
 	want.Log = Log{Level: "DEBUG", File: "cc.log", MaxLines: 1000}

@@ -118,26 +118,27 @@ type fileBlock struct {
 }
 
 type sipBlock struct {
-	IPAddress       *string   `hcl:"ip_address,optional"`
-	DNSServers      *[]string `hcl:"dns_servers,optional"`
-	Identity        *string   `hcl:"identity,optional"`
-	UDPTCPPort      *int      `hcl:"udp_tcp_port,optional"`
-	TLSPort         *int      `hcl:"tls_port,optional"`
-	TLSDomain       *string   `hcl:"tls_domain,optional"`
-	TLSCertFile     *string   `hcl:"tls_cert_file,optional"`
-	TLSKeyFile      *string   `hcl:"tls_key_file,optional"`
-	TLSCAFile       *string   `hcl:"tls_ca_file,optional"`
-	KeepAlives      *bool     `hcl:"keepalives,optional"`
-	OutboundProxy   *string   `hcl:"outbound_proxy,optional"`
-	RingTimeout     *string   `hcl:"ring_timeout,optional"`
-	ReferTimeout    *string   `hcl:"refer_timeout,optional"`
-	DestinationFrom *string   `hcl:"destination_from,optional"`
-	AuthUsername    *string   `hcl:"auth_username,optional"`
-	AuthPassword    *string   `hcl:"auth_password,optional"`
-	AutoAnswer      *bool     `hcl:"auto_answer,optional"`
-	MaxCallDuration *string   `hcl:"max_call_duration,optional"`
-	MaxMessageSize  *int      `hcl:"max_message_size,optional"`
-	Body            hcl.Body  `hcl:",body"`
+	IPAddress         *string   `hcl:"ip_address,optional"`
+	DNSServers        *[]string `hcl:"dns_servers,optional"`
+	Identity          *string   `hcl:"identity,optional"`
+	UDPTCPPort        *int      `hcl:"udp_tcp_port,optional"`
+	TLSPort           *int      `hcl:"tls_port,optional"`
+	TLSDomain         *string   `hcl:"tls_domain,optional"`
+	TLSCertFile       *string   `hcl:"tls_cert_file,optional"`
+	TLSKeyFile        *string   `hcl:"tls_key_file,optional"`
+	TLSCAFile         *string   `hcl:"tls_ca_file,optional"`
+	KeepAlives        *bool     `hcl:"keepalives,optional"`
+	KeepAliveInterval *string   `hcl:"keepalive_interval,optional"`
+	OutboundProxy     *string   `hcl:"outbound_proxy,optional"`
+	RingTimeout       *string   `hcl:"ring_timeout,optional"`
+	ReferTimeout      *string   `hcl:"refer_timeout,optional"`
+	DestinationFrom   *string   `hcl:"destination_from,optional"`
+	AuthUsername      *string   `hcl:"auth_username,optional"`
+	AuthPassword      *string   `hcl:"auth_password,optional"`
+	AutoAnswer        *bool     `hcl:"auto_answer,optional"`
+	MaxCallDuration   *string   `hcl:"max_call_duration,optional"`
+	MaxMessageSize    *int      `hcl:"max_message_size,optional"`
+	Body              hcl.Body  `hcl:",body"`
 }
 
 type httpBlock struct {
@@ -330,6 +331,8 @@ func (c *converter) sip(b *sipBlock, s *SIP) {
 	f.str("tls_key_file", b.TLSKeyFile, &s.TLSKeyFile)
 	f.str("tls_ca_file", b.TLSCAFile, &s.TLSCAFile)
 	f.boolean(b.KeepAlives, &s.KeepAlives)
+	f.positiveDuration("keepalive_interval", b.KeepAliveInterval, &s.KeepAliveInterval)
+	c.sipTLS(b, s)
 	f.sipURI("outbound_proxy", b.OutboundProxy, &s.OutboundProxy, true)
 	f.duration("ring_timeout", b.RingTimeout, &s.RingTimeout)
 	f.duration("refer_timeout", b.ReferTimeout, &s.ReferTimeout)
@@ -340,6 +343,29 @@ func (c *converter) sip(b *sipBlock, s *SIP) {
 	f.boolean(b.AutoAnswer, &s.AutoAnswer)
 	f.duration("max_call_duration", b.MaxCallDuration, &s.MaxCallDuration)
 	f.size("max_message_size", b.MaxMessageSize, &s.MaxMessageSize)
+}
+
+// sipTLS checks the TLS settings together. With tls_domain and no file names
+// it takes the seed's convention, a certificate and key named for the domain
+// in the working directory (domain_cert_<domain>.pem, domain_key_<domain>.pem).
+func (c *converter) sipTLS(b *sipBlock, s *SIP) {
+	if s.TLSPort == 0 {
+		return
+	}
+	if s.TLSPort == s.UDPTCPPort {
+		c.fail(b.Body, "sip", "tls_port", "%d is also sip.udp_tcp_port: TLS needs a TCP port of its own.", s.TLSPort)
+	}
+	if s.TLSDomain != "" {
+		if s.TLSCertFile == "" {
+			s.TLSCertFile = "domain_cert_" + s.TLSDomain + ".pem"
+		}
+		if s.TLSKeyFile == "" {
+			s.TLSKeyFile = "domain_key_" + s.TLSDomain + ".pem"
+		}
+	}
+	if s.TLSCertFile == "" || s.TLSKeyFile == "" {
+		c.fail(b.Body, "sip", "tls_port", "sip.tls_port = %d needs sip.tls_cert_file and sip.tls_key_file (or sip.tls_domain, for domain_cert_<domain>.pem and domain_key_<domain>.pem).", s.TLSPort)
+	}
 }
 
 func (c *converter) http(b *httpBlock, h *HTTP) {

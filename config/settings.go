@@ -33,6 +33,7 @@ func (c *Config) Settings() []Setting {
 	add("sip.tls_key_file", s.TLSKeyFile)
 	add("sip.tls_ca_file", s.TLSCAFile)
 	add("sip.keepalives", s.KeepAlives)
+	add("sip.keepalive_interval", s.KeepAliveInterval)
 	add("sip.outbound_proxy", s.OutboundProxy)
 	add("sip.ring_timeout", s.RingTimeout)
 	add("sip.refer_timeout", s.ReferTimeout)
