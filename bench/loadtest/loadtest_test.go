@@ -127,7 +127,7 @@ func TestCallsAreJudgedByTheirFinalAndThePhones(t *testing.T) {
 	finish(tb, &tb.recs[4], 503, "", 0) // refused
 	finish(tb, &tb.recs[5], 200, "Destination", ok(5))
 	finish(tb, &tb.recs[5], 200, "Destination", 0) // a second final
-	tb.recs[6].sent.Store(1)                        // never answered
+	tb.recs[6].sent.Store(1)                       // never answered
 	finish(tb, &tb.recs[7], 200, "Destination", ok(7))
 	tb.recs[7].late.Add(1)
 
