@@ -166,6 +166,11 @@ func (c *connActor) handleRequest(ctx actor.Context, req *request) {
 		var refusal *actors.Refusal
 		if errors.As(err, &refusal) && refusal.Code >= 300 {
 			res = result{code: refusal.Code, text: refusal.Text}
+			if refusal.Code == 429 {
+				// The XML interface has one code for every limit
+				// (behaviour.md §1.2); the text says which.
+				res.code = 503
+			}
 		} else {
 			c.log.Error("XML call not started", "initiator", call.Initiator, "destination", call.Destination, "err", err)
 		}
