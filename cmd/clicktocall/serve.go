@@ -82,13 +82,12 @@ type server struct {
 
 func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s := &server{log: log, failed: make(chan error, 2)}
-	tr, err := transport.New(transport.Options{IPAddress: cfg.SIP.IPAddress, Port: cfg.SIP.UDPTCPPort,
-		OutboundProxy: cfg.SIP.OutboundProxy, UserAgent: "clicktocall/" + version, Logger: log})
+	tr, err := transport.New(sipTransportOptions(cfg.SIP, "clicktocall/"+version, log))
 	if err != nil {
 		return nil, err
 	}
 	s.tr = tr
-	log.Info("sip listening", "udp_tcp", tr.Addr())
+	log.Info("sip listening", "udp_tcp", tr.Addr(), "sockets", tr.Addrs())
 	system := actors.NewActorSystem(log)
 	s.engine, err = actors.NewEngine(actors.EngineOptions{SIP: cfg.SIP, Limits: cfg.Limits, Transport: tr, Logger: log, System: system})
 	if err != nil {
@@ -114,6 +113,20 @@ func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 		log.Info("http listening", "port", cfg.HTTP.Port)
 	}
 	return s, nil
+}
+
+// sipTransportOptions maps the sip { } settings onto the SIP transport.
+func sipTransportOptions(s config.SIP, userAgent string, log *slog.Logger) transport.Options {
+	o := transport.Options{IPAddress: s.IPAddress, Port: s.UDPTCPPort, OutboundProxy: s.OutboundProxy,
+		UserAgent: userAgent, Logger: log, DNSServers: s.DNSServers}
+	if s.KeepAlives {
+		o.KeepAliveInterval = s.KeepAliveInterval
+	}
+	if s.TLSPort != 0 {
+		o.TLS = &transport.TLSOptions{Port: s.TLSPort, Domain: s.TLSDomain,
+			CertFile: s.TLSCertFile, KeyFile: s.TLSKeyFile, CAFile: s.TLSCAFile}
+	}
+	return o
 }
 
 // shutdown ends the calls first, so XML clients get their finals over the
