@@ -169,12 +169,10 @@ func (s *syncBuffer) String() string {
 // serverOptions are the settings a test changes; zero values get the
 // defaults of startServer.
 type serverOptions struct {
-	ringTimeout   string // sip.ring_timeout, default "10s"
-	referTimeout  string // sip.refer_timeout, default "5s"
-	http          string // extra lines for the http block (auth, password, ...)
-	xml           string // extra lines for the xml block
-	shutdownAfter string // shutdown_timeout, default "5s"
-	extra         string // more top-level config (a limits block, ...)
+	ringTimeout  string // sip.ring_timeout, default "10s"
+	referTimeout string // sip.refer_timeout, default "5s"
+	http         string // extra lines for the http block (auth, password, ...)
+	extra        string // more top-level config (a limits block, ...)
 }
 
 // e2eServer is one running clicktocall process.
@@ -221,9 +219,6 @@ func startServer(t *testing.T, o serverOptions) *e2eServer {
 	if o.referTimeout == "" {
 		o.referTimeout = "5s"
 	}
-	if o.shutdownAfter == "" {
-		o.shutdownAfter = "5s"
-	}
 	s := &e2eServer{dir: t.TempDir(), exited: make(chan struct{})}
 	s.logFile = filepath.Join(s.dir, "clicktocall.log")
 	s.sipPort = freePort(t, false, "udp", "tcp")
@@ -244,16 +239,15 @@ http {
 xml {
   address = "127.0.0.1"
   port    = %d
-  %s
 }
 log {
   level     = "DEBUG"
   file      = %q
   max_lines = 0
 }
-shutdown_timeout = %q
+shutdown_timeout = "5s"
 %s
-%s`, s.sipPort, o.ringTimeout, o.referTimeout, s.httpPort, o.http, s.xmlPort, o.xml, s.logFile, o.shutdownAfter, o.extra, testTranslation)
+%s`, s.sipPort, o.ringTimeout, o.referTimeout, s.httpPort, o.http, s.xmlPort, s.logFile, o.extra, testTranslation)
 	path := filepath.Join(s.dir, "config.hcl")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
