@@ -71,7 +71,7 @@ type Journal struct {
 	mu       sync.Mutex
 	calls    map[string]*entry
 	expiries []expiry // in time order; stale ones are skipped
-	expiring int      // entries with an expiry set
+	finished int      // entries with an expiry set that have their final result
 	sawEnd   bool     // the engine reports call ends: keep connected calls until then
 	dropped  int
 
@@ -118,7 +118,7 @@ func New(o Options) *Journal {
 		return j
 	}
 	j.lines = make(chan []byte, o.Queue)
-	go j.write(o.Records)
+	go j.write(o.Records, j.lines)
 	return j
 }
 
@@ -129,9 +129,9 @@ func (j *Journal) AddFollower(f Follower) {
 	j.followers = append(j.followers, f)
 }
 
-func (j *Journal) write(w io.Writer) {
+func (j *Journal) write(w io.Writer, lines <-chan []byte) {
 	defer close(j.closed)
-	for line := range j.lines {
+	for line := range lines {
 		if _, err := w.Write(line); err != nil {
 			j.log.Error("cdr write failed", "error", err)
 		}
@@ -197,9 +197,8 @@ func (j *Journal) Result(req actors.CallRequest, p actors.Progress) {
 		j.mu.Unlock()
 		return
 	}
-	if e.call.State == StateStarting && !e.expireAt.IsZero() {
+	if e.call.State == StateStarting {
 		e.expireAt = time.Time{} // it is running after all
-		j.expiring--
 	}
 	e.call.Results = append(e.call.Results, r)
 	e.call.State = stateAfter(r)
@@ -348,17 +347,19 @@ func (j *Journal) expireLocked(id string, e *entry, now time.Time) {
 	}
 	e.expireAt = now.Add(j.retention)
 	j.expiries = append(j.expiries, expiry{id: id, at: e.expireAt})
-	j.expiring++
+	if e.call.State != StateStarting {
+		j.finished++
+	}
 }
 
 // sweepLocked forgets expired calls and, past MaxFinished, the oldest
-// finished ones.
+// finished ones (and calls tracked before them that never started).
 func (j *Journal) sweepLocked(now time.Time) {
 	for len(j.expiries) > 0 {
 		x := j.expiries[0]
 		e, ok := j.calls[x.id]
 		live := ok && e.expireAt.Equal(x.at)
-		if live && now.Before(x.at) && j.expiring <= j.maxFinished {
+		if live && now.Before(x.at) && j.finished <= j.maxFinished {
 			return
 		}
 		j.expiries[0] = expiry{}
@@ -368,7 +369,9 @@ func (j *Journal) sweepLocked(now time.Time) {
 				w.close()
 			}
 			delete(j.calls, x.id)
-			j.expiring--
+			if e.call.State != StateStarting {
+				j.finished--
+			}
 		}
 	}
 	if cap(j.expiries) > 64 && len(j.expiries) < cap(j.expiries)/4 {
