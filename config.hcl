@@ -48,6 +48,7 @@ xml {
   max_connections        = 10000      # open connections, 0 = no limit
   max_connections_per_ip = 1000       # open connections from one client address, 0 = no limit
   idle_timeout           = "0s"       # close a connection with no request and no call for this long, "0s" = never
+  read_timeout           = "10s"      # a request must arrive whole within this once it has begun (then 408 and close), "0s" = no limit
 }
 
 log {

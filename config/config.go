@@ -71,6 +71,7 @@ type XML struct {
 	MaxConns       int           // max_connections
 	MaxConnsPerIP  int           // max_connections_per_ip
 	IdleTimeout    time.Duration // idle_timeout: a connection with no request and no call is closed
+	ReadTimeout    time.Duration // read_timeout: a request must arrive whole within this once begun, 0 = no limit
 }
 
 // Log holds the log { } block.

@@ -37,6 +37,7 @@ func Default() *Config {
 			MaxConns:       10000,
 			MaxConnsPerIP:  1000,
 			IdleTimeout:    0, // never: an XML client may wait silently for its call's results
+			ReadTimeout:    10 * time.Second,
 		},
 		Log: Log{
 			Level:    "INFO",

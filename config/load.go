@@ -163,6 +163,7 @@ type xmlBlock struct {
 	MaxConns       *int     `hcl:"max_connections,optional"`
 	MaxConnsPerIP  *int     `hcl:"max_connections_per_ip,optional"`
 	IdleTimeout    *string  `hcl:"idle_timeout,optional"`
+	ReadTimeout    *string  `hcl:"read_timeout,optional"`
 	Body           hcl.Body `hcl:",body"`
 }
 
@@ -395,6 +396,7 @@ func (c *converter) xml(b *xmlBlock, x *XML) {
 	f.count("max_connections", b.MaxConns, &x.MaxConns)
 	f.count("max_connections_per_ip", b.MaxConnsPerIP, &x.MaxConnsPerIP)
 	f.duration("idle_timeout", b.IdleTimeout, &x.IdleTimeout)
+	f.duration("read_timeout", b.ReadTimeout, &x.ReadTimeout)
 }
 
 func (c *converter) log(b *logBlock, l *Log) {

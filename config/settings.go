@@ -62,6 +62,7 @@ func (c *Config) Settings() []Setting {
 	add("xml.max_connections", x.MaxConns)
 	add("xml.max_connections_per_ip", x.MaxConnsPerIP)
 	add("xml.idle_timeout", x.IdleTimeout)
+	add("xml.read_timeout", x.ReadTimeout)
 	add("log.level", c.Log.Level)
 	add("log.file", c.Log.File)
 	add("log.max_lines", c.Log.MaxLines)

@@ -269,12 +269,20 @@ func (c *connActor) maybeStop(ctx actor.Context) {
 // cannot be read on it discards the rest, so that closing does not reset the
 // connection before the client has read the answer.
 func (c *connActor) readLoop(self *actor.PID) {
-	br := bufio.NewReader(&idleReader{conn: c.conn, idle: c.s.opts.Config.IdleTimeout, sh: c.sh})
+	ir := &idleReader{conn: c.conn, idle: c.s.opts.Config.IdleTimeout, readTimeout: c.s.opts.Config.ReadTimeout, sh: c.sh}
+	br := bufio.NewReader(ir)
 	dec := newRequestDecoder(br, c.s.opts.Config.MaxRequestSize)
+	dec.onStart = func() { ir.requestStart = time.Now() }
 	var err error
 	for {
 		var req *request
 		req, err = dec.next()
+		ir.requestStart = time.Time{}
+		if errors.Is(err, errRequestTimeout) {
+			c.s.root.Send(self, requestFailed{&requestError{408, "Request timeout"}})
+			_, err = io.Copy(io.Discard, br)
+			break
+		}
 		if err != nil {
 			var rerr *requestError
 			if errors.As(err, &rerr) {

@@ -84,6 +84,9 @@ type requestDecoder struct {
 	rec  *recordingReader
 	dec  *xml.Decoder
 	base int64 // dec.InputOffset() of rec.doc[0]
+	// onStart, when set, is called when a document's first byte has
+	// arrived (for the read timeout).
+	onStart func()
 }
 
 func newRequestDecoder(src *bufio.Reader, limit int) *requestDecoder {
@@ -124,6 +127,9 @@ func (d *requestDecoder) next() (*request, error) {
 		}
 		if b != '<' {
 			return nil, &requestError{400, "Parse error"}
+		}
+		if !started && d.onStart != nil {
+			d.onStart()
 		}
 		started = true
 		tok, err := d.dec.Token()

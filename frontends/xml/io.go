@@ -12,13 +12,23 @@ import (
 // call in progress for the idle timeout.
 var errIdle = errors.New("idle timeout")
 
+// errRequestTimeout ends the reading of a request that did not arrive whole
+// within the read timeout after its first byte (xml.read_timeout), so a
+// client trickling bytes cannot hold a connection.
+var errRequestTimeout = errors.New("request read timeout")
+
 // idleReader reads from the connection with the idle timeout as a read
 // deadline. A deadline that passes while a call is in progress, or soon
-// after one ended, is pushed back: only a connection with nothing to do is idle.
+// after one ended, is pushed back: only a connection with nothing to do is
+// idle. While a request is being read, its read timeout applies as well.
 type idleReader struct {
-	conn net.Conn
-	idle time.Duration // 0: no timeout
-	sh   *connShared
+	conn        net.Conn
+	idle        time.Duration // 0: no timeout
+	readTimeout time.Duration // 0: no timeout
+	// requestStart is when the request being read began, zero between
+	// requests; set by the reading goroutine, the only user of the reader.
+	requestStart time.Time
+	sh           *connShared
 }
 
 func (r *idleReader) Read(p []byte) (int, error) {
@@ -26,14 +36,28 @@ func (r *idleReader) Read(p []byte) (int, error) {
 	for {
 		// Once closing, the actor owns the read deadline (the linger time).
 		closing := r.sh.closing.Load()
-		if r.idle > 0 && !closing {
-			_ = r.conn.SetReadDeadline(deadline)
+		requestDeadline, inRequest := r.requestDeadline()
+		if !closing {
+			switch {
+			case inRequest && (r.idle <= 0 || requestDeadline.Before(deadline)):
+				_ = r.conn.SetReadDeadline(requestDeadline)
+			case r.idle > 0:
+				_ = r.conn.SetReadDeadline(deadline)
+			default:
+				_ = r.conn.SetReadDeadline(time.Time{})
+			}
 		}
 		n, err := r.conn.Read(p)
-		if n > 0 || err == nil || r.idle <= 0 || closing || !errors.Is(err, os.ErrDeadlineExceeded) {
+		if n > 0 || err == nil || closing || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return n, err
 		}
 		now := time.Now()
+		if inRequest && !now.Before(requestDeadline) {
+			return 0, errRequestTimeout
+		}
+		if r.idle <= 0 {
+			continue
+		}
 		if r.sh.active.Load() > 0 {
 			deadline = now.Add(r.idle)
 			continue
@@ -44,6 +68,14 @@ func (r *idleReader) Read(p []byte) (int, error) {
 		}
 		return 0, errIdle
 	}
+}
+
+// requestDeadline is when the request being read must be complete.
+func (r *idleReader) requestDeadline() (time.Time, bool) {
+	if r.readTimeout <= 0 || r.requestStart.IsZero() {
+		return time.Time{}, false
+	}
+	return r.requestStart.Add(r.readTimeout), true
 }
 
 // outbox is the output queue between the connection actor and its writer

@@ -34,3 +34,57 @@ func TestEveryLimitIsA503AndTheConnectionStaysUsable(t *testing.T) {
 		})
 	}
 }
+
+func TestTricklingClientIsCutOffByTheReadTimeoutOthersAreNot(t *testing.T) {
+	const readTimeout = 300 * time.Millisecond
+	s := startServer(t, config.XML{ReadTimeout: readTimeout}, newFakeEngine())
+	addr := s.Addr().String()
+
+	// A slowloris client: a byte every 50 ms never completes its request.
+	slow := dial(t, addr)
+	stop := make(chan struct{})
+	trickled := make(chan struct{})
+	go func() {
+		defer close(trickled)
+		req := callRequest("sip:a@x", "1")
+		for i := 0; i < len(req)-1; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			_ = slow.conn.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := slow.conn.Write([]byte{req[i]}); err != nil {
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-trickled }()
+
+	// A client that writes its request in three parts within the timeout,
+	// and one that waits longer than the timeout between requests, are
+	// served as usual.
+	normal := dial(t, addr)
+	req := callRequest("sip:b@x", "1")
+	for _, part := range []string{req[:10], req[10:40], req[40:]} {
+		normal.send(part)
+		time.Sleep(readTimeout / 5)
+	}
+	if r := normal.next(); r.Response.Result.Code != 100 {
+		t.Fatalf("normal client got %s", r.summary())
+	}
+	for !normal.next().final() {
+	}
+	time.Sleep(2 * readTimeout)
+	normal.expectOpen()
+
+	start := time.Now()
+	r := slow.next()
+	if r.Response.Result.Code != 408 || r.Response.Result.Text != "Request timeout" {
+		t.Fatalf("trickling client got %s, want 408 Request timeout", r.summary())
+	}
+	slow.expectClosed()
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Errorf("trickling client held its connection %v after the test's other work", waited)
+	}
+}
