@@ -63,15 +63,18 @@ func (c *connector) serve(srv *sipgo.Server) {
 	}
 }
 
-func (c *connector) close() {
+// stop ends the handover and the keepalive timers; a keepalive blocked in a
+// write ends when the user agent closes the connections, so wait after that.
+func (c *connector) stop() {
 	c.closeOnce.Do(func() {
 		close(c.closed)
 		for _, ln := range c.handover {
 			ln.Close()
 		}
 	})
-	c.loops.Wait()
 }
+
+func (c *connector) wait() { c.loops.Wait() }
 
 // ensure returns once sipgo has a connection to tg, opening one if needed;
 // concurrent callers for the same target share one attempt.

@@ -90,3 +90,40 @@ func TestIPv6AddressServesIPv6Only(t *testing.T) {
 		t.Fatalf("call to an IPv4 phone from an IPv6-only server: results = %q, want 100, 503 I", got)
 	}
 }
+
+// ContactFor answers a request in its own family and transport; HostFor
+// gives the address of a target's family (for SDP).
+func TestContactForAndHostForFollowTheFamily(t *testing.T) {
+	ca := newTestCA(t, "test-ca")
+	tr := tlsTransport(t, ca, transport.Options{IPAddress: ""})
+	for _, tc := range []struct {
+		source, transport, recipient string
+		want6                        bool
+		scheme, param                string
+		port                         int
+	}{
+		{"127.0.0.1:5000", "UDP", "sip:clicktocall@127.0.0.1", false, "sip", "", tr.Port()},
+		{"[::1]:5000", "TCP", "sip:clicktocall@[::1]", true, "sip", "tcp", tr.Port()},
+		{"[::1]:5001", "TLS", "sips:clicktocall@[::1]", true, "sips", "", tr.TLSPort()},
+		{"127.0.0.1:5001", "TLS", "sip:clicktocall@127.0.0.1;transport=tls", false, "sip", "tls", tr.TLSPort()},
+	} {
+		var ruri sip.Uri
+		if err := sip.ParseUri(tc.recipient, &ruri); err != nil {
+			t.Fatal(err)
+		}
+		req := sip.NewRequest(sip.INVITE, ruri)
+		req.SetSource(tc.source)
+		req.SetTransport(tc.transport)
+		c := tr.ContactFor(req)
+		param, _ := c.Address.UriParams.Get("transport")
+		if hostAddr(t, c.Address.Host).Is6() != tc.want6 || c.Address.Scheme != tc.scheme || param != tc.param || c.Address.Port != tc.port {
+			t.Errorf("ContactFor(%s from %s over %s) = %s", tc.recipient, tc.source, tc.transport, c.Address.String())
+		}
+	}
+	if h := tr.HostFor(sip.Uri{Host: "[::1]"}); !hostAddr(t, h).Is6() {
+		t.Errorf("HostFor([::1]) = %s", h)
+	}
+	if h := tr.HostFor(sip.Uri{Host: "127.0.0.1"}); h != tr.Host() || hostAddr(t, h).Is6() {
+		t.Errorf("HostFor(127.0.0.1) = %s, Host() = %s", h, tr.Host())
+	}
+}

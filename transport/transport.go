@@ -377,12 +377,15 @@ func (t *Transport) Close() error {
 	var err error
 	t.closeOnce.Do(func() {
 		if t.conns != nil {
-			t.conns.close()
+			t.conns.stop()
 		}
 		if t.ua != nil {
 			err = t.ua.Close()
 		}
 		t.closeSockets()
+		if t.conns != nil {
+			t.conns.wait()
+		}
 	})
 	return err
 }
