@@ -85,6 +85,10 @@ func TestIPv6AddressServesIPv6Only(t *testing.T) {
 	if h := inv.Via().Host; hostAddr(t, h) != netip.MustParseAddr("::1") {
 		t.Errorf("Via host %q, want [::1]", h)
 	}
+	// By REFER: the initiator's NOTIFYs come back to our IPv6 Contact.
+	if got := runCall(t, eng, uri(init, "udp"), uri(dest, "udp"), false); got != "100, 200 I, 200 D" {
+		t.Fatalf("REFER call: results = %q, want 100, 200 I, 200 D", got)
+	}
 	v4 := newPhone(t, "carol", "127.0.0.1", "udp")
 	if got := placeCall(t, eng, uri(v4, "udp"), uri(dest, "udp")); got != "100, 503 I" {
 		t.Fatalf("call to an IPv4 phone from an IPv6-only server: results = %q, want 100, 503 I", got)

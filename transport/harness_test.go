@@ -88,10 +88,16 @@ func uri(p *phone.Phone, transport string) string {
 // "100, 200 I, 200 D" once the final one has come.
 func placeCall(t *testing.T, eng *actors.Engine, initiator, destination string) string {
 	t.Helper()
+	return runCall(t, eng, initiator, destination, true)
+}
+
+// runCall places a click-to-call, anchored or by REFER, and returns its results.
+func runCall(t *testing.T, eng *actors.Engine, initiator, destination string, anchor bool) string {
+	t.Helper()
 	var mu sync.Mutex
 	var got []string
 	final := make(chan struct{})
-	_, err := eng.StartCall(actors.CallRequest{Initiator: initiator, Destination: destination, Anchor: true, Origin: "test"},
+	_, err := eng.StartCall(actors.CallRequest{Initiator: initiator, Destination: destination, Anchor: anchor, Origin: "test"},
 		func(p actors.Progress) {
 			mu.Lock()
 			defer mu.Unlock()
