@@ -35,6 +35,9 @@ type Options struct {
 	Ring         bool
 	RingDelay    time.Duration
 	Talk         time.Duration
+	// External phones (SIPp, say): calls go to these host:ports and are
+	// judged by their XML results alone.
+	InitiatorAt, DestinationAt string
 
 	// Load.
 	Rate     float64
@@ -100,6 +103,8 @@ flags:`)
 	fs.BoolVar(&o.Ring, "ring", false, "phones send 180 Ringing before answering")
 	fs.DurationVar(&o.RingDelay, "ring-delay", 0, "time phones wait before answering")
 	fs.DurationVar(&o.Talk, "talk", 0, "destination's talk time before it hangs up (0: at once)")
+	fs.StringVar(&o.InitiatorAt, "initiator-at", "", "`host:port` of external initiator phones (e.g. SIPp with bench/sipp/initiator.xml) instead of the bench's own")
+	fs.StringVar(&o.DestinationAt, "destination-at", "", "`host:port` of external destination phones (e.g. SIPp with bench/sipp/destination.xml)")
 
 	fs.Float64Var(&o.Rate, "rate", 100, "calls per second")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to send calls (each search step too)")
@@ -167,6 +172,19 @@ func (o *Options) validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("-frontend %q: want xml or http", o.Frontend))
+	}
+	if (o.InitiatorAt == "") != (o.DestinationAt == "") {
+		errs = append(errs, errors.New("-initiator-at and -destination-at go together"))
+	}
+	if o.InitiatorAt != "" {
+		for _, a := range []string{o.InitiatorAt, o.DestinationAt} {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				errs = append(errs, fmt.Errorf("external phone address %q: %v", a, err))
+			}
+		}
+		if o.Frontend == "http" {
+			errs = append(errs, errors.New("external phones need -frontend xml: over HTTP nothing would tell how the calls went"))
+		}
 	}
 	if o.Initiators < 1 || o.Destinations < 1 || o.Conns < 1 {
 		errs = append(errs, errors.New("-phones, -dest-phones and -conns must be at least 1"))

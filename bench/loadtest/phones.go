@@ -25,6 +25,15 @@ type phonePool struct {
 	dest         phone.Behaviour
 	legs         sync.Map // SIP Call-ID -> leg; kept for the whole trial, as events of a call come in any order
 	stray        atomic.Int64
+	// external phones: calls go to these host:ports, and nothing is seen
+	// of what the phones do.
+	external                bool
+	initiatorAt, destinatAt string
+}
+
+// externalPhones addresses calls to phones the bench did not start.
+func externalPhones(initiatorAt, destinationAt, transport string) *phonePool {
+	return &phonePool{external: true, initiatorAt: initiatorAt, destinatAt: destinationAt, transport: transport}
 }
 
 // leg is one SIP call of a bench call, as a phone sees it.
@@ -78,6 +87,13 @@ func newPhonePool(o phoneOptions, cur *atomic.Pointer[table]) (*phonePool, error
 
 // uris are the full SIP URIs of call idx's initiator and destination.
 func (p *phonePool) uris(idx uint64) (initiator, destination string) {
+	if p.external {
+		param := ""
+		if p.transport != "udp" {
+			param = ";transport=" + p.transport
+		}
+		return "sip:" + callUser('c', idx) + "@" + p.initiatorAt + param, "sip:" + callUser('d', idx) + "@" + p.destinatAt + param
+	}
 	return p.uri(p.inits[idx%uint64(len(p.inits))], 'c', idx), p.uri(p.dests[idx%uint64(len(p.dests))], 'd', idx)
 }
 

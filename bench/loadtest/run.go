@@ -64,6 +64,9 @@ type CallSetup struct {
 	Ring         bool   `json:"ring"`
 	Talk         string `json:"talk"`
 	Conns        int    `json:"connections"`
+	// ExternalPhones are the initiator and destination addresses of phones
+	// the bench did not start; their calls are judged by XML results alone.
+	ExternalPhones string `json:"external_phones,omitempty"`
 }
 
 // Searched is the outcome of -search.
@@ -168,6 +171,11 @@ func Run(ctx context.Context, o *Options, hooks Hooks, progress io.Writer) (*Res
 			return nil, err
 		}
 		defer func() {
+			if o.InitiatorAt != "" {
+				// External phones are judged by XML alone: give their last
+				// calls a moment to hang up before the server ends them.
+				time.Sleep(time.Second)
+			}
 			if err := tgt.stop(); err != nil {
 				res.Problems = append(res.Problems, "stopping the server: "+err.Error())
 			}
@@ -205,13 +213,18 @@ func Run(ctx context.Context, o *Options, hooks Hooks, progress io.Writer) (*Res
 		// its own socket reference counts.
 		sip.SetDefaultLogger(logging.AtLeast(slog.New(slog.NewTextHandler(os.Stderr, nil)), slog.LevelError))
 	}
-	var err error
-	labelled("phones", func() {
-		r.phones, err = newPhonePool(phoneOptions{host: o.Host, transport: o.SIPTransport, initiators: o.Initiators,
-			dests: o.Destinations, ring: o.Ring, ringDelay: o.RingDelay, talk: o.Talk}, &r.cur)
-	})
-	if err != nil {
-		return nil, err
+	if o.InitiatorAt != "" {
+		r.phones = externalPhones(o.InitiatorAt, o.DestinationAt, o.SIPTransport)
+		res.Calls.ExternalPhones = o.InitiatorAt + " " + o.DestinationAt
+	} else {
+		var err error
+		labelled("phones", func() {
+			r.phones, err = newPhonePool(phoneOptions{host: o.Host, transport: o.SIPTransport, initiators: o.Initiators,
+				dests: o.Destinations, ring: o.Ring, ringDelay: o.RingDelay, talk: o.Talk}, &r.cur)
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	defer func() {
 		if err := r.phones.close(); err != nil {
@@ -272,7 +285,7 @@ func labelled(side string, f func()) {
 func (r *runner) trial(rate float64) (*Trial, error) {
 	o := r.o
 	total := max(1, int(math.Round(rate*o.Duration.Seconds())))
-	t := newTable(r.next, total, r.sched, o.Mode == "anchored", o.Frontend == "http", o.noPhones)
+	t := newTable(r.next, total, r.sched, o.Mode == "anchored", o.Frontend == "http", o.noPhones || r.phones.external)
 	r.next += uint64(total)
 	r.phones.forget()
 
