@@ -112,7 +112,7 @@ func (l *connLimiter) refuse(c net.Conn, ip string, status int) {
 
 // answerRefused reads the start of the client's request (so closing does not
 // reset the connection before the answer is read), answers, half-closes and
-// drains until the client closes or refusalLinger ends.
+// drains until the client closes; each step has refusalLinger.
 func answerRefused(c net.Conn, status int) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(refusalLinger))
@@ -125,6 +125,7 @@ func answerRefused(c net.Conn, status int) {
 			break
 		}
 	}
+	_ = c.SetDeadline(time.Now().Add(refusalLinger))
 	text := "Too many connections"
 	if status == fasthttp.StatusTooManyRequests {
 		text = "Too many connections from your address"
