@@ -33,6 +33,9 @@ func TestReferAcceptedReportsEveryStepAndHangsUpInitiator(t *testing.T) {
 				t.Errorf("Referred-By = %q", got)
 			}
 			invite, _ := c.Request(phone.In, sip.INVITE)
+			if ct := header(invite, "Content-Type"); ct != "application/sdp" {
+				t.Errorf("INVITE Content-Type = %q", ct)
+			}
 			if from := header(invite, "From"); !strings.Contains(from, `"Click-To-Call: bob"`) || !strings.Contains(from, "sip:clicktocall@example.com") {
 				t.Errorf("From = %q", from)
 			}
@@ -122,6 +125,9 @@ func TestAnchoredCallBridgesMediaBeforeReportingSuccess(t *testing.T) {
 			destOffer := d.Responses(phone.Out, sip.INVITE)
 			offer := destOffer[len(destOffer)-1].Body()
 			ack, _ := d.Request(phone.In, sip.ACK)
+			if ct := header(ack, "Content-Type"); ct != "application/sdp" {
+				t.Errorf("ACK Content-Type = %q", ct)
+			}
 
 			i := onlyCall(t, h.init, func(c phone.Call) bool { return len(c.Requests(phone.In, sip.INVITE)) == 2 })
 			invites := i.Requests(phone.In, sip.INVITE)

@@ -642,7 +642,7 @@ func (l *legActor) onInDialog(ctx actor.Context, m *inDialog) {
 		res := sip.NewResponseFromRequest(req, code, reason, body)
 		if len(body) > 0 {
 			res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-			res.AppendHeader(l.spec.tr.Contact(l.dialog.transport))
+			res.AppendHeader(l.spec.tr.ContactFor(req))
 		}
 		if m.tx != nil {
 			_ = m.tx.Respond(res)
@@ -715,7 +715,7 @@ func (l *legActor) answerPeerReInvite(m *legAnswerReq) {
 		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	}
 	if m.code < 300 {
-		res.AppendHeader(l.spec.tr.Contact(l.dialog.transport))
+		res.AppendHeader(l.spec.tr.ContactFor(p.req))
 	}
 	_ = p.tx.Respond(res)
 	p.answered()

@@ -78,7 +78,9 @@ func hostPort(u sip.Uri, transport string) string {
 
 func setBody(req *sip.Request, body []byte) {
 	if len(body) > 0 {
-		req.ReplaceHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		// sipgo's ReplaceHeader adds nothing when the header is absent.
+		req.RemoveHeader("Content-Type")
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	}
 	req.SetBody(body)
 }

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -140,13 +141,18 @@ func (c *callSupervisor) start(ctx actor.Context) {
 		c.mode = ModeAnchored
 	}
 	c.emit(100, LegNone)
-	c.initSDP = newSDPSession(s.tr.Host())
+	// The SDP and Call-Info carry our address in the phone's family.
+	c.initSDP = newSDPSession(s.tr.HostFor(c.spec.initiator))
 	from := sip.FromHeader{DisplayName: "Click-To-Call: " + userPart(c.spec.req.Destination), Address: s.identity}
 	from.Params = sip.NewParams()
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	var headers []sip.Header
 	if s.autoAnswer {
-		headers = append(headers, sip.NewHeader("Call-Info", "<sip:"+s.tr.Host()+">;answer-after=0"))
+		host := s.tr.HostFor(c.spec.initiator)
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		headers = append(headers, sip.NewHeader("Call-Info", "<sip:"+host+">;answer-after=0"))
 	}
 	c.spawnLeg(ctx, legSpec{role: LegInitiator, target: c.spec.initiator, from: from,
 		offer: c.initSDP.placeholder(), headers: headers})
@@ -238,7 +244,7 @@ func (c *callSupervisor) startReferTimer(ctx actor.Context) {
 // INVITE to the destination.
 func (c *callSupervisor) startDestination(ctx actor.Context) {
 	s := c.spec.settings
-	c.destSDP = newSDPSession(s.tr.Host())
+	c.destSDP = newSDPSession(s.tr.HostFor(c.spec.destination))
 	from := sip.FromHeader{Address: s.identity}
 	if s.destinationFromInitiator {
 		from.Address = c.spec.initiator
