@@ -24,6 +24,7 @@ type Options struct {
 	RingTimeout       time.Duration // of a started server
 	KeepServerFiles   bool
 	CPUProfile        string // in-process only: the whole process, goroutines labelled side=server|phones|client
+	MemProfile        string // in-process only: allocations of the whole process, written at the end
 
 	// Calls.
 	Mode         string // "refer" or "anchored"
@@ -87,6 +88,7 @@ flags:`)
 	if hooks.StartInProcess != nil {
 		fs.BoolVar(&o.InProcess, "inproc", false, "with -start-server: run the server in this process (CPU and RSS are then the whole process's)")
 		fs.StringVar(&o.CPUProfile, "cpuprofile", "", "with -inproc: write a CPU profile to `file` (goroutines labelled side=server, phones or client)")
+		fs.StringVar(&o.MemProfile, "memprofile", "", "with -inproc: write an allocation profile to `file` at the end")
 	}
 	fs.StringVar(&o.ServerBin, "server-bin", "", "server `binary` for -start-server (default: this clicktocall, or go build ./cmd/clicktocall)")
 	fs.StringVar(&o.ServerLogLevel, "server-log-level", "INFO", "log.level of a started server")
@@ -152,8 +154,8 @@ func (o *Options) validate() error {
 	if o.InProcess && !o.StartServer {
 		errs = append(errs, errors.New("-inproc goes with -start-server"))
 	}
-	if o.CPUProfile != "" && !o.InProcess {
-		errs = append(errs, errors.New("-cpuprofile needs -start-server -inproc (a separate server process cannot be profiled from here)"))
+	if (o.CPUProfile != "" || o.MemProfile != "") && !o.InProcess {
+		errs = append(errs, errors.New("-cpuprofile and -memprofile need -start-server -inproc (a separate server process cannot be profiled from here)"))
 	}
 	if o.Frontend == "" {
 		o.Frontend = "xml"

@@ -88,7 +88,8 @@ func writeTrial(w io.Writer, t *Trial) {
 	if u := t.Bench; u != nil {
 		fmt.Fprintf(w, "  bench      %.2f s CPU = %.2f cores (phones and load generator); RSS peak %.0f MiB\n", u.CPUS, u.Cores, u.PeakRSSMiB)
 	}
-	fmt.Fprintf(w, "  generator  most behind schedule %s; load average at the end %s\n", ms(time.Duration(t.PacerLagMaxS*float64(time.Second))), t.LoadAvgEnd)
+	fmt.Fprintf(w, "  generator  most behind schedule %s; load average at the end %s; UDP datagrams dropped (full receive buffers, whole machine) %d\n",
+		ms(time.Duration(t.PacerLagMaxS*float64(time.Second))), t.LoadAvgEnd, t.UDPDrops)
 	i, d := t.Initiators, t.Destinations
 	fmt.Fprintf(w, "  phones     initiators: %d INVITEs, %d answered, %d rejected, %d cancelled, %d REFERs accepted, %d refused, %d NOTIFYs, %d re-INVITEs, %d BYEs in\n",
 		i.CallsReceived, i.Answered, i.Rejected, i.Cancelled, i.RefersAccepted, i.RefersRejected, i.NotifiesSent, i.Reinvites, i.ByesReceived)

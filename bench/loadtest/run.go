@@ -98,6 +98,9 @@ type Trial struct {
 	Destinations phone.Stats    `json:"destination_phones"`
 	Errors       []string       `json:"errors,omitempty"`
 	LoadAvgEnd   string         `json:"loadavg_end"`
+	// UDPDrops counts datagrams the kernel dropped for full socket receive
+	// buffers during the trial, on the whole machine.
+	UDPDrops uint64 `json:"udp_rcvbuf_drops"`
 }
 
 // Latencies are measured from the moment the bench sent the request.
@@ -161,6 +164,14 @@ func Run(ctx context.Context, o *Options, hooks Hooks, progress io.Writer) (*Res
 			return nil, fmt.Errorf("cpu profile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+
+	if o.MemProfile != "" {
+		defer func() {
+			if err := writeHeapProfile(o.MemProfile); err != nil {
+				res.Problems = append(res.Problems, err.Error())
+			}
+		}()
 	}
 
 	tgt := &target{xmlAddr: o.XMLAddr, httpAddr: o.HTTPAddr, pid: o.ServerPID}
@@ -304,6 +315,7 @@ func (r *runner) trial(rate float64) (*Trial, error) {
 	defer drv.close()
 
 	u0 := r.usage0()
+	udp0, udpErr := procstat.ReadUDPErrors()
 	in0, dest0 := r.phones.stats()
 	fmt.Fprintf(r.progress, "%s: %g calls/s for %v (%d calls)\n", o.Mode, rate, o.Duration, total)
 
@@ -349,6 +361,9 @@ func (r *runner) trial(rate float64) (*Trial, error) {
 	}
 	if n := r.phones.stray.Swap(0); n > 0 {
 		tr.Errors = append(tr.Errors, fmt.Sprintf("%d INVITEs to the phones for no call of this trial", n))
+	}
+	if udp1, err := procstat.ReadUDPErrors(); err == nil && udpErr == nil {
+		tr.UDPDrops = udp1.RcvbufErrors - udp0.RcvbufErrors
 	}
 	in1, dest1 := r.phones.stats()
 	tr.Initiators, tr.Destinations = diffStats(in1, in0), diffStats(dest1, dest0)
@@ -500,4 +515,18 @@ func sortedFailures(m map[string]int) []string {
 		return keys[i] < keys[j]
 	})
 	return keys
+}
+
+// writeHeapProfile writes the allocation profile (go tool pprof
+// -sample_index=alloc_space shows what the run allocated).
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		return fmt.Errorf("memory profile: %w", err)
+	}
+	return nil
 }

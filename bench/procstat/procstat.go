@@ -6,9 +6,11 @@ package procstat
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -178,4 +180,51 @@ func (s *Sampler) Stop() {
 		close(s.stop)
 	}
 	<-s.done
+}
+
+// UDPErrors are the machine's UDP receive error counters (/proc/net/snmp):
+// datagrams dropped because a socket's receive buffer was full, and all
+// receive errors. They count for every process, so compare readings taken
+// around a run on an otherwise idle machine.
+type UDPErrors struct {
+	InErrors, RcvbufErrors uint64
+}
+
+// ReadUDPErrors reads the counters.
+func ReadUDPErrors() (UDPErrors, error) {
+	b, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return UDPErrors{}, fmt.Errorf("procstat: %w", err)
+	}
+	return parseSNMP(b)
+}
+
+// parseSNMP finds the "Udp:" header line and the value line after it.
+func parseSNMP(b []byte) (UDPErrors, error) {
+	var names []string
+	for line := range bytes.SplitSeq(b, []byte("\n")) {
+		f := strings.Fields(string(line))
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f[1:]
+			continue
+		}
+		var u UDPErrors
+		for i, v := range f[1:] {
+			if i >= len(names) {
+				break
+			}
+			n, _ := strconv.ParseUint(v, 10, 64)
+			switch names[i] {
+			case "InErrors":
+				u.InErrors = n
+			case "RcvbufErrors":
+				u.RcvbufErrors = n
+			}
+		}
+		return u, nil
+	}
+	return UDPErrors{}, errors.New("procstat: no Udp lines in /proc/net/snmp")
 }

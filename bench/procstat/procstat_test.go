@@ -62,3 +62,24 @@ func TestReadSeesAChildBurnCPU(t *testing.T) {
 		t.Errorf("Read(own pid): %v", err)
 	}
 }
+
+func TestParseSNMPReadsTheUDPLine(t *testing.T) {
+	snmp := "Tcp: RtoAlgorithm RtoMin\nTcp: 1 200\n" +
+		"Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\n" +
+		"Udp: 3033605 20430 52043 3106445 52040 0\n" +
+		"UdpLite: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\n" +
+		"UdpLite: 0 0 0 0 0 0\n"
+	u, err := parseSNMP([]byte(snmp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u != (UDPErrors{InErrors: 52043, RcvbufErrors: 52040}) {
+		t.Errorf("got %+v", u)
+	}
+	if _, err := parseSNMP([]byte("Tcp: a\nTcp: 1\n")); err == nil {
+		t.Error("no Udp lines: no error")
+	}
+	if _, err := ReadUDPErrors(); err != nil {
+		t.Errorf("ReadUDPErrors: %v", err)
+	}
+}
