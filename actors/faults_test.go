@@ -28,6 +28,8 @@ func TestCrashedLegStillEndsInOneFinalAndTeardown(t *testing.T) {
 			func(h *harness, r *results) { r.waitFor(h.t, 180, LegDestination) }, "100, 200 I, 180 D, 500 I"},
 		{"destination while it rings", LegDestination, phone.Behaviour{Ring: true, NoAnswer: true},
 			func(h *harness, r *results) { r.waitFor(h.t, 180, LegDestination) }, "100, 200 I, 180 D, 500 D"},
+		{"supervisor while the destination rings", LegNone, phone.Behaviour{Ring: true, NoAnswer: true},
+			func(h *harness, r *results) { r.waitFor(h.t, 180, LegDestination) }, "100, 200 I, 180 D, 500"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -54,8 +54,9 @@ type (
 	}
 )
 
-// crashLeg makes a leg panic: fault injection for the tests that prove a
-// crashed leg still ends in one final result and a torn-down call.
+// crashLeg makes a leg (or, with LegNone, the supervisor) panic: fault
+// injection for the tests that prove a crash still ends in one final result
+// and a torn-down call.
 type crashLeg struct{ role Leg }
 
 // Events a leg sends to its CallSupervisor.

@@ -111,6 +111,9 @@ func (c *callSupervisor) Receive(ctx actor.Context) {
 		c.log().Info("maximum call duration reached")
 		c.hangupAll(ctx, 0)
 	case crashLeg:
+		if m.role == LegNone {
+			panic("injected fault: call supervisor")
+		}
 		if pid := c.legs[m.role]; pid != nil {
 			ctx.Send(pid, m)
 		}
