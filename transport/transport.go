@@ -45,6 +45,9 @@ type Options struct {
 	// §4.4.1) about this often on each TCP and TLS connection the server
 	// opens to a phone.
 	KeepAliveInterval time.Duration
+	// MaxMessageSize bounds a SIP message in bytes; a larger one is dropped
+	// (UDP) or ends the connection (TCP, TLS). 0 keeps sipgo's 65535.
+	MaxMessageSize int
 }
 
 // TLSOptions configures SIP over TLS.
@@ -139,6 +142,11 @@ func New(opts Options) (*Transport, error) {
 		sipgo.WithUserAgentDNSResolver(res.NetResolver())}
 	if t.tlsClient != nil {
 		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(t.tlsClient))
+	}
+	if opts.MaxMessageSize > 0 {
+		parser := sip.NewParser()
+		parser.MaxMessageLength = opts.MaxMessageSize
+		uaOpts = append(uaOpts, sipgo.WithUserAgentParser(parser))
 	}
 	ua, err := sipgo.NewUA(uaOpts...)
 	if err != nil {

@@ -118,7 +118,7 @@ func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 // sipTransportOptions maps the sip { } settings onto the SIP transport.
 func sipTransportOptions(s config.SIP, userAgent string, log *slog.Logger) transport.Options {
 	o := transport.Options{IPAddress: s.IPAddress, Port: s.UDPTCPPort, OutboundProxy: s.OutboundProxy,
-		UserAgent: userAgent, Logger: log, DNSServers: s.DNSServers}
+		UserAgent: userAgent, Logger: log, DNSServers: s.DNSServers, MaxMessageSize: s.MaxMessageSize}
 	if s.KeepAlives {
 		o.KeepAliveInterval = s.KeepAliveInterval
 	}
