@@ -23,8 +23,9 @@ type Options struct {
 	ServerMaxCalls    int
 	RingTimeout       time.Duration // of a started server
 	KeepServerFiles   bool
-	CPUProfile        string // in-process only: the whole process, goroutines labelled side=server|phones|client
-	MemProfile        string // in-process only: allocations of the whole process, written at the end
+	ServerEnv         []string // extra KEY=VALUE environment of a started server process (GOGC=400, say)
+	CPUProfile        string   // in-process only: the whole process, goroutines labelled side=server|phones|client
+	MemProfile        string   // in-process only: allocations of the whole process, written at the end
 
 	// Calls.
 	Mode         string // "refer" or "anchored"
@@ -95,6 +96,13 @@ flags:`)
 	fs.IntVar(&o.ServerMaxCalls, "server-max-calls", 20000, "limits.max_active_calls of a started server")
 	fs.DurationVar(&o.RingTimeout, "ring-timeout", 5*time.Second, "sip.ring_timeout of a started server (noanswer calls last this long)")
 	fs.BoolVar(&o.KeepServerFiles, "keep-server-files", false, "keep a started server's config and log (their directory is printed)")
+	fs.Func("server-env", "`KEY=VALUE` added to a started server process's environment (repeatable), e.g. GOGC=400", func(v string) error {
+		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+			return fmt.Errorf("want KEY=VALUE, got %q", v)
+		}
+		o.ServerEnv = append(o.ServerEnv, v)
+		return nil
+	})
 
 	fs.StringVar(&o.Mode, "mode", "refer", "refer (unanchored; the initiator is REFERred) or anchored")
 	mix := fs.String("mix", "accept=100", "initiator behaviours and their weights: accept (answers, accepts REFER, NOTIFYs), refuse (refuses REFER: fallback), busy (486), noanswer")
@@ -150,6 +158,9 @@ func (o *Options) validate() error {
 	}
 	if o.StartServer == (o.XMLAddr != "" || o.HTTPAddr != "") {
 		errs = append(errs, errors.New("give the server's -xml or -http address, or -start-server"))
+	}
+	if len(o.ServerEnv) > 0 && (!o.StartServer || o.InProcess) {
+		errs = append(errs, errors.New("-server-env needs -start-server without -inproc"))
 	}
 	if o.InProcess && !o.StartServer {
 		errs = append(errs, errors.New("-inproc goes with -start-server"))

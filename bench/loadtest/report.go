@@ -27,7 +27,11 @@ func WriteReport(w io.Writer, res *Result) {
 		if res.Target.InProcess {
 			where = "this process (CPU and RSS are the whole process's: server, phones and load generator)"
 		}
-		fmt.Fprintf(w, "server: started by the bench in %s, log level %s\n", where, res.Target.LogLevel)
+		fmt.Fprintf(w, "server: started by the bench in %s, log level %s", where, res.Target.LogLevel)
+		if len(res.Target.Env) > 0 {
+			fmt.Fprintf(w, ", environment %s", strings.Join(res.Target.Env, " "))
+		}
+		fmt.Fprintln(w)
 	}
 	if res.Search != nil {
 		writeSearch(w, res)

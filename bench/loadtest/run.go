@@ -45,13 +45,14 @@ type Machine struct {
 
 // Target describes the server under test.
 type Target struct {
-	Frontend  string `json:"frontend"`
-	Addr      string `json:"addr"`
-	PID       int    `json:"pid,omitempty"`
-	Started   bool   `json:"started_by_bench"`
-	InProcess bool   `json:"in_process"`
-	LogLevel  string `json:"log_level,omitempty"`
-	LogFile   string `json:"log_file,omitempty"`
+	Frontend  string   `json:"frontend"`
+	Addr      string   `json:"addr"`
+	PID       int      `json:"pid,omitempty"`
+	Started   bool     `json:"started_by_bench"`
+	InProcess bool     `json:"in_process"`
+	LogLevel  string   `json:"log_level,omitempty"`
+	LogFile   string   `json:"log_file,omitempty"`
+	Env       []string `json:"env,omitempty"` // added to a started server's environment
 }
 
 // CallSetup is what every call of the run looks like.
@@ -191,7 +192,7 @@ func Run(ctx context.Context, o *Options, hooks Hooks, progress io.Writer) (*Res
 				res.Problems = append(res.Problems, "stopping the server: "+err.Error())
 			}
 		}()
-		res.Target.LogLevel = o.ServerLogLevel
+		res.Target.LogLevel, res.Target.Env = o.ServerLogLevel, o.ServerEnv
 		if o.KeepServerFiles {
 			res.Target.LogFile = tgt.logFile
 		}

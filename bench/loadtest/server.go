@@ -168,6 +168,7 @@ func startServer(o *Options, hooks Hooks, progress io.Writer) (*target, error) {
 	cmd := exec.Command(bin, "serve", "-config", files.config)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Dir = files.dir
+	cmd.Env = append(os.Environ(), o.ServerEnv...)
 	if err := cmd.Start(); err != nil {
 		out.Close()
 		cleanup()
