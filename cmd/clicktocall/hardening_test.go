@@ -33,6 +33,9 @@ type liveServer struct {
 	xmlAddr  string
 	httpAddr string
 	panics   *panicRecords
+	t        *testing.T
+	phonesMu sync.Mutex
+	phones   []*simphone.Phone // closed after the server has shut down
 }
 
 // liveConfig is the configuration of a liveServer before a test adjusts it:
@@ -72,7 +75,7 @@ func startLiveServer(t *testing.T, cfg *config.Config) *liveServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &liveServer{server: srv, cfg: cfg, panics: panics}
+	s := &liveServer{server: srv, cfg: cfg, panics: panics, t: t}
 	translate := func(a string) (string, error) { return config.Translate(cfg.Translation, a) }
 
 	xln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -108,6 +111,12 @@ func startLiveServer(t *testing.T, cfg *config.Config) *liveServer {
 		}
 		if n := panics.count(); n > 0 {
 			t.Errorf("%d handler panics logged: %s", n, panics.firstRecord())
+		}
+		// The phones outlive the server so that its shutdown can end their calls.
+		s.phonesMu.Lock()
+		defer s.phonesMu.Unlock()
+		for _, p := range s.phones {
+			p.Close()
 		}
 	})
 	return s
@@ -173,15 +182,17 @@ func (h panicHandler) WithGroup(name string) slog.Handler {
 	return panicHandler{h.Handler.WithGroup(name), h.rec}
 }
 
-// newSimPhone starts a simulated phone on 127.0.0.1 (UDP and TCP) and
-// closes it when the test ends.
-func newSimPhone(t *testing.T, user string, b simphone.Behaviour) *simphone.Phone {
-	t.Helper()
+// phone starts a simulated phone on 127.0.0.1 (UDP and TCP), closed once
+// the server has shut down.
+func (s *liveServer) phone(user string, b simphone.Behaviour) *simphone.Phone {
+	s.t.Helper()
 	p, err := simphone.New(simphone.Config{User: user, Transports: []string{"udp", "tcp"}, Behaviour: b})
 	if err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
-	t.Cleanup(func() { p.Close() })
+	s.phonesMu.Lock()
+	s.phones = append(s.phones, p)
+	s.phonesMu.Unlock()
 	return p
 }
 
@@ -228,8 +239,8 @@ func (f *finalOf) wait(t *testing.T, d time.Duration) actors.Progress {
 // call is hung up and the engine must be left without calls.
 func placeCall(t *testing.T, s *liveServer, anchor bool) {
 	t.Helper()
-	ini := newSimPhone(t, "alice", simphone.Behaviour{Ring: true})
-	dst := newSimPhone(t, "bob", simphone.Behaviour{Ring: true})
+	ini := s.phone("alice", simphone.Behaviour{Ring: true})
+	dst := s.phone("bob", simphone.Behaviour{Ring: true})
 	f := newFinalOf()
 	iu, du := ini.URI("udp"), dst.URI("udp")
 	if _, err := s.engine.StartCall(actors.CallRequest{Initiator: iu.String(), Destination: du.String(),
