@@ -209,7 +209,9 @@ func TestBrowserPlacesACallSeesItsProgressAndHangsItUp(t *testing.T) {
 	// The connected call is listed as active; hang it up from the list.
 	row := fmt.Sprintf(`document.querySelector('#active-calls tbody tr[data-id=%q]')`, id)
 	b.waitFor("active call listed", `(`+row+` || {textContent: ""}).textContent`,
-		func(s string) bool { return strings.Contains(s, "anchored") && strings.Contains(s, "connected") && strings.HasSuffix(s, "Hang up") })
+		func(s string) bool {
+			return strings.Contains(s, "anchored") && strings.Contains(s, "connected") && strings.HasSuffix(s, "Hang up")
+		})
 	b.eval(row + `.querySelector("button").click()`)
 
 	phoneCall(t, st.init, phone.Received(sip.BYE))
