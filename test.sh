@@ -30,6 +30,15 @@ if ! command -v sipp >/dev/null 2>&1; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends sip-tester
 fi
 
+# Chromium for the browser test of the / page (frontends/http). Optional:
+# without it that test skips; CTC_NO_BROWSER=1 skips the install.
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${CTC_NO_BROWSER:-}" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "== installing chromium (browser test; CTC_NO_BROWSER=1 skips)"
+  install_chromium() { as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
+  install_chromium || { as_root apt-get update && install_chromium; } ||
+    echo "chromium could not be installed: the browser test will skip" >&2
+fi
+
 export PATH="$PATH:$(go env GOPATH)/bin"
 if ! command -v staticcheck >/dev/null 2>&1; then
   echo "== installing staticcheck"
