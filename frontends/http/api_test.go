@@ -323,8 +323,7 @@ func TestListCallsNewestFirstActiveOnly(t *testing.T) {
 	wantAPIError(t, get(t, a.base+"/api/v1/calls?limit=0"), 400, "limit must be a number from 1 to 1000")
 }
 
-// sseEvent is one event of a stream; comment counts the comment lines
-// before it.
+// sseEvent is one event of a stream (a retry: line is not one).
 type sseEvent struct {
 	id, event, data string
 }
@@ -376,7 +375,6 @@ func (r *sseReader) next() (sseEvent, bool) {
 			e.event, seen = line[7:], true
 		case strings.HasPrefix(line, "data: "):
 			e.data, seen = line[6:], true
-		case strings.HasPrefix(line, "retry: "):
 		}
 	}
 	return e, false
