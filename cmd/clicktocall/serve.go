@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -77,7 +78,10 @@ type server struct {
 	engine *actors.Engine
 	http   *httpfront.Server
 	xml    *xmlfront.Server
+	obs    *observability
 	failed chan error
+	// stopping is set when shutdown begins: /readyz answers 503 from then.
+	stopping atomic.Bool
 }
 
 func start(cfg *config.Config, log *slog.Logger) (*server, error) {
@@ -89,14 +93,21 @@ func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s.tr = tr
 	log.Info("sip listening", "udp_tcp", tr.Addr(), "sockets", tr.Addrs())
 	system := actors.NewActorSystem(log)
-	s.engine, err = actors.NewEngine(actors.EngineOptions{SIP: cfg.SIP, Limits: cfg.Limits, Transport: tr, Logger: log, System: system})
+	s.obs, err = newObservability(cfg, log, func() int { return s.engine.ActiveCalls() })
 	if err != nil {
 		tr.Close()
 		return nil, err
 	}
+	s.engine, err = actors.NewEngine(actors.EngineOptions{SIP: cfg.SIP, Limits: cfg.Limits, Transport: tr, Logger: log, System: system,
+		Observer: s.obs.journal})
+	if err != nil {
+		tr.Close()
+		return nil, err
+	}
+	starter := s.obs.metrics.Starter(s.engine) // counts admissions and refusals by interface
 	translate := func(a string) (string, error) { return config.Translate(cfg.Translation, a) }
 	if cfg.XML.Port != 0 {
-		s.xml = xmlfront.New(xmlfront.Options{Config: cfg.XML, Translate: translate, Starter: s.engine, Logger: log, System: system})
+		s.xml = xmlfront.New(xmlfront.Options{Config: cfg.XML, Translate: translate, Starter: starter, Logger: log, System: system})
 		if err := s.xml.Start(); err != nil {
 			tr.Close()
 			return nil, fmt.Errorf("xml listener: %w", err)
@@ -104,7 +115,10 @@ func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 		log.Info("xml listening", "addr", s.xml.Addr().String())
 	}
 	if cfg.HTTP.Port != 0 {
-		s.http = httpfront.New(httpfront.Options{HTTP: cfg.HTTP, Translate: translate, Calls: s.engine, Logger: log})
+		s.http = httpfront.New(httpfront.Options{HTTP: cfg.HTTP, Translate: translate, Calls: starter, Logger: log,
+			Records: s.obs.journal, Cancel: s.engine.Cancel, API: cfg.API, Metrics: s.obs.metrics.Handler(),
+			Rejections: s.obs.metrics, CallbackOutcome: s.obs.metrics.StatusCallback,
+			Ready: func() bool { return !s.stopping.Load() }})
 		go func() {
 			if err := s.http.ListenAndServe(); err != nil && !errors.Is(err, httpfront.ErrServerClosed) {
 				s.failed <- fmt.Errorf("http listener: %w", err)
@@ -134,6 +148,7 @@ func sipTransportOptions(s config.SIP, userAgent string, log *slog.Logger) trans
 func (s *server) shutdown(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	s.stopping.Store(true)
 	var errs []error
 	if err := s.engine.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
@@ -147,6 +162,9 @@ func (s *server) shutdown(timeout time.Duration) error {
 		if err := s.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http: %w", err))
 		}
+	}
+	if err := s.obs.close(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := s.tr.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("sip: %w", err))
