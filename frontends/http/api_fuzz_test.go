@@ -1,0 +1,63 @@
+package httpfront
+
+import (
+	"encoding/json"
+	"net"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/clicktocall/clicktocall/actors/cdr"
+	"github.com/clicktocall/clicktocall/config"
+)
+
+// FuzzCreateCallBody posts arbitrary bodies to /api/v1/calls: every answer
+// is 201 with a call or a JSON error naming a 4xx, never a panic or a 5xx
+// but the 503 of a full status-callback queue (the fake engine's calls never
+// end, so their callbacks stay pending).
+func FuzzCreateCallBody(f *testing.F) {
+	for _, s := range []string{
+		`{"initiator":"100","destination":"200"}`,
+		`{"initiator":"sip:a@b","destination":"200","anchor":true,"request_id":"r1"}`,
+		`{"initiator":"100","destination":"200","status_callback":"https://x.example/cb"}`,
+		`{"initiator":"100","destination":"200","status_callback":"ftp://x"}`,
+		`{"initiator":"alice","destination":"bad"}`,
+		`{"initiator":"1\u0000","destination":"2"}`,
+		`{"initiator":1,"destination":[]}`,
+		`{"initiator":"1","destination":"2"}{}`,
+		`{"x":1}`, `null`, `[]`, `"`, ``, `{"initiator":"` + string(make([]byte, 1100)) + `","destination":"2"}`,
+	} {
+		f.Add(s)
+	}
+	j := cdr.New(cdr.Options{})
+	defer j.Close()
+	s := New(Options{HTTP: config.HTTP{}, Translate: translate, Calls: &fakeEngine{}, Records: j,
+		API: config.API{StatusCallbackSecret: "k"}})
+	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5555}
+	f.Fuzz(func(t *testing.T, body string) {
+		var req fasthttp.Request
+		req.Header.SetMethod(fasthttp.MethodPost)
+		req.SetRequestURI(callsPath)
+		req.Header.SetContentType("application/json")
+		req.SetBodyString(body)
+		var ctx fasthttp.RequestCtx
+		ctx.Init(&req, remote, nil)
+		s.handle(&ctx)
+		code := ctx.Response.StatusCode()
+		switch code {
+		case 201:
+			var c createdCall
+			if err := json.Unmarshal(ctx.Response.Body(), &c); err != nil || c.ID == "" {
+				t.Errorf("body %q: 201 with %q", body, ctx.Response.Body())
+			}
+		case 400, 409, 503:
+			var e apiError
+			if err := json.Unmarshal(ctx.Response.Body(), &e); err != nil || e.Code != code || e.Text == "" ||
+				code == 503 && e.Text != "Too many pending status callbacks" {
+				t.Errorf("body %q: %d with %q", body, code, ctx.Response.Body())
+			}
+		default:
+			t.Errorf("body %q: status %d %q", body, code, ctx.Response.Body())
+		}
+	})
+}
