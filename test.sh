@@ -15,6 +15,7 @@ FUZZ_TARGETS=(
   ./frontends/xml:FuzzResponseRoundTrip
   ./frontends/http:FuzzParseAuthorization
   ./frontends/http:FuzzClickToCallQuery
+  ./frontends/http:FuzzCreateCallBody
   ./actors:FuzzParseSipfrag
   ./actors:FuzzSDPRewrite
   ./transport:FuzzRouterDatagram
