@@ -60,6 +60,10 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// The engine's Observer; FallbackCall, InviteSent and CallEnded are the
+// forms an engine that names the call can use as well.
+var _ actors.Observer = (*Journal)(nil)
+
 // Journal records calls. It implements actors.Observer; create it with New
 // and Close it to flush the records.
 type Journal struct {
