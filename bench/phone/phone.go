@@ -79,6 +79,9 @@ type Phone struct {
 	arrived   []sip.Message                // arrivals, oldest first, to evict unclaimed stamps
 }
 
+// udpReadBuffer is asked for each UDP socket; the kernel caps it at net.core.rmem_max.
+const udpReadBuffer = 8 << 20
+
 // maxArrivals bounds stamps nobody claims (retransmissions sipgo absorbs); messages are
 // claimed within milliseconds, so this is far more than are ever in flight.
 const maxArrivals = 4096
@@ -206,6 +209,11 @@ func (p *Phone) listen(tp string) (func() error, error) {
 		conn, err := net.ListenPacket("udp", net.JoinHostPort(p.cfg.Host, "0"))
 		if err != nil {
 			return nil, fmt.Errorf("phone listen udp on %s: %w", p.cfg.Host, err)
+		}
+		if uc, ok := conn.(*net.UDPConn); ok {
+			// The bench sends bursts of thousands of calls a second; the default
+			// buffer (about 200 KiB) overflows and drops requests.
+			_ = uc.SetReadBuffer(udpReadBuffer)
 		}
 		addr = conn.LocalAddr().String()
 		p.listeners = append(p.listeners, conn)
