@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/clicktocall/clicktocall/bench/phone"
 	"github.com/clicktocall/clicktocall/bench/stats"
 )
 
@@ -90,20 +91,28 @@ func writeTrial(w io.Writer, t *Trial) {
 			u.CPUS, u.Cores, u.CPUPerCallUS, u.PeakRSSMiB, u.EndRSSMiB, u.LifePeakMiB)
 	}
 	if u := t.Bench; u != nil {
-		fmt.Fprintf(w, "  bench      %.2f s CPU = %.2f cores (phones and load generator); RSS peak %.0f MiB\n", u.CPUS, u.Cores, u.PeakRSSMiB)
+		fmt.Fprintf(w, "  bench      %.2f s CPU = %.2f cores (its phones and load generator); RSS peak %.0f MiB\n", u.CPUS, u.Cores, u.PeakRSSMiB)
 	}
 	fmt.Fprintf(w, "  generator  most behind schedule %s; load average at the end %s; UDP datagrams dropped (full receive buffers, whole machine) %d\n",
 		ms(time.Duration(t.PacerLagMaxS*float64(time.Second))), t.LoadAvgEnd, t.UDPDrops)
 	i, d := t.Initiators, t.Destinations
-	fmt.Fprintf(w, "  phones     initiators: %d INVITEs, %d answered, %d rejected, %d cancelled, %d REFERs accepted, %d refused, %d NOTIFYs, %d re-INVITEs, %d BYEs in\n",
-		i.CallsReceived, i.Answered, i.Rejected, i.Cancelled, i.RefersAccepted, i.RefersRejected, i.NotifiesSent, i.Reinvites, i.ByesReceived)
-	fmt.Fprintf(w, "             destinations: %d INVITEs, %d answered, %d ACKed, %d BYEs out\n", d.CallsReceived, d.Answered, d.Confirmed, d.ByesSent)
+	if i.CallsReceived == 0 && d.CallsReceived == 0 {
+		fmt.Fprintln(w, "  phones     none of the bench's own phones took a call (external phones are judged by the XML results)")
+	} else {
+		writePhones(w, i, d)
+	}
 	for _, why := range sortedFailures(t.Failures) {
 		fmt.Fprintf(w, "  failure    %d× %s\n", t.Failures[why], why)
 	}
 	for _, e := range t.Errors {
 		fmt.Fprintf(w, "  error      %s\n", e)
 	}
+}
+
+func writePhones(w io.Writer, i, d phone.Stats) {
+	fmt.Fprintf(w, "  phones     initiators: %d INVITEs, %d answered, %d rejected, %d cancelled, %d REFERs accepted, %d refused, %d NOTIFYs, %d re-INVITEs, %d BYEs in\n",
+		i.CallsReceived, i.Answered, i.Rejected, i.Cancelled, i.RefersAccepted, i.RefersRejected, i.NotifiesSent, i.Reinvites, i.ByesReceived)
+	fmt.Fprintf(w, "             destinations: %d INVITEs, %d answered, %d ACKed, %d BYEs out\n", d.CallsReceived, d.Answered, d.Confirmed, d.ByesSent)
 }
 
 func ms(d time.Duration) string {
