@@ -22,11 +22,19 @@ import (
 	"github.com/clicktocall/clicktocall/transport"
 )
 
-// Observer is told about every result and fallback, for metrics and CDRs.
-// Its methods are called from call actors and must not block.
+// Observer is told about the life of every call, for metrics, CDRs and the
+// API. Its methods are called from call actors and must not block.
 type Observer interface {
+	// InviteSent: the INVITE to the initiator has gone out.
+	InviteSent(callID string, req CallRequest, at time.Time)
+	// Result: every result the call's subscriber gets, the final included.
 	Result(req CallRequest, p Progress)
-	Fallback(req CallRequest)
+	// Fallback: the initiator refused the REFER (or never answered it) and
+	// the call goes on anchored.
+	Fallback(callID string, req CallRequest)
+	// CallEnded: the call's actors are gone and both legs have ended; for a
+	// connected anchored call that is when a phone hung up.
+	CallEnded(callID string, at time.Time)
 }
 
 // callSettings are the engine-wide settings every call reads.
@@ -49,9 +57,15 @@ func (s *callSettings) observe(req CallRequest, p Progress) {
 	}
 }
 
-func (s *callSettings) observeFallback(req CallRequest) {
+func (s *callSettings) observeFallback(id string, req CallRequest) {
 	if s.observer != nil {
-		s.observer.Fallback(req)
+		s.observer.Fallback(id, req)
+	}
+}
+
+func (s *callSettings) observeInvite(id string, req CallRequest, at time.Time) {
+	if s.observer != nil {
+		s.observer.InviteSent(id, req, at)
 	}
 }
 
@@ -223,6 +237,9 @@ func (e *Engine) ended(id, initiator string) {
 		delete(e.perInit, initiator)
 	}
 	e.active.Add(-1)
+	if o := e.settings.observer; o != nil {
+		o.CallEnded(id, time.Now())
+	}
 	if e.stopping && len(e.calls) == 0 {
 		select {
 		case <-e.drained:

@@ -61,7 +61,11 @@ type crashLeg struct{ role Leg }
 
 // Events a leg sends to its CallSupervisor.
 type (
-	legRinging  struct{ role Leg }
+	legRinging struct{ role Leg }
+	inviteSent struct {
+		role Leg
+		at   time.Time
+	}
 	legAnswered struct {
 		role Leg
 		body []byte
@@ -269,6 +273,9 @@ func (l *legActor) sendInvite(ctx actor.Context) {
 		return
 	}
 	l.tx = tx
+	if !l.authDone {
+		ctx.Send(ctx.Parent(), &inviteSent{role: l.spec.role, at: time.Now()})
+	}
 	invite := l.invite
 	tx.OnRetransmission(func(res *sip.Response) { l.onRetransmitted2xx(invite, res) })
 	go func() {

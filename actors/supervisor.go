@@ -87,6 +87,10 @@ func (c *callSupervisor) Receive(ctx actor.Context) {
 		c.spec.onEnd(c.spec.id)
 	case *actor.Terminated:
 		c.onLegTerminated(ctx, m.Who)
+	case *inviteSent:
+		if m.role == LegInitiator {
+			c.spec.settings.observeInvite(c.spec.id, c.spec.req, m.at)
+		}
 	case *legRinging:
 		c.onRinging(m.role)
 	case *legAnswered:
@@ -280,7 +284,7 @@ func (c *callSupervisor) fallBack(ctx actor.Context, code int) {
 	}
 	c.log().Info("refer refused, falling back to an anchored call", "code", code)
 	c.mode = ModeFallback
-	c.spec.settings.observeFallback(c.spec.req)
+	c.spec.settings.observeFallback(c.spec.id, c.spec.req)
 	c.startDestination(ctx)
 }
 

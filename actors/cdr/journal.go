@@ -248,38 +248,9 @@ func (j *Journal) queueLocked(line []byte) bool {
 	}
 }
 
-// Fallback records that a call's REFER was refused and it goes on anchored;
-// see actors.Observer. The engine does not say which call it was, so the
-// journal picks the one running call with this request that is past its
-// initiator's answer and not yet further; when several match it marks none
-// (the followers still hear of the fallback, with no call id). FallbackCall
-// is the exact form for an engine that names the call.
-func (j *Journal) Fallback(req actors.CallRequest) {
-	j.mu.Lock()
-	var match *entry
-	n := 0
-	for _, e := range j.calls {
-		if e.call.Request == req && e.call.Mode == actors.ModeRefer && e.call.State == StateInitiatorConnected {
-			match = e
-			n++
-		}
-	}
-	snap := Call{Request: req, Mode: actors.ModeFallback}
-	if n == 1 {
-		match.call.Mode = actors.ModeFallback
-		snap = match.call.clone()
-	} else {
-		j.log.Debug("fallback of an unidentified call", "initiator", req.Initiator, "candidates", n)
-	}
-	followers := j.followers
-	j.mu.Unlock()
-	for _, f := range followers {
-		f.CallFallback(snap)
-	}
-}
-
-// FallbackCall records that call id fell back from REFER to anchored.
-func (j *Journal) FallbackCall(id string, req actors.CallRequest) {
+// Fallback records that call id fell back from REFER to anchored; see
+// actors.Observer.
+func (j *Journal) Fallback(id string, req actors.CallRequest) {
 	j.mu.Lock()
 	snap := Call{ID: id, Request: req, Mode: actors.ModeFallback}
 	if e, ok := j.calls[id]; ok {

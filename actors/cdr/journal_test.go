@@ -244,7 +244,7 @@ func TestFinishedCallsAreForgottenAfterRetentionAndBeyondMax(t *testing.T) {
 	}
 }
 
-func TestFallbackMarksTheOnlyMatchingCall(t *testing.T) {
+func TestFallbackMarksTheNamedCall(t *testing.T) {
 	j := New(Options{})
 	defer j.Close()
 	var f recorder
@@ -258,29 +258,15 @@ func TestFallbackMarksTheOnlyMatchingCall(t *testing.T) {
 		report(j, c.req, c.id, 100, actors.LegNone, 0)
 		report(j, c.req, c.id, 200, actors.LegInitiator, time.Second)
 	}
-	j.Fallback(referReq)
+	j.Fallback("x", referReq)
 	if c, _ := j.Get("x"); c.Mode != actors.ModeFallback {
 		t.Errorf("mode of the falling-back call = %s", c.Mode)
 	}
 	if c, _ := j.Get("y"); c.Mode != actors.ModeRefer {
 		t.Errorf("mode of the other call = %s", c.Mode)
 	}
-	// Two identical requests past the initiator's answer: which one fell
-	// back is unknowable, so neither is marked, but followers hear of it.
-	report(j, other, "z", 100, actors.LegNone, 0)
-	report(j, other, "z", 200, actors.LegInitiator, time.Second)
-	j.Fallback(other)
-	for _, id := range []string{"y", "z"} {
-		if c, _ := j.Get(id); c.Mode != actors.ModeRefer {
-			t.Errorf("ambiguous fallback marked %s", id)
-		}
-	}
-	j.FallbackCall("z", other)
-	if c, _ := j.Get("z"); c.Mode != actors.ModeFallback {
-		t.Errorf("FallbackCall did not mark z")
-	}
-	if got := f.fallbacks(); got != "x,,z" {
-		t.Errorf("followers heard fallbacks of %q, want x,,z", got)
+	if got := f.fallbacks(); got != "x" {
+		t.Errorf("followers heard fallbacks of %q, want x", got)
 	}
 }
 

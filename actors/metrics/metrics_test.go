@@ -94,7 +94,7 @@ func TestResultsLatenciesAndReferOutcomes(t *testing.T) {
 	feed("fb", other,
 		actors.Progress{Code: 100, At: at(0)},
 		actors.Progress{Code: 200, Leg: actors.LegInitiator, At: at(100)})
-	j.Fallback(other)
+	j.Fallback("fb", other)
 	feed("fb", other, actors.Progress{Code: 486, Leg: actors.LegDestination, At: at(300)})
 	// The initiator never answers.
 	feed("busy", req, actors.Progress{Code: 100, At: at(0)}, actors.Progress{Code: 487, Leg: actors.LegInitiator, At: at(700)})

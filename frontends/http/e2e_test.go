@@ -210,7 +210,9 @@ func TestE2EAPICallCompletesAndItsEventStreamShowsEveryResult(t *testing.T) {
 	}
 
 	v := st.waitView(c.ID, func(v callView) bool { return v.Final != nil })
-	if v.State != cdr.StateConnected || v.Mode != actors.ModeRefer || v.Active || v.RequestID != "e2e-1" ||
+	// Connected, or already ended: the engine reports the end once its BYE
+	// to the transferred initiator is answered.
+	if (v.State != cdr.StateConnected && v.State != cdr.StateEnded) || v.Mode != actors.ModeRefer || v.Active || v.RequestID != "e2e-1" ||
 		resultsSummary(v.Results) != "100, 180 Initiator, 200 Initiator, 180 Destination, 200 Destination" {
 		t.Errorf("call view %+v", v)
 	}
