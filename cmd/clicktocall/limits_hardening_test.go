@@ -68,13 +68,18 @@ type xmlResultLine struct {
 
 var resultRE = regexp.MustCompile(`<Result Code="(\d+)"(?: Leg="(\w+)")?>([^<]*)</Result>`)
 
-// xmlCall sends one request over conn and returns its results up to the
-// final one.
+// xmlCall sends one unanchored call's request over conn and returns its
+// results up to the final one.
 func xmlCall(t *testing.T, conn net.Conn, initiator, destination string) []xmlResultLine {
+	t.Helper()
+	return xmlCallMode(t, conn, initiator, destination, false)
+}
+
+func xmlCallMode(t *testing.T, conn net.Conn, initiator, destination string, anchor bool) []xmlResultLine {
 	t.Helper()
 	_ = conn.SetDeadline(time.Now().Add(15 * time.Second))
 	fmt.Fprintf(conn, "<ClickToCall><Request><Initiator>%s</Initiator><Destination>%s</Destination>"+
-		"<AnchorCall>false</AnchorCall></Request></ClickToCall>\n", initiator, destination)
+		"<AnchorCall>%t</AnchorCall></Request></ClickToCall>\n", initiator, destination, anchor)
 	return readXMLResults(t, bufio.NewReader(conn))
 }
 
