@@ -19,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clicktocall/clicktocall/config"
 )
 
 // tortureWant says what the server may answer to each message, as
@@ -253,4 +255,54 @@ func optionsProbe(t *testing.T, network, addr, callID string) int {
 		}
 	}
 	return 0
+}
+
+func TestOversizeSIPMessagesAreDroppedAndTheServerGoesOn(t *testing.T) {
+	for _, limit := range []int{config.Default().SIP.MaxMessageSize, 8192} {
+		t.Run(fmt.Sprintf("max_message_size %d", limit), func(t *testing.T) {
+			cfg := liveConfig(t)
+			cfg.SIP.MaxMessageSize = limit
+			oversize(t, startLiveServer(t, cfg))
+		})
+	}
+}
+
+func oversize(t *testing.T, s *liveServer) {
+	addr := s.tr.Addr()
+	invite := func(headerPad, bodyLen int) []byte {
+		body := strings.Repeat("a", bodyLen)
+		return []byte("INVITE sip:big@clicktocall.test SIP/2.0\r\n" +
+			"Via: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bKbig" + strconv.Itoa(headerPad+bodyLen) + ";rport\r\n" +
+			"From: <sip:big@clicktocall.test>;tag=b\r\nTo: <sip:ctc@clicktocall.test>\r\n" +
+			"Call-ID: big" + strconv.Itoa(headerPad+bodyLen) + "\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n" +
+			"X-Padding: " + strings.Repeat("p", headerPad) + "\r\n" +
+			"Content-Type: text/plain\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+	}
+	maxSize := s.cfg.SIP.MaxMessageSize
+	for _, tc := range []struct {
+		name    string
+		network string
+		data    []byte
+		want    string
+	}{
+		{"TCP, a body past the limit", "tcp", invite(0, 2*maxSize), "4xx|none"},
+		{"TCP, headers past the limit", "tcp", invite(maxSize+1, 0), "4xx|none"},
+		{"TCP, within the limit", "tcp", invite(maxSize/2, 1000), "403"},
+		{"UDP, past the limit", "udp", invite(min(maxSize+1, 65000), 0)[:min(maxSize+1000, 65507)], "4xx|none"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wait := 500 * time.Millisecond
+			if !strings.Contains(tc.want, "none") {
+				wait = 3 * time.Second
+			}
+			got := sendTorture(t, tc.network, addr, tc.data, wait)
+			if bad := unexpected(tc.want, got); bad != "" {
+				t.Errorf("%d bytes: got %v, want %s (%s)", len(tc.data), got, tc.want, bad)
+			}
+			if code := optionsProbe(t, tc.network, addr, "probe-big"+strconv.Itoa(len(tc.data))); code != 200 {
+				t.Fatalf("after %d bytes over %s the server answered OPTIONS with %d", len(tc.data), tc.network, code)
+			}
+		})
+	}
+	placeCall(t, s, false)
 }
