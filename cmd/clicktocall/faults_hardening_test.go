@@ -273,7 +273,8 @@ func TestSIGTERMUnderLoadGivesEveryAcceptedRequestItsFinalAndExitsInTime(t *test
 		}
 	}()
 
-	time.Sleep(1500 * time.Millisecond)
+	// CTC_LOAD_MS of load before the SIGTERM.
+	time.Sleep(time.Duration(envInt("CTC_LOAD_MS", 1500)) * time.Millisecond)
 	sigterm = time.Now()
 	s.stopped = true // this test stops it, not startServer's cleanup
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
