@@ -19,14 +19,14 @@ const (
 	// refusalRetryAfter is the Retry-After of a refused connection:
 	// connections free up as fast as requests are answered.
 	refusalRetryAfter = time.Second
-	// refusalLinger bounds how long a refused connection is read (its
-	// request, then what follows until the client closes) so the answer is
-	// not destroyed by a reset; a client cannot hold more than this.
+	// refusalLinger bounds how long a refused connection is drained after
+	// its answer, so that closing does not reset it before the client has
+	// read the answer; a client cannot hold more than this.
 	refusalLinger = 500 * time.Millisecond
-	// maxRefusing bounds the refusals in progress; past it a refused
-	// connection is closed without an answer, so a flood of connections
-	// cannot pile up goroutines.
-	maxRefusing = 256
+	// maxRefusing bounds the refusals in progress (each a goroutine for at
+	// most refusalLinger); past it a refused connection is closed without
+	// an answer, so a flood of connections cannot pile up goroutines.
+	maxRefusing = 1024
 )
 
 // connLimiter is a listener that admits connections against
@@ -110,21 +110,12 @@ func (l *connLimiter) refuse(c net.Conn, ip string, status int) {
 	}
 }
 
-// answerRefused reads the start of the client's request (so closing does not
-// reset the connection before the answer is read), answers, half-closes and
-// drains until the client closes; each step has refusalLinger.
+// answerRefused answers at once, half-closes and drains what the client
+// sends until it closes or refusalLinger ends: closing with its request
+// unread would send a reset, which can destroy the answer before the client
+// reads it.
 func answerRefused(c net.Conn, status int) {
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(refusalLinger))
-	buf := make([]byte, 4096)
-	var got []byte
-	for !bytes.Contains(got, []byte("\r\n\r\n")) && len(got) < len(buf) {
-		n, err := c.Read(buf[len(got):])
-		got = buf[:len(got)+n]
-		if err != nil {
-			break
-		}
-	}
 	_ = c.SetDeadline(time.Now().Add(refusalLinger))
 	text := "Too many connections"
 	if status == fasthttp.StatusTooManyRequests {
@@ -140,6 +131,7 @@ func answerRefused(c net.Conn, status int) {
 		return
 	}
 	if cw, ok := c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		buf := make([]byte, 1024)
 		for {
 			if _, err := c.Read(buf); err != nil {
 				return
