@@ -33,13 +33,6 @@ func expectNoLeaks(t *testing.T, before int) {
 	}
 }
 
-// knownRingingPhoneDiesBug is why the cases of a phone that dies while
-// ringing are skipped until the engine is fixed.
-const knownRingingPhoneDiesBug = "engine bug (reported to the engine's owner): a leg that CANCELs a ringing INVITE " +
-	"waits for the INVITE's final response forever; a phone that died while ringing never sends it, so the call " +
-	"gets no final result and never ends (not even on shutdown). RFC 3261 §9.1: give up 64*T1 after the CANCEL. " +
-	"Remove this skip once the leg does"
-
 func TestPhoneThatStopsAnsweringMidCallIsEndedByTimers(t *testing.T) {
 	cases := []struct {
 		name     string
@@ -57,12 +50,12 @@ func TestPhoneThatStopsAnsweringMidCallIsEndedByTimers(t *testing.T) {
 			func(h *harness) *phone.Phone { return h.init },
 			func(h *harness, r *results) { onlyCall(h.t, h.init, phone.Received("REFER")) },
 			"100, 200 I, 408 D"},
-		{"initiator while ringing", knownRingingPhoneDiesBug, false,
+		{"initiator while ringing", "", false,
 			phone.Behaviour{Ring: true, NoAnswer: true}, phone.Behaviour{},
 			func(h *harness) *phone.Phone { return h.init },
 			func(h *harness, r *results) { r.waitFor(h.t, 180, LegInitiator) },
 			"100, 180 I, 408 I"},
-		{"destination while ringing", knownRingingPhoneDiesBug, true,
+		{"destination while ringing", "", true,
 			phone.Behaviour{}, phone.Behaviour{Ring: true, NoAnswer: true},
 			func(h *harness) *phone.Phone { return h.dest },
 			func(h *harness, r *results) { r.waitFor(h.t, 180, LegDestination) },
@@ -211,9 +204,6 @@ func TestPhoneSendingGarbageInADialogDoesNotBreakTheCall(t *testing.T) {
 }
 
 func TestNotifyOfAnotherSubscriptionDoesNotEndTheTransfer(t *testing.T) {
-	t.Skip("engine bug (reported to the engine's owner): the leg takes any in-dialog NOTIFY with a sipfrag " +
-		"body as the REFER's progress, whatever its Event (presence, refer;id=<not our REFER's CSeq>); " +
-		"RFC 3515 §2.4.6 and RFC 6665: answer such a NOTIFY 481 and ignore it. Remove this skip once it does")
 	h := newHarness(t, harnessOpts{sip: func(s *config.SIP) { s.ReferTimeout = 5 * time.Second }})
 	d, r, refer, rfrom := referDialog(t, h)
 	d.respond(refer, rfrom, "202 Accepted", "", "")
@@ -304,7 +294,6 @@ func TestPeerThatResetsTCPGetsAFinalAndTheServerGoesOn(t *testing.T) {
 }
 
 func TestPeerThatResetsTCPWhileRingingGetsAFinal(t *testing.T) {
-	t.Skip(knownRingingPhoneDiesBug)
 	h := newHarness(t, harnessOpts{sip: func(s *config.SIP) { s.RingTimeout = 2 * time.Second }})
 	peer := newTCPPeer(t)
 	r := newResults()

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -155,12 +157,15 @@ type legActor struct {
 	self              *actor.PID // for sipgo's goroutines; set once at start
 	root              *actor.RootContext
 	// Shared with the goroutine reading the INVITE's responses.
-	abandoned atomic.Bool // the actor stopped: that goroutine handles what still comes
+	abandoned atomic.Bool   // the actor stopped: that goroutine handles what still comes
+	giveUp    chan struct{} // closed with abandoned: the goroutine then waits at most 64*T1
+	giveOnce  sync.Once
+	referCSeq uint32      // CSeq of our REFER: its NOTIFYs carry it as Event id
 	cancelled atomic.Bool // CANCEL sent
 }
 
 func newLeg(spec legSpec) actor.Producer {
-	return func() actor.Actor { return &legActor{spec: spec} }
+	return func() actor.Actor { return &legActor{spec: spec, giveUp: make(chan struct{})} }
 }
 
 // dialogRoute lets the transport router post a dialog's requests to the leg.
@@ -279,8 +284,15 @@ func (l *legActor) sendInvite(ctx actor.Context) {
 	invite := l.invite
 	tx.OnRetransmission(func(res *sip.Response) { l.onRetransmitted2xx(invite, res) })
 	go func() {
+		giveUp := l.giveUp
+		var deadline <-chan time.Time
 		for {
 			select {
+			case <-giveUp:
+				giveUp, deadline = nil, time.After(64*sip.T1)
+			case <-deadline:
+				tx.Terminate()
+				return
 			case res := <-tx.Responses():
 				if l.abandoned.Load() {
 					l.afterAbandon(invite, res)
@@ -327,6 +339,15 @@ func (l *legActor) onLaterOK(m *laterOK) {
 		return
 	}
 	l.ackAndBye(m.invite, m.res)
+}
+
+// abandonInvite hands the INVITE's remaining responses to the goroutine
+// reading them: a CANCEL on the first provisional, ACK and BYE for a 2xx,
+// and after 64*T1 without a final response it gives up (RFC 3261 §9.1: a
+// phone that died while ringing never sends one).
+func (l *legActor) abandonInvite() {
+	l.abandoned.Store(true)
+	l.giveOnce.Do(func() { close(l.giveUp) })
 }
 
 // afterAbandon handles the INVITE's responses once the actor is gone:
@@ -526,12 +547,17 @@ func (l *legActor) end(ctx actor.Context, h *legHangup) {
 		// never come: the goroutine reading the INVITE's responses sends it
 		// (or ACK and BYE for a 2xx), and the leg ends now.
 		l.hangup = h
-		l.abandoned.Store(true)
+		l.abandonInvite()
 		l.phase = phaseEnded
 		l.report(ctx, &legFailed{role: l.spec.role, code: l.cancelCode()})
 	case phaseEarly:
+		// The result is known now; the 487 (or a 2xx that crosses the
+		// CANCEL, or nothing from a dead phone) is the reader's to handle.
 		l.hangup = h
 		l.sendCancel()
+		l.abandonInvite()
+		l.phase = phaseEnded
+		l.report(ctx, &legFailed{role: l.spec.role, code: l.cancelCode()})
 	case phaseConfirmed:
 		if l.acked.Load() == nil {
 			l.ack(nil) // a 2xx must be ACKed before its dialog can be ended
@@ -593,6 +619,7 @@ func (l *legActor) refer(ctx actor.Context, m *legRefer) {
 		return
 	}
 	req := l.dialog.request(sip.REFER, l.spec.tr.Contact(l.dialog.transport))
+	l.referCSeq = req.CSeq().SeqNo
 	req.AppendHeader(sip.NewHeader("Refer-To", "<"+m.target+">"))
 	req.AppendHeader(sip.NewHeader("Referred-By", "<"+m.referredBy+">"))
 	req.SetBody(nil)
@@ -678,17 +705,18 @@ func (l *legActor) onInDialog(ctx actor.Context, m *inDialog) {
 			l.report(ctx, &legEnded{role: l.spec.role, remote: true})
 		}
 	case sip.NOTIFY:
+		if !l.ownsReferNotify(req) {
+			// RFC 6665 §4.1.3: a NOTIFY for a subscription we do not have.
+			respond(481, "Subscription Does Not Exist", nil)
+			return
+		}
 		respond(200, "OK", nil)
 		code, err := parseSipfrag(req.Body())
 		if err != nil {
 			l.spec.log.Info("notify without a sipfrag status", "error", err)
 			return
 		}
-		final := code >= 200
-		if ss := req.GetHeader("Subscription-State"); ss != nil && strings.HasPrefix(strings.ToLower(ss.Value()), "terminated") {
-			final = final || code >= 200
-		}
-		ctx.Send(ctx.Parent(), &referNotify{code: code, final: final})
+		ctx.Send(ctx.Parent(), &referNotify{code: code, final: code >= 200})
 	case sip.INVITE:
 		if l.phase != phaseConfirmed || l.pending != nil || l.ourReInv != 0 {
 			respond(491, "Request Pending", nil)
@@ -706,6 +734,27 @@ func (l *legActor) onInDialog(ctx actor.Context, m *inDialog) {
 	default:
 		respond(405, "Method Not Allowed", nil)
 	}
+}
+
+// ownsReferNotify reports whether a NOTIFY belongs to the implicit
+// subscription of our REFER (RFC 3515): Event "refer", and when it carries
+// an id, the id is our REFER's CSeq.
+func (l *legActor) ownsReferNotify(req *sip.Request) bool {
+	ev := req.GetHeader("Event")
+	if l.referCSeq == 0 || ev == nil {
+		return false
+	}
+	parts := strings.Split(ev.Value(), ";")
+	if !strings.EqualFold(strings.TrimSpace(parts[0]), "refer") {
+		return false
+	}
+	for _, p := range parts[1:] {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if strings.EqualFold(k, "id") && strings.TrimSpace(v) != strconv.FormatUint(uint64(l.referCSeq), 10) {
+			return false
+		}
+	}
+	return true
 }
 
 func (l *legActor) answerPeerReInvite(m *legAnswerReq) {
@@ -750,7 +799,7 @@ func (l *legActor) abandon() {
 	}
 	switch l.phase {
 	case phaseCalling, phaseEarly:
-		l.abandoned.Store(true)
+		l.abandonInvite()
 		if l.phase == phaseEarly {
 			l.sendCancel()
 		}
