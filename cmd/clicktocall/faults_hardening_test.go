@@ -183,6 +183,24 @@ func (c *xmlLoadClient) file(doc string) {
 	}
 }
 
+// partPhone is one phone that plays a part per call, chosen by the user of
+// the Request-URI, and uri gives the address of a user at it. Start it before
+// the server: it is closed after the server's cleanup, which ends its calls.
+func partPhone(t *testing.T, part func(user string) simphone.Behaviour) (ph *simphone.Phone, uri func(user string) string) {
+	t.Helper()
+	ph, err := simphone.New(simphone.Config{User: "any", Transports: []string{"udp"},
+		Choose: func(req *sip.Request) simphone.Behaviour { return part(req.Recipient.User) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ph.Close() })
+	return ph, func(user string) string {
+		u := ph.URI("udp")
+		u.User = user
+		return u.String()
+	}
+}
+
 func TestSIGTERMUnderLoadGivesEveryAcceptedRequestItsFinalAndExitsInTime(t *testing.T) {
 	// One phone plays every part, chosen by the user part of the Request-URI.
 	parts := map[string]simphone.Behaviour{
@@ -192,19 +210,7 @@ func TestSIGTERMUnderLoadGivesEveryAcceptedRequestItsFinalAndExitsInTime(t *test
 		"dring": {Ring: true, NoAnswer: true}, // a destination that rings
 		"dest":  {Ring: true, RingDelay: 200 * time.Millisecond},
 	}
-	ph, err := simphone.New(simphone.Config{User: "any", Transports: []string{"udp"},
-		Choose: func(req *sip.Request) simphone.Behaviour {
-			return parts[strings.TrimRight(req.Recipient.User, "0123456789")]
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ph.Close() }) // after the server's cleanup: it ends its calls with the phone
-	uri := func(user string) string {
-		u := ph.URI("udp")
-		u.User = user
-		return u.String()
-	}
+	ph, uri := partPhone(t, func(user string) simphone.Behaviour { return parts[strings.TrimRight(user, "0123456789")] })
 	s := startServer(t, serverOptions{ringTimeout: "30s", referTimeout: "30s"})
 	const shutdownTimeout = 5 * time.Second // startServer's shutdown_timeout
 
@@ -382,22 +388,12 @@ func (h *httpLoad) call(initiator, destination string) int {
 }
 
 func TestSIGKILLThenRestartOnTheSamePortsWithNoStaleState(t *testing.T) {
-	ph, err := simphone.New(simphone.Config{User: "any", Transports: []string{"udp"},
-		Choose: func(req *sip.Request) simphone.Behaviour {
-			if strings.HasPrefix(req.Recipient.User, "ring") {
-				return simphone.Behaviour{Ring: true, NoAnswer: true}
-			}
-			return simphone.Behaviour{}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ph.Close() }) // after the server's cleanup: it ends its calls with the phone
-	uri := func(user string) string {
-		u := ph.URI("udp")
-		u.User = user
-		return u.String()
-	}
+	ph, uri := partPhone(t, func(user string) simphone.Behaviour {
+		if strings.HasPrefix(user, "ring") {
+			return simphone.Behaviour{Ring: true, NoAnswer: true}
+		}
+		return simphone.Behaviour{}
+	})
 	first := startServer(t, serverOptions{ringTimeout: "30s"})
 	// Calls in flight: one bridged (anchored), one ringing.
 	c := dialFrom(t, normalIP, first.xmlAddr())
