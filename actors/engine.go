@@ -254,6 +254,28 @@ func (e *Engine) ended(id, initiator string) {
 // result yet gets 487 as its final. It reports whether the call was running.
 func (e *Engine) Cancel(id string) bool { return e.send(id, cancelCall{}) }
 
+// Describe returns a one-line account of every running call (id, mode,
+// results so far, which legs have ended), for diagnosing a call that does
+// not end. Calls that do not answer within a second are listed as busy.
+func (e *Engine) Describe() []string {
+	e.mu.Lock()
+	pids := make(map[string]*actor.PID, len(e.calls))
+	for id, pid := range e.calls {
+		pids[id] = pid
+	}
+	e.mu.Unlock()
+	out := make([]string, 0, len(pids))
+	for id, pid := range pids {
+		res, err := e.system.Root.RequestFuture(pid, describeCall{}, time.Second).Result()
+		if err != nil {
+			out = append(out, id+": busy ("+err.Error()+")")
+			continue
+		}
+		out = append(out, res.(string))
+	}
+	return out
+}
+
 // send delivers msg to a running call's supervisor.
 func (e *Engine) send(id string, msg any) bool {
 	e.mu.Lock()

@@ -221,7 +221,9 @@ func (h *harness) waitIdleWithin(d time.Duration) {
 	end := time.Now().Add(d)
 	for h.eng.ActiveCalls() > 0 {
 		if time.Now().After(end) {
-			h.t.Fatalf("%d calls still active", h.eng.ActiveCalls())
+			n := h.eng.ActiveCalls()
+			desc := h.eng.Describe()
+			h.t.Fatalf("%d calls still active (%d after describing):\n%s", n, h.eng.ActiveCalls(), strings.Join(desc, "\n"))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -35,6 +36,7 @@ type callSpec struct {
 type (
 	shutdownCall   struct{}
 	cancelCall     struct{}
+	describeCall   struct{}
 	referTimedOut  struct{ gen int }
 	callDurationUp struct{}
 )
@@ -43,12 +45,13 @@ type (
 // the fallback, emits progress, guarantees exactly one final result and ends
 // both legs on every exit path.
 type callSupervisor struct {
-	spec  callSpec
-	mode  Mode
-	legs  [3]*actor.PID // indexed by Leg
-	ended [3]bool       // the leg reported its end or stopped
-	rang  [3]bool       // a 180 was already reported for this leg
-	final bool
+	spec    callSpec
+	mode    Mode
+	legs    [3]*actor.PID // indexed by Leg
+	ended   [3]bool       // the leg reported its end or stopped
+	rang    [3]bool       // a 180 was already reported for this leg
+	final   bool
+	results []string // what the subscriber got, for Describe
 
 	initSDP, destSDP *sdpSession
 	referring        bool // REFER sent and not yet refused
@@ -121,6 +124,10 @@ func (c *callSupervisor) Receive(ctx actor.Context) {
 		if pid := c.legs[m.role]; pid != nil {
 			ctx.Send(pid, m)
 		}
+	case describeCall:
+		ctx.Respond(fmt.Sprintf("%s: mode=%s results=%q final=%v ended(I,D)=%v,%v legs(I,D)=%v,%v referring=%v accepted=%v connected=%v",
+			c.spec.id, c.mode, c.results, c.final, c.ended[LegInitiator], c.ended[LegDestination],
+			c.legs[LegInitiator] != nil, c.legs[LegDestination] != nil, c.referring, c.referAccepted, c.connected))
 	case cancelCall:
 		if !c.final {
 			leg := LegInitiator
@@ -187,6 +194,7 @@ func (c *callSupervisor) emit(code int, leg Leg) {
 		p.Text = textInternal
 	}
 	c.final = p.Final()
+	c.results = append(c.results, fmt.Sprintf("%d%s", code, leg.String()))
 	// One INFO line per call (its final); the steps before it are DEBUG, so
 	// the default level costs little at thousands of calls a second.
 	level := slog.LevelDebug
