@@ -63,24 +63,25 @@ func newPhonePool(o phoneOptions, cur *atomic.Pointer[table]) (*phonePool, error
 	p.dest = base
 	p.dest.TalkTime = max(o.talk, time.Nanosecond) // 0 would mean "never hang up"
 
-	transports := []string{o.transport}
-	for i := range o.initiators {
-		ph, err := phone.New(phone.Config{User: "initiator" + strconv.Itoa(i), Host: o.host, Transports: transports,
-			NoRecording: true, Choose: p.chooseInitiator, OnEvent: p.onInitiatorEvent})
-		if err != nil {
-			p.close()
-			return nil, err
+	start := func(n int, name string, choose func(*sip.Request) phone.Behaviour, onEvent func(phone.Event)) ([]*phone.Phone, error) {
+		var phones []*phone.Phone
+		for i := range n {
+			ph, err := phone.New(phone.Config{User: name + strconv.Itoa(i), Host: o.host, Transports: []string{o.transport},
+				NoRecording: true, Choose: choose, OnEvent: onEvent})
+			if err != nil {
+				return phones, err
+			}
+			phones = append(phones, ph)
 		}
-		p.inits = append(p.inits, ph)
+		return phones, nil
 	}
-	for i := range o.dests {
-		ph, err := phone.New(phone.Config{User: "destination" + strconv.Itoa(i), Host: o.host, Transports: transports,
-			NoRecording: true, Choose: p.chooseDestination, OnEvent: p.onDestinationEvent})
-		if err != nil {
-			p.close()
-			return nil, err
-		}
-		p.dests = append(p.dests, ph)
+	var err error
+	if p.inits, err = start(o.initiators, "initiator", p.chooseInitiator, p.onInitiatorEvent); err == nil {
+		p.dests, err = start(o.dests, "destination", p.chooseDestination, p.onDestinationEvent)
+	}
+	if err != nil {
+		_ = p.close()
+		return nil, err
 	}
 	return p, nil
 }
