@@ -680,7 +680,7 @@ func (l *legActor) onInDialog(ctx actor.Context, m *inDialog) {
 			res.AppendHeader(l.spec.tr.ContactFor(req))
 		}
 		if m.tx != nil {
-			_ = m.tx.Respond(res)
+			_ = l.spec.tr.Respond(m.tx, res)
 		}
 		m.answered()
 	}
@@ -774,7 +774,7 @@ func (l *legActor) answerPeerReInvite(m *legAnswerReq) {
 	if m.code < 300 {
 		res.AppendHeader(l.spec.tr.ContactFor(p.req))
 	}
-	_ = p.tx.Respond(res)
+	_ = l.spec.tr.Respond(p.tx, res)
 	p.answered()
 	l.awaitingAck = m.code < 300
 }
@@ -793,7 +793,7 @@ func (l *legActor) report(ctx actor.Context, ev any) {
 func (l *legActor) abandon() {
 	l.stopRing()
 	if l.pending != nil {
-		_ = l.pending.tx.Respond(sip.NewResponseFromRequest(l.pending.req, 500, "Server Internal Error", nil))
+		_ = l.spec.tr.Respond(l.pending.tx, sip.NewResponseFromRequest(l.pending.req, 500, "Server Internal Error", nil))
 		l.pending.answered()
 		l.pending = nil
 	}

@@ -29,6 +29,7 @@ const resolveTimeout = 10 * time.Second
 // reports a failure of the last one as its Err. sipgo adds Via (and anything
 // else missing); a resent request must have its old Via removed first.
 func (t *Transport) Request(ctx context.Context, req *sip.Request) (sip.ClientTransaction, error) {
+	t.sent(req)
 	h, err := nextHop(req)
 	if err != nil {
 		return nil, err
@@ -42,6 +43,7 @@ func (t *Transport) Request(ctx context.Context, req *sip.Request) (sip.ClientTr
 // Write sends a request outside any transaction (ACK for a 2xx), to the
 // first target when its next hop is a name.
 func (t *Transport) Write(req *sip.Request) error {
+	t.sent(req)
 	h, err := nextHop(req)
 	if err != nil {
 		return err

@@ -45,6 +45,11 @@ type Options struct {
 	// §4.4.1) about this often on each TCP and TLS connection the server
 	// opens to a phone.
 	KeepAliveInterval time.Duration
+	// OnMessage, when set, is told of every SIP message received ("in") and
+	// of every request and response the server sends ("out"; not
+	// retransmissions): kind is the method of a request or the status class
+	// ("2xx") of a response. For metrics; it must not block.
+	OnMessage func(direction, kind string)
 	// MaxMessageSize bounds a SIP message in bytes; a larger one is dropped
 	// (UDP) or ends the connection (TCP, TLS). 0 keeps sipgo's 65535.
 	MaxMessageSize int
@@ -172,6 +177,9 @@ func New(opts Options) (*Transport, error) {
 	t.conns = newConnector(t, opts.KeepAliveInterval)
 	t.routes()
 	ua.TransportLayer().OnMessage(t.observeProvisional)
+	if opts.OnMessage != nil {
+		ua.TransportLayer().OnMessage(func(m sip.Message) { opts.OnMessage("in", messageKind(m)) })
+	}
 	for _, s := range t.stacks {
 		if s == nil {
 			continue
@@ -513,7 +521,31 @@ func (t *Transport) respond(req *sip.Request, tx sip.ServerTransaction, code int
 }
 
 func (t *Transport) reply(tx sip.ServerTransaction, res *sip.Response) {
-	if err := tx.Respond(res); err != nil && !errors.Is(err, sip.ErrTransactionTerminated) {
+	if err := t.Respond(tx, res); err != nil && !errors.Is(err, sip.ErrTransactionTerminated) {
 		t.log.Debug("sip respond failed", "status", res.StatusCode, "error", err)
 	}
+}
+
+// Respond answers a request received in tx.
+func (t *Transport) Respond(tx sip.ServerTransaction, res *sip.Response) error {
+	t.sent(res)
+	return tx.Respond(res)
+}
+
+// sent counts an outgoing message for Options.OnMessage.
+func (t *Transport) sent(m sip.Message) {
+	if t.opts.OnMessage != nil {
+		t.opts.OnMessage("out", messageKind(m))
+	}
+}
+
+// messageKind is a request's method or a response's status class.
+func messageKind(m sip.Message) string {
+	switch m := m.(type) {
+	case *sip.Request:
+		return string(m.Method)
+	case *sip.Response:
+		return string(rune('0'+m.StatusCode/100)) + "xx"
+	}
+	return "other"
 }

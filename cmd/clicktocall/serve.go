@@ -86,18 +86,21 @@ type server struct {
 
 func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s := &server{log: log, failed: make(chan error, 2)}
-	tr, err := transport.New(sipTransportOptions(cfg.SIP, "clicktocall/"+version, log))
+	var err error
+	s.obs, err = newObservability(cfg, log, func() int { return s.engine.ActiveCalls() })
 	if err != nil {
+		return nil, err
+	}
+	trOpts := sipTransportOptions(cfg.SIP, "clicktocall/"+version, log)
+	trOpts.OnMessage = s.obs.metrics.SIPMessage
+	tr, err := transport.New(trOpts)
+	if err != nil {
+		s.obs.close()
 		return nil, err
 	}
 	s.tr = tr
 	log.Info("sip listening", "udp_tcp", tr.Addr(), "sockets", tr.Addrs())
 	system := actors.NewActorSystem(log)
-	s.obs, err = newObservability(cfg, log, func() int { return s.engine.ActiveCalls() })
-	if err != nil {
-		tr.Close()
-		return nil, err
-	}
 	s.engine, err = actors.NewEngine(actors.EngineOptions{SIP: cfg.SIP, Limits: cfg.Limits, Transport: tr, Logger: log, System: system,
 		Observer: s.obs.journal})
 	if err != nil {
