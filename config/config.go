@@ -61,6 +61,8 @@ type HTTP struct {
 	ReadTimeout    time.Duration // read_timeout
 	IdleTimeout    time.Duration // idle_timeout
 	MaxRequestSize int           // max_request_size: bytes, headers and body
+	TLSCertFile    string        // tls_cert_file: with tls_key_file, serve HTTPS on port ("" = plain HTTP)
+	TLSKeyFile     string        // tls_key_file
 }
 
 // XML holds the xml { } block.
@@ -72,6 +74,8 @@ type XML struct {
 	MaxConnsPerIP  int           // max_connections_per_ip
 	IdleTimeout    time.Duration // idle_timeout: a connection with no request and no call is closed
 	ReadTimeout    time.Duration // read_timeout: a request must arrive whole within this once begun, 0 = no limit
+	TLSCertFile    string        // tls_cert_file: with tls_key_file, serve XML over TLS on port ("" = plain TCP)
+	TLSKeyFile     string        // tls_key_file
 }
 
 // Log holds the log { } block.

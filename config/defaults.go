@@ -30,6 +30,8 @@ func Default() *Config {
 			ReadTimeout:    10 * time.Second,
 			IdleTimeout:    60 * time.Second,
 			MaxRequestSize: 16384,
+			TLSCertFile:    "", // plain HTTP until a certificate is configured
+			TLSKeyFile:     "",
 		},
 		XML: XML{
 			Port:           5094,
@@ -38,6 +40,8 @@ func Default() *Config {
 			MaxConnsPerIP:  1000,
 			IdleTimeout:    0, // never: an XML client may wait silently for its call's results
 			ReadTimeout:    10 * time.Second,
+			TLSCertFile:    "", // plain TCP until a certificate is configured
+			TLSKeyFile:     "",
 		},
 		Log: Log{
 			Level:    "INFO",

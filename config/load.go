@@ -153,6 +153,8 @@ type httpBlock struct {
 	ReadTimeout    *string  `hcl:"read_timeout,optional"`
 	IdleTimeout    *string  `hcl:"idle_timeout,optional"`
 	MaxRequestSize *int     `hcl:"max_request_size,optional"`
+	TLSCertFile    *string  `hcl:"tls_cert_file,optional"`
+	TLSKeyFile     *string  `hcl:"tls_key_file,optional"`
 	Body           hcl.Body `hcl:",body"`
 }
 
@@ -164,6 +166,8 @@ type xmlBlock struct {
 	MaxConnsPerIP  *int     `hcl:"max_connections_per_ip,optional"`
 	IdleTimeout    *string  `hcl:"idle_timeout,optional"`
 	ReadTimeout    *string  `hcl:"read_timeout,optional"`
+	TLSCertFile    *string  `hcl:"tls_cert_file,optional"`
+	TLSKeyFile     *string  `hcl:"tls_key_file,optional"`
 	Body           hcl.Body `hcl:",body"`
 }
 
@@ -382,6 +386,9 @@ func (c *converter) http(b *httpBlock, h *HTTP) {
 	f.duration("read_timeout", b.ReadTimeout, &h.ReadTimeout)
 	f.duration("idle_timeout", b.IdleTimeout, &h.IdleTimeout)
 	f.size("max_request_size", b.MaxRequestSize, &h.MaxRequestSize)
+	f.str("tls_cert_file", b.TLSCertFile, &h.TLSCertFile)
+	f.str("tls_key_file", b.TLSKeyFile, &h.TLSKeyFile)
+	f.tlsPair(h.TLSCertFile, h.TLSKeyFile)
 	if h.Auth && h.Password == "" {
 		// Authentication with an empty password protects nothing; say so at start.
 		c.fail(b.Body, "http", "auth", "http.auth = true needs a non-empty http.password.")
@@ -397,6 +404,22 @@ func (c *converter) xml(b *xmlBlock, x *XML) {
 	f.count("max_connections_per_ip", b.MaxConnsPerIP, &x.MaxConnsPerIP)
 	f.duration("idle_timeout", b.IdleTimeout, &x.IdleTimeout)
 	f.duration("read_timeout", b.ReadTimeout, &x.ReadTimeout)
+	f.str("tls_cert_file", b.TLSCertFile, &x.TLSCertFile)
+	f.str("tls_key_file", b.TLSKeyFile, &x.TLSKeyFile)
+	f.tlsPair(x.TLSCertFile, x.TLSKeyFile)
+}
+
+// tlsPair checks a front end's tls_cert_file and tls_key_file together:
+// both turn TLS on, neither leaves the front end plain, and one alone is a
+// mistake, reported on the line of the one that is set. The files are read
+// at start (ServerTLS), like the SIP certificate.
+func (f fieldSet) tlsPair(cert, key string) {
+	switch {
+	case cert != "" && key == "":
+		f.c.fail(f.body, f.block, "tls_cert_file", "%s.tls_cert_file needs %s.tls_key_file too (both set = TLS, both empty = plain).", f.block, f.block)
+	case cert == "" && key != "":
+		f.c.fail(f.body, f.block, "tls_key_file", "%s.tls_key_file needs %s.tls_cert_file too (both set = TLS, both empty = plain).", f.block, f.block)
+	}
 }
 
 func (c *converter) log(b *logBlock, l *Log) {

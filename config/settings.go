@@ -55,6 +55,8 @@ func (c *Config) Settings() []Setting {
 	add("http.read_timeout", h.ReadTimeout)
 	add("http.idle_timeout", h.IdleTimeout)
 	add("http.max_request_size", h.MaxRequestSize)
+	add("http.tls_cert_file", h.TLSCertFile)
+	add("http.tls_key_file", h.TLSKeyFile)
 	x := c.XML
 	add("xml.address", x.Address)
 	add("xml.port", x.Port)
@@ -63,6 +65,8 @@ func (c *Config) Settings() []Setting {
 	add("xml.max_connections_per_ip", x.MaxConnsPerIP)
 	add("xml.idle_timeout", x.IdleTimeout)
 	add("xml.read_timeout", x.ReadTimeout)
+	add("xml.tls_cert_file", x.TLSCertFile)
+	add("xml.tls_key_file", x.TLSKeyFile)
 	add("log.level", c.Log.Level)
 	add("log.file", c.Log.File)
 	add("log.max_lines", c.Log.MaxLines)
