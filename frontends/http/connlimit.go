@@ -2,6 +2,7 @@ package httpfront
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -37,6 +38,7 @@ type connLimiter struct {
 	max, maxPerIP int
 	log           *slog.Logger
 	refusing      chan struct{} // one token per refusal in progress
+	tls           *tls.Config   // non-nil: the port speaks HTTPS, so refusals are answered over TLS
 
 	mu       sync.Mutex
 	open     int
@@ -100,6 +102,9 @@ func (l *connLimiter) refuse(c net.Conn, ip string, status int) {
 	select {
 	case l.refusing <- struct{}{}:
 		l.mu.Unlock()
+		if l.tls != nil {
+			c = tls.Server(c, l.tls)
+		}
 		go func() {
 			defer func() { <-l.refusing }()
 			answerRefused(c, status)

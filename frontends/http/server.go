@@ -18,6 +18,7 @@ package httpfront
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -86,6 +87,10 @@ type Options struct {
 	// CallbackOutcome is told the outcome of each status callback delivery
 	// (metrics.Metrics.StatusCallback); nil: nobody.
 	CallbackOutcome func(outcome string)
+	// TLS, when set, makes the server speak HTTPS only on its port
+	// (config.HTTP.ServerTLS); nil serves plain HTTP. The handshake is bound
+	// by read_timeout, like the first request.
+	TLS *tls.Config
 }
 
 // Rejections counts requests refused by a front end; reason is one of the
@@ -102,7 +107,8 @@ type Server struct {
 	auth      authenticator // nil when authentication is off
 	address   string        // host:port to listen on
 	fast      *fasthttp.Server
-	maxConns  [2]int // http.max_connections and max_connections_per_ip, enforced by connLimiter
+	maxConns  [2]int      // http.max_connections and max_connections_per_ip, enforced by connLimiter
+	tls       *tls.Config // nil: plain HTTP
 
 	records     *cdr.Journal
 	cancel      func(string) bool
@@ -140,6 +146,7 @@ func New(opts Options) *Server {
 		metricsAuth: api.MetricsAuth,
 		rejections:  opts.Rejections,
 		ready:       opts.Ready,
+		tls:         opts.TLS,
 		requestIDs:  newRequestIDs(api.IdempotencyWindow, api.MaxRequestIDs),
 		stopping:    make(chan struct{}),
 	}
@@ -224,8 +231,17 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners = append(s.listeners, ln)
 	s.mu.Unlock()
-	s.log.Info("http listening", "address", ln.Addr().String())
-	err := s.fast.Serve(newConnLimiter(ln, s.maxConns[0], s.maxConns[1], s.log))
+	s.log.Info("http listening", "address", ln.Addr().String(), "tls", s.tls != nil)
+	// TLS goes inside the limiter, so that a connection counts from accept
+	// and a handshake that never ends holds its place no longer than
+	// fasthttp's read deadline on the first request.
+	limited := newConnLimiter(ln, s.maxConns[0], s.maxConns[1], s.log)
+	var served net.Listener = limited
+	if s.tls != nil {
+		limited.tls = s.tls
+		served = tls.NewListener(limited, s.tls)
+	}
+	err := s.fast.Serve(served)
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
