@@ -2,6 +2,7 @@ package xml
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,12 @@ type Options struct {
 	// not read; past it the connection is closed. 0: 4 MiB, and at least 16
 	// requests' worth of MaxRequestSize.
 	MaxQueuedOutput int
+	// TLS, when set, makes the listener speak TLS only (config.XML.ServerTLS);
+	// nil is plain TCP.
+	TLS *tls.Config
+	// TLSHandshakeTimeout bounds a client's TLS handshake; a client that has
+	// not finished it by then is disconnected. 0: DefaultTLSHandshakeTimeout.
+	TLSHandshakeTimeout time.Duration
 }
 
 // Timings that are not worth a setting.
@@ -68,6 +75,9 @@ func New(opts Options) *Server {
 	if opts.Config.MaxRequestSize <= 0 {
 		opts.Config.MaxRequestSize = DefaultMaxRequestSize
 	}
+	if opts.TLSHandshakeTimeout <= 0 {
+		opts.TLSHandshakeTimeout = DefaultTLSHandshakeTimeout
+	}
 	if opts.MaxQueuedOutput <= 0 {
 		opts.MaxQueuedOutput = max(4<<20, 16*opts.Config.MaxRequestSize)
 	}
@@ -97,8 +107,8 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// StartListener serves connections accepted from ln in the background; the
-// server owns ln from now on.
+// StartListener serves connections accepted from ln in the background (over
+// TLS when Options.TLS is set); the server owns ln from now on.
 func (s *Server) StartListener(ln net.Listener) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -106,13 +116,16 @@ func (s *Server) StartListener(ln net.Listener) error {
 		return errors.New("xml: server already started")
 	}
 	s.started = true
+	if s.opts.TLS != nil {
+		ln = tlsListener{Listener: ln, config: s.opts.TLS, timeout: s.opts.TLSHandshakeTimeout}
+	}
 	s.ln = ln
 	s.listener = s.root.Spawn(actor.PropsFromProducer(
 		func() actor.Actor { return newListenerActor(s) },
 		actor.WithSupervisor(stopOnPanic),
 	))
 	go s.acceptLoop()
-	s.log.Debug("XML interface listening", "address", ln.Addr().String())
+	s.log.Debug("XML interface listening", "address", ln.Addr().String(), "tls", s.opts.TLS != nil)
 	return nil
 }
 
