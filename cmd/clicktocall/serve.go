@@ -86,7 +86,15 @@ type server struct {
 
 func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s := &server{log: log, failed: make(chan error, 2)}
-	var err error
+	// The front ends' certificates are checked before anything is opened.
+	httpTLS, err := cfg.HTTP.ServerTLS()
+	if err != nil {
+		return nil, err
+	}
+	xmlTLS, err := cfg.XML.ServerTLS()
+	if err != nil {
+		return nil, err
+	}
 	s.obs, err = newObservability(cfg, log, func() int { return s.engine.ActiveCalls() })
 	if err != nil {
 		return nil, err
@@ -110,7 +118,8 @@ func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 	starter := s.obs.metrics.Starter(s.engine) // counts admissions and refusals by interface
 	translate := func(a string) (string, error) { return config.Translate(cfg.Translation, a) }
 	if cfg.XML.Port != 0 {
-		s.xml = xmlfront.New(xmlfront.Options{Config: cfg.XML, Translate: translate, Starter: starter, Logger: log, System: system})
+		s.xml = xmlfront.New(xmlfront.Options{Config: cfg.XML, Translate: translate, Starter: starter, Logger: log, System: system,
+			TLS: xmlTLS})
 		if err := s.xml.Start(); err != nil {
 			tr.Close()
 			return nil, fmt.Errorf("xml listener: %w", err)
@@ -121,7 +130,7 @@ func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 		s.http = httpfront.New(httpfront.Options{HTTP: cfg.HTTP, Translate: translate, Calls: starter, Logger: log,
 			Records: s.obs.journal, Cancel: s.engine.Cancel, API: cfg.API, Metrics: s.obs.metrics.Handler(),
 			Rejections: s.obs.metrics, CallbackOutcome: s.obs.metrics.StatusCallback,
-			Ready: func() bool { return !s.stopping.Load() }})
+			Ready: func() bool { return !s.stopping.Load() }, TLS: httpTLS})
 		go func() {
 			if err := s.http.ListenAndServe(); err != nil && !errors.Is(err, httpfront.ErrServerClosed) {
 				s.failed <- fmt.Errorf("http listener: %w", err)
