@@ -39,6 +39,8 @@ http {
   read_timeout           = "10s"      # a request must arrive whole within this
   idle_timeout           = "60s"      # keep-alive connections idle this long are closed
   max_request_size       = 16384      # bytes, headers and body
+  tls_cert_file          = ""         # certificate chain (PEM): with tls_key_file, HTTPS (TLS 1.2+) on port instead of HTTP; both "" = plain HTTP
+  tls_key_file           = ""         # private key (PEM) of tls_cert_file
 }
 
 xml {
@@ -49,6 +51,8 @@ xml {
   max_connections_per_ip = 1000       # open connections from one client address, 0 = no limit
   idle_timeout           = "0s"       # close a connection with no request and no call for this long, "0s" = never
   read_timeout           = "10s"      # a request must arrive whole within this once it has begun (then 408 and close), "0s" = no limit
+  tls_cert_file          = ""         # certificate chain (PEM): with tls_key_file, XML over TLS (TLS 1.2+) on port; both "" = plain TCP
+  tls_key_file           = ""         # private key (PEM) of tls_cert_file
 }
 
 log {
