@@ -1,6 +1,7 @@
 package httpfront
 
 import (
+	"bufio"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -136,7 +137,7 @@ func TestHTTPSClientThatNeverHandshakesIsCutOffAndBlocksNoOne(t *testing.T) {
 }
 
 func TestHTTPSConnectionRefusalIsAnsweredOverTLS(t *testing.T) {
-	addr, trusting := serveTLS(t, config.HTTP{MaxConns: 1}, &fakeEngine{})
+	addr, _ := serveTLS(t, config.HTTP{MaxConns: 1}, &fakeEngine{})
 	dialer := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second},
 		Config: &tls.Config{InsecureSkipVerify: true}}
 	holder, err := dialer.Dial("tcp", addr) // handshakes, then holds the only place
@@ -145,7 +146,20 @@ func TestHTTPSConnectionRefusalIsAnsweredOverTLS(t *testing.T) {
 	}
 	defer holder.Close()
 
-	res, err := trusting.Get("https://" + addr + query("100", "200"))
+	// A raw client: the refusal is written before the request is read,
+	// which net/http's client reports as a response on an idle connection.
+	refused, err := dialer.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("refused client: no TLS handshake: %v", err)
+	}
+	defer refused.Close()
+	if err := refused.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(refused, "GET "+query("100", "200")+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(refused), nil)
 	if err != nil {
 		t.Fatalf("refused client got no answer over TLS: %v", err)
 	}
