@@ -49,6 +49,7 @@ type callSettings struct {
 	authUsername             string
 	authPassword             string
 	observer                 Observer
+	cleanups                 sync.WaitGroup // CANCELs and BYEs still on their way when calls have ended
 }
 
 func (s *callSettings) observe(req CallRequest, p Progress) {
@@ -190,10 +191,12 @@ func (e *Engine) admit(req CallRequest) *Refusal {
 		return &Refusal{Code: 503, Text: "Too many active calls", RetryAfter: time.Second}
 	case e.limits.MaxCallsPerInitiator > 0 && e.perInit[req.Initiator] >= e.limits.MaxCallsPerInitiator:
 		return &Refusal{Code: 503, Text: "Too many calls to this initiator", RetryAfter: 5 * time.Second}
+	case !e.allowIP(req.ClientIP):
+		// Before the total: a client over its own rate must not spend the
+		// tokens every other client shares.
+		return &Refusal{Code: 429, Text: "Call rate limit reached for this client", RetryAfter: time.Second}
 	case e.rate != nil && !e.rate.Allow():
 		return &Refusal{Code: 503, Text: "Call rate limit reached", RetryAfter: time.Second}
-	case !e.allowIP(req.ClientIP):
-		return &Refusal{Code: 429, Text: "Call rate limit reached for this client", RetryAfter: time.Second}
 	}
 	return nil
 }
@@ -231,21 +234,22 @@ func (e *Engine) allowIP(ip string) bool {
 
 func (e *Engine) ended(id, initiator string) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	delete(e.calls, id)
 	if e.perInit[initiator]--; e.perInit[initiator] <= 0 {
 		delete(e.perInit, initiator)
 	}
 	e.active.Add(-1)
-	if o := e.settings.observer; o != nil {
-		o.CallEnded(id, time.Now())
-	}
 	if e.stopping && len(e.calls) == 0 {
 		select {
 		case <-e.drained:
 		default:
 			close(e.drained)
 		}
+	}
+	e.mu.Unlock()
+	// Outside e.mu: admissions must not wait behind the observer.
+	if o := e.settings.observer; o != nil {
+		o.CallEnded(id, time.Now())
 	}
 }
 
@@ -264,9 +268,14 @@ func (e *Engine) Describe() []string {
 		pids[id] = pid
 	}
 	e.mu.Unlock()
-	out := make([]string, 0, len(pids))
+	// Ask every call at once, so busy calls cost one second in all.
+	futures := make(map[string]*actor.Future, len(pids))
 	for id, pid := range pids {
-		res, err := e.system.Root.RequestFuture(pid, describeCall{}, time.Second).Result()
+		futures[id] = e.system.Root.RequestFuture(pid, describeCall{}, time.Second)
+	}
+	out := make([]string, 0, len(pids))
+	for id, f := range futures {
+		res, err := f.Result()
 		if err != nil {
 			out = append(out, id+": busy ("+err.Error()+")")
 			continue
@@ -310,7 +319,16 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	}
 	select {
 	case <-e.drained:
-		return nil
+		// The calls have ended; their last CANCELs and BYEs must leave
+		// before the transport closes.
+		done := make(chan struct{})
+		go func() { e.settings.cleanups.Wait(); close(done) }()
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("shutdown: SIP clean-ups still running: %w", ctx.Err())
+		}
 	case <-ctx.Done():
 		// Calls still ending their legs: stop them; their legs CANCEL or BYE
 		// on the way out.

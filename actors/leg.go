@@ -31,6 +31,7 @@ type legSpec struct {
 	proxy       *sip.Uri
 	tr          *transport.Transport
 	log         *slog.Logger
+	cleanups    *sync.WaitGroup // clean-ups that outlive the actor; Shutdown waits for them
 }
 
 type legPhase int
@@ -45,7 +46,10 @@ const (
 
 // Commands a CallSupervisor sends to its legs.
 type (
-	legHangup    struct{ code int } // CANCEL or BYE; code > 0 adds a Reason header
+	legHangup struct { // CANCEL or BYE; code > 0 adds a Reason header
+		code int
+		text string
+	}
 	legRefer     struct{ target, referredBy string }
 	legReInvite  struct{ body []byte } // offer or nil (offerless)
 	legAck       struct{ body []byte } // ACK the offerless INVITE's 2xx with this answer
@@ -161,6 +165,7 @@ type legActor struct {
 	giveUp    chan struct{} // closed with abandoned: the goroutine then waits at most 64*T1
 	giveOnce  sync.Once
 	referCSeq uint32      // CSeq of our REFER: its NOTIFYs carry it as Event id
+	unwanted  sync.Map    // To-tag -> ACK of a 2xx we ACKed and BYEd (crossed CANCEL, fork)
 	cancelled atomic.Bool // CANCEL sent
 }
 
@@ -283,7 +288,9 @@ func (l *legActor) sendInvite(ctx actor.Context) {
 	}
 	invite := l.invite
 	tx.OnRetransmission(func(res *sip.Response) { l.onRetransmitted2xx(invite, res) })
+	l.spec.cleanups.Add(1) // it may be the one to CANCEL, or ACK and BYE, after the actor
 	go func() {
+		defer l.spec.cleanups.Done()
 		giveUp := l.giveUp
 		var deadline <-chan time.Time
 		for {
@@ -356,7 +363,7 @@ func (l *legActor) afterAbandon(invite *sip.Request, res *sip.Response) {
 	switch {
 	case res.IsProvisional():
 		if l.cancelled.CompareAndSwap(false, true) {
-			go l.fireAndForget(cancelRequest(invite))
+			l.cleanup(func() { l.fireAndForget(cancelRequest(invite)) })
 		}
 	case res.IsSuccess():
 		l.ackAndBye(invite, res)
@@ -378,10 +385,26 @@ func (l *legActor) ackAndBye(invite *sip.Request, res *sip.Response) {
 	if ack := l.acked.Load(); ack != nil && sameTag(ack.To(), res.To()) {
 		return
 	}
+	tag, _ := res.To().Params.Get("tag")
 	d := newDialogState(invite, res)
-	_ = l.spec.tr.Write(d.ack(invite.CSeq().SeqNo, nil))
-	bye := d.request(sip.BYE, nil)
-	go l.fireAndForget(bye)
+	ack := d.ack(invite.CSeq().SeqNo, nil)
+	if prev, loaded := l.unwanted.LoadOrStore(tag, ack.Clone()); loaded {
+		// A retransmission of a 2xx we already ended: ACK it again, one BYE is enough.
+		_ = l.spec.tr.Write(prev.(*sip.Request).Clone())
+		return
+	}
+	_ = l.spec.tr.Write(ack)
+	l.cleanup(func() { l.fireAndForget(d.request(sip.BYE, nil)) })
+}
+
+// cleanup runs f, a clean-up that must outlive the actor, in a goroutine
+// the engine's Shutdown waits for before the transport closes.
+func (l *legActor) cleanup(f func()) {
+	l.spec.cleanups.Add(1)
+	go func() {
+		defer l.spec.cleanups.Done()
+		f()
+	}()
 }
 
 func (l *legActor) fireAndForget(req *sip.Request) {
@@ -502,7 +525,8 @@ func (l *legActor) retryWithCredentials(ctx actor.Context, res *sip.Response) bo
 		l.spec.log.Info("bad digest challenge", "leg", l.spec.role.String(), "error", err)
 		return false
 	}
-	cred, err := digest.Digest(chal, digest.Options{Method: "INVITE", URI: l.invite.Recipient.Addr(),
+	// The digest uri is the whole Request-URI, parameters included (RFC 3261 22.4).
+	cred, err := digest.Digest(chal, digest.Options{Method: "INVITE", URI: l.invite.Recipient.String(),
 		Username: l.spec.username, Password: l.spec.password})
 	if err != nil {
 		return false
@@ -565,7 +589,7 @@ func (l *legActor) end(ctx actor.Context, h *legHangup) {
 		l.phase = phaseEnding
 		bye := l.dialog.request(sip.BYE, nil)
 		if h.code > 0 {
-			bye.AppendHeader(reasonHeader(h.code, resultText(h.code, l.spec.role)))
+			bye.AppendHeader(reasonHeader(h.code, h.text))
 		}
 		l.do(ctx, bye, 32*time.Second)
 	}
@@ -575,7 +599,8 @@ func (l *legActor) sendCancel() {
 	if l.invite.Via() == nil || !l.cancelled.CompareAndSwap(false, true) {
 		return
 	}
-	go l.fireAndForget(cancelRequest(l.invite))
+	invite := l.invite
+	l.cleanup(func() { l.fireAndForget(cancelRequest(invite)) })
 }
 
 // do sends an in-dialog request and posts the final response as requestDone.
@@ -627,7 +652,8 @@ func (l *legActor) refer(ctx actor.Context, m *legRefer) {
 }
 
 func (l *legActor) reInvite(ctx actor.Context, body []byte) {
-	if l.phase != phaseConfirmed || l.ourReInv != 0 {
+	if l.phase != phaseConfirmed || l.ourReInv != 0 || l.pending != nil {
+		// RFC 3261 14.1: no INVITE while one is in progress either way.
 		ctx.Send(ctx.Parent(), &reInviteAnswered{role: l.spec.role, code: 491})
 		return
 	}
@@ -685,7 +711,7 @@ func (l *legActor) onInDialog(ctx actor.Context, m *inDialog) {
 		m.answered()
 	}
 	if l.dialog == nil {
-		if req.Method == sip.NOTIFY && req.Method != sip.ACK {
+		if req.Method == sip.NOTIFY {
 			respond(200, "OK", nil) // a NOTIFY for a dialog we already gave up
 			return
 		}
@@ -699,7 +725,10 @@ func (l *legActor) onInDialog(ctx actor.Context, m *inDialog) {
 		respond(200, "OK", nil)
 		if l.phase < phaseEnded {
 			l.phase = phaseEnded
-			if l.pending != nil {
+			if p := l.pending; p != nil {
+				// RFC 3261 15.1.2: a BYE ends the pending re-INVITE with 487.
+				_ = l.spec.tr.Respond(p.tx, sip.NewResponseFromRequest(p.req, 487, "Request Terminated", nil))
+				p.answered()
 				l.pending = nil
 			}
 			l.report(ctx, &legEnded{role: l.spec.role, remote: true})
@@ -807,7 +836,8 @@ func (l *legActor) abandon() {
 		if l.acked.Load() == nil {
 			l.ack(nil)
 		}
-		go l.fireAndForget(l.dialog.request(sip.BYE, nil))
+		bye := l.dialog.request(sip.BYE, nil)
+		l.cleanup(func() { l.fireAndForget(bye) })
 	}
 	l.phase = phaseEnded
 }

@@ -62,9 +62,10 @@ func (s *sdpSession) rewrite(body []byte) ([]byte, error) {
 		return nil, fmt.Errorf("parse sdp: %w", err)
 	}
 	s.version++
-	d.Origin.Username = "clicktocall"
-	d.Origin.SessionID = s.id
-	d.Origin.SessionVersion = s.version
+	// The whole origin is this leg's session (RFC 4566 5.2; RFC 3264 8:
+	// only the version may change between descriptions of one session).
+	d.Origin = sdp.Origin{Username: "clicktocall", SessionID: s.id, SessionVersion: s.version,
+		NetworkType: "IN", AddressType: addrType(s.addr), UnicastAddress: s.addr}
 	out, err := d.Marshal()
 	if err != nil {
 		return nil, fmt.Errorf("marshal sdp: %w", err)

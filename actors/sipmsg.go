@@ -30,6 +30,15 @@ func newDialogState(invite *sip.Request, ok *sip.Response) *dialogState {
 	for i := len(rr) - 1; i >= 0; i-- {
 		d.routeSet = append(d.routeSet, rr[i].Value())
 	}
+	if len(d.routeSet) == 0 {
+		// Without a route, in-dialog requests go to the Contact as it says.
+		if tp, ok := d.remoteTarget.UriParams.Get("transport"); ok && tp != "" {
+			d.transport = strings.ToUpper(tp)
+		}
+		if d.remoteTarget.Scheme == "sips" {
+			d.transport = "TLS"
+		}
+	}
 	return d
 }
 

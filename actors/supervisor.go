@@ -63,6 +63,8 @@ type callSupervisor struct {
 	relayAckTo       Leg  // after an offerless relay: the leg whose ACK waits for the answer
 	setupReInvite    bool // the re-INVITE carrying the destination's offer is in flight
 	shuttingDown     bool
+	referTimer       *time.Timer
+	durationTimer    *time.Timer
 }
 
 func newCallSupervisor(spec callSpec) actor.Producer {
@@ -87,6 +89,8 @@ func (c *callSupervisor) Receive(ctx actor.Context) {
 			c.emit(500, LegNone)
 		}
 	case *actor.Stopped:
+		c.stopTimer(&c.referTimer)
+		c.stopTimer(&c.durationTimer)
 		c.spec.onEnd(c.spec.id)
 	case *actor.Terminated:
 		c.onLegTerminated(ctx, m.Who)
@@ -180,6 +184,7 @@ func (c *callSupervisor) spawnLeg(ctx actor.Context, spec legSpec) {
 	spec.proxy = s.tr.OutboundProxy()
 	spec.tr = s.tr
 	spec.log = c.spec.log
+	spec.cleanups = &s.cleanups
 	props := actor.PropsFromProducer(newLeg(spec))
 	c.legs[spec.role] = ctx.Spawn(props)
 }
@@ -252,7 +257,17 @@ func (c *callSupervisor) onAnswered(ctx actor.Context, m *legAnswered) {
 func (c *callSupervisor) startReferTimer(ctx actor.Context) {
 	c.referGen++
 	gen, self, root := c.referGen, ctx.Self(), ctx.ActorSystem().Root
-	time.AfterFunc(c.spec.settings.referTimeout, func() { root.Send(self, referTimedOut{gen: gen}) })
+	c.stopTimer(&c.referTimer)
+	c.referTimer = time.AfterFunc(c.spec.settings.referTimeout, func() { root.Send(self, referTimedOut{gen: gen}) })
+}
+
+// stopTimer stops *t, so a finished call holds no timer (with long
+// max_call_duration settings they would pile up by the million).
+func (c *callSupervisor) stopTimer(t **time.Timer) {
+	if *t != nil {
+		(*t).Stop()
+		*t = nil
+	}
 }
 
 // startDestination runs RFC 3725 flow IV from its second step: an offerless
@@ -341,7 +356,7 @@ func (c *callSupervisor) onReInviteAnswered(ctx actor.Context, m *reInviteAnswer
 				c.emit(200, LegDestination)
 				if d := c.spec.settings.maxCallDuration; d > 0 {
 					self, root := ctx.Self(), ctx.ActorSystem().Root
-					time.AfterFunc(d, func() { root.Send(self, callDurationUp{}) })
+					c.durationTimer = time.AfterFunc(d, func() { root.Send(self, callDurationUp{}) })
 				}
 				return
 			}
@@ -482,8 +497,24 @@ func (c *callSupervisor) onLegTerminated(ctx actor.Context, who *actor.PID) {
 
 func (c *callSupervisor) hangup(ctx actor.Context, role Leg, code int) {
 	if pid := c.legs[role]; pid != nil && !c.ended[role] {
-		ctx.Send(pid, &legHangup{code: code})
+		ctx.Send(pid, &legHangup{code: code, text: reasonText(code, role)})
 	}
+}
+
+// reasonText is the text of the Reason header on the BYE that ends role's
+// leg because of code: what happened elsewhere, not to this leg.
+func reasonText(code int, role Leg) string {
+	switch code {
+	case 0:
+		return ""
+	case 503:
+		return textShuttingDown
+	case 500:
+		return textInternal
+	case 487:
+		return "Call cancelled"
+	}
+	return resultText(code, other(role))
 }
 
 func (c *callSupervisor) hangupAll(ctx actor.Context, code int) {

@@ -339,8 +339,10 @@ func (c *converter) sip(b *sipBlock, s *SIP) {
 	f.positiveDuration("keepalive_interval", b.KeepAliveInterval, &s.KeepAliveInterval)
 	c.sipTLS(b, s)
 	f.sipURI("outbound_proxy", b.OutboundProxy, &s.OutboundProxy, true)
-	f.duration("ring_timeout", b.RingTimeout, &s.RingTimeout)
-	f.duration("refer_timeout", b.ReferTimeout, &s.ReferTimeout)
+	// Both bound a wait no SIP timer bounds (a ringing INVITE, a silent
+	// subscription): zero would leave a request without a final result.
+	f.positiveDuration("ring_timeout", b.RingTimeout, &s.RingTimeout)
+	f.positiveDuration("refer_timeout", b.ReferTimeout, &s.ReferTimeout)
 	f.oneOf("destination_from", b.DestinationFrom, &s.DestinationFrom, strings.ToLower,
 		DestinationFromInitiator, DestinationFromIdentity)
 	f.str("auth_username", b.AuthUsername, &s.AuthUsername)

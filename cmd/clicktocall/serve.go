@@ -113,6 +113,7 @@ func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 		Observer: s.obs.journal})
 	if err != nil {
 		tr.Close()
+		s.obs.close()
 		return nil, err
 	}
 	starter := s.obs.metrics.Starter(s.engine) // counts admissions and refusals by interface
@@ -122,6 +123,7 @@ func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 			TLS: xmlTLS})
 		if err := s.xml.Start(); err != nil {
 			tr.Close()
+			s.obs.close()
 			return nil, fmt.Errorf("xml listener: %w", err)
 		}
 		log.Info("xml listening", "addr", s.xml.Addr().String())
@@ -162,7 +164,11 @@ func (s *server) shutdown(timeout time.Duration) error {
 	defer cancel()
 	s.stopping.Store(true)
 	var errs []error
-	if err := s.engine.Shutdown(ctx); err != nil {
+	// The engine gets all but the front ends' own grace (about 2 s to write
+	// the last finals and close), so the whole stop fits in timeout.
+	engineCtx, cancelEngine := context.WithTimeout(ctx, max(timeout-2*time.Second, timeout/2))
+	defer cancelEngine()
+	if err := s.engine.Shutdown(engineCtx); err != nil {
 		errs = append(errs, err)
 	}
 	if s.xml != nil {
