@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/emiago/sipgo"
 )
@@ -145,13 +146,37 @@ func (s *stack) open(port, tlsPort int, withTLS bool) error {
 		s.close()
 		return fmt.Errorf("sip tcp listen: %w", err)
 	}
+	s.tcp = steadyListener{Listener: s.tcp}
 	if withTLS {
 		if s.tls, err = net.Listen(network("tcp", s.fam), addr(tlsPort)); err != nil {
 			s.close()
 			return fmt.Errorf("sip tls listen: %w", err)
 		}
+		s.tls = steadyListener{Listener: s.tls}
 	}
 	return nil
+}
+
+// steadyListener keeps accepting through errors such as EMFILE during a
+// connection flood: sipgo's Serve returns on the first Accept error, which
+// would end SIP over TCP or TLS for good while the server looks alive.
+type steadyListener struct {
+	net.Listener
+}
+
+// acceptRetryMax caps the pause between retries of a failing Accept.
+const acceptRetryMax = time.Second
+
+func (l steadyListener) Accept() (net.Conn, error) {
+	delay := 5 * time.Millisecond
+	for {
+		c, err := l.Listener.Accept()
+		if err == nil || errors.Is(err, net.ErrClosed) {
+			return c, err
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, acceptRetryMax)
+	}
 }
 
 func (s *stack) close() {
