@@ -432,3 +432,26 @@ func TestRetransmittedOKWhileWaitingForAnswerIsNotAFork(t *testing.T) {
 		t.Fatalf("the destination was hung up: %s", c)
 	}
 }
+
+func TestSetupReinviteIsRetriedAfterGlare(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	peer := newRawPeer(t)
+	r := newResults()
+	if _, err := h.eng.StartCall(CallRequest{Initiator: peer.uri(), Destination: h.uri(h.dest), Anchor: true}, r.add); err != nil {
+		t.Fatal(err)
+	}
+	invite, from := peer.read("INVITE")
+	peer.respond(invite, from, "200 OK", "g1", rawSDP)
+	first, ffrom := peer.read("INVITE")
+	peer.respond(first, ffrom, "491 Request Pending", "", "")
+	start := time.Now()
+	second, sfrom := peer.read("INVITE")
+	if wait := time.Since(start); wait < 2*time.Second {
+		t.Errorf("re-INVITE retried after %v, want 2.1 s or more", wait)
+	}
+	if headerOf(second, "CSeq") == headerOf(first, "CSeq") {
+		t.Errorf("the retry reuses CSeq %q", headerOf(first, "CSeq"))
+	}
+	peer.respond(second, sfrom, "200 OK", "", rawSDP)
+	expectResults(t, r.wait(t, 10*time.Second), "100, 200 I, 200 D")
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -39,6 +40,7 @@ type (
 	describeCall   struct{}
 	referTimedOut  struct{ gen int }
 	callDurationUp struct{}
+	retrySetup     struct{} // resend the set-up re-INVITE after glare
 )
 
 // callSupervisor runs one click-to-call: it decides REFER or anchored, runs
@@ -62,6 +64,8 @@ type callSupervisor struct {
 	relayOfferless   bool // the relayed re-INVITE had no offer
 	relayAckTo       Leg  // after an offerless relay: the leg whose ACK waits for the answer
 	setupReInvite    bool // the re-INVITE carrying the destination's offer is in flight
+	setupOffer       []byte
+	glareRetries     int
 	shuttingDown     bool
 	referTimer       *time.Timer
 	durationTimer    *time.Timer
@@ -118,6 +122,10 @@ func (c *callSupervisor) Receive(ctx actor.Context) {
 		c.onRemoteReInvite(ctx, m)
 	case *remoteAck:
 		c.onRemoteAck(ctx, m)
+	case retrySetup:
+		if c.setupReInvite && !c.final && !c.ended[LegInitiator] {
+			ctx.Send(c.legs[LegInitiator], &legReInvite{body: c.setupOffer})
+		}
 	case callDurationUp:
 		c.log().Info("maximum call duration reached")
 		c.hangupAll(ctx, 0)
@@ -250,6 +258,7 @@ func (c *callSupervisor) onAnswered(ctx actor.Context, m *legAnswered) {
 			return
 		}
 		c.setupReInvite = true
+		c.setupOffer = offer
 		ctx.Send(c.legs[LegInitiator], &legReInvite{body: offer})
 	}
 }
@@ -347,6 +356,15 @@ func (c *callSupervisor) onReferTimeout(ctx actor.Context, gen int) {
 
 func (c *callSupervisor) onReInviteAnswered(ctx actor.Context, m *reInviteAnswered) {
 	if c.setupReInvite && m.role == LegInitiator {
+		if m.code == 491 && c.glareRetries < 2 && !c.final {
+			// Glare with the initiator's own re-INVITE: try again after
+			// 2.1 to 4 s (RFC 3261 14.1) rather than fail the call.
+			c.glareRetries++
+			self, root := ctx.Self(), ctx.ActorSystem().Root
+			wait := 2100*time.Millisecond + time.Duration(rand.Int64N(int64(1900*time.Millisecond)))
+			time.AfterFunc(wait, func() { root.Send(self, retrySetup{}) })
+			return
+		}
 		c.setupReInvite = false
 		if m.code >= 200 && m.code < 300 && !c.final {
 			answer, err := c.destSDP.rewrite(m.body)
