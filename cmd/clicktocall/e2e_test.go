@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -27,6 +28,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // e2eDir holds the binary; TestMain removes it.
@@ -39,6 +42,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	e2eDir = dir
+	// sipgo's package logger is a global read by its goroutines: set it
+	// before any test starts a server, never while one runs.
+	sip.SetDefaultLogger(slog.New(testLogHandler()).With("lib", "sipgo"))
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -18,8 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/clicktocall/clicktocall/actors"
 	simphone "github.com/clicktocall/clicktocall/bench/phone"
 	"github.com/clicktocall/clicktocall/config"
@@ -71,7 +69,6 @@ translation {
 // failing the test if a SIP or actor handler panicked meanwhile.
 func startLiveServer(t *testing.T, cfg *config.Config) *liveServer {
 	t.Helper()
-	quietSIPLibrary.Do(func() { sip.SetDefaultLogger(slog.New(testLogHandler()).With("lib", "sipgo")) })
 	panics := &panicRecords{}
 	log := slog.New(panics.wrap(testLogHandler()))
 	srv, err := start(cfg, log)
@@ -124,10 +121,6 @@ func startLiveServer(t *testing.T, cfg *config.Config) *liveServer {
 	})
 	return s
 }
-
-// quietSIPLibrary keeps sipgo's own records (every unparsable datagram of
-// the torture test) off the test output unless CTC_TEST_LOG is set.
-var quietSIPLibrary sync.Once
 
 // testLogHandler discards the server's log unless CTC_TEST_LOG is set.
 func testLogHandler() slog.Handler {
