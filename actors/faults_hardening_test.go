@@ -35,32 +35,31 @@ func expectNoLeaks(t *testing.T, before int) {
 
 func TestPhoneThatStopsAnsweringMidCallIsEndedByTimers(t *testing.T) {
 	cases := []struct {
-		name     string
-		knownBug string
-		anchor   bool
-		init     phone.Behaviour
-		dest     phone.Behaviour
+		name   string
+		anchor bool
+		init   phone.Behaviour
+		dest   phone.Behaviour
 		// dies is the phone that stops, after wait has seen the call's state.
 		dies func(h *harness) *phone.Phone
 		wait func(h *harness, r *results)
 		want string
 	}{
-		{"initiator after accepting the REFER", "", false,
+		{"initiator after accepting the REFER", false,
 			phone.Behaviour{Refer: phone.ReferBehaviour{Mode: phone.ReferAcceptSilent}}, phone.Behaviour{},
 			func(h *harness) *phone.Phone { return h.init },
 			func(h *harness, r *results) { onlyCall(h.t, h.init, phone.Received("REFER")) },
 			"100, 200 I, 408 D"},
-		{"initiator while ringing", "", false,
+		{"initiator while ringing", false,
 			phone.Behaviour{Ring: true, NoAnswer: true}, phone.Behaviour{},
 			func(h *harness) *phone.Phone { return h.init },
 			func(h *harness, r *results) { r.waitFor(h.t, 180, LegInitiator) },
 			"100, 180 I, 408 I"},
-		{"destination while ringing", "", true,
+		{"destination while ringing", true,
 			phone.Behaviour{}, phone.Behaviour{Ring: true, NoAnswer: true},
 			func(h *harness) *phone.Phone { return h.dest },
 			func(h *harness, r *results) { r.waitFor(h.t, 180, LegDestination) },
 			"100, 200 I, 180 D, 408 D"},
-		{"initiator of a bridged call, then the destination hangs up", "", true,
+		{"initiator of a bridged call, then the destination hangs up", true,
 			phone.Behaviour{}, phone.Behaviour{TalkTime: time.Second},
 			func(h *harness) *phone.Phone { return h.init },
 			func(h *harness, r *results) { r.waitFor(h.t, 200, LegDestination) },
@@ -68,9 +67,6 @@ func TestPhoneThatStopsAnsweringMidCallIsEndedByTimers(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.knownBug != "" {
-				t.Skip(tc.knownBug)
-			}
 			h := newHarness(t, harnessOpts{init: tc.init, dest: tc.dest,
 				sip: func(s *config.SIP) { s.RingTimeout = 2 * time.Second }})
 			before := runtime.NumGoroutine()
