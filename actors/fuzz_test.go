@@ -51,12 +51,13 @@ func FuzzSDPRewrite(f *testing.F) {
 		s.placeholder()
 		before := s.version
 		var in sdp.SessionDescription
-		if in.Unmarshal(body) == nil && in.Origin.UnicastAddress == "" {
-			// pion accepts bodies with no origin line at all ("", "0"),
-			// and rewrite passes them on as an invalid description.
-			// Reported to the engine's owner (rewrite should refuse
-			// them); until then such inputs are not checked further.
-			t.Skip("no origin line")
+		if in.Unmarshal(body) == nil && (in.Origin.UnicastAddress == "" || len(in.MediaDescriptions) == 0) {
+			// pion accepts bodies with no origin or no media ("", "0"):
+			// nothing to bridge, rewrite must refuse them.
+			if _, err := s.rewrite(body); err == nil {
+				t.Fatalf("rewrite accepted %q, which has no origin or no media", body)
+			}
+			return
 		}
 		out, err := s.rewrite(body)
 		if err != nil {

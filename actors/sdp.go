@@ -61,6 +61,10 @@ func (s *sdpSession) rewrite(body []byte) ([]byte, error) {
 	if err := d.Unmarshal(body); err != nil {
 		return nil, fmt.Errorf("parse sdp: %w", err)
 	}
+	// pion accepts "" and other non-descriptions; nothing to bridge there.
+	if d.Origin.UnicastAddress == "" || len(d.MediaDescriptions) == 0 {
+		return nil, fmt.Errorf("sdp has no origin or no media")
+	}
 	s.version++
 	// The whole origin is this leg's session (RFC 4566 5.2; RFC 3264 8:
 	// only the version may change between descriptions of one session).

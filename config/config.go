@@ -46,6 +46,9 @@ type SIP struct {
 	AutoAnswer        bool          // auto_answer: add Call-Info answer-after=0 to the initiator INVITE
 	MaxCallDuration   time.Duration // max_call_duration: anchored calls, 0 = none
 	MaxMessageSize    int           // max_message_size: bytes, larger SIP messages are dropped
+	// TransactionLinger is how long finished SIP transactions are kept to
+	// absorb retransmissions (Timers D, J, L, M): transaction_linger.
+	TransactionLinger time.Duration
 }
 
 // HTTP holds the http { } block.

@@ -20,6 +20,7 @@ func Default() *Config {
 			DestinationFrom:   DestinationFromInitiator,
 			MaxCallDuration:   0,
 			MaxMessageSize:    65535,
+			TransactionLinger: 32 * time.Second,
 		},
 		HTTP: HTTP{
 			Port:           5090,

@@ -138,6 +138,7 @@ type sipBlock struct {
 	AutoAnswer        *bool     `hcl:"auto_answer,optional"`
 	MaxCallDuration   *string   `hcl:"max_call_duration,optional"`
 	MaxMessageSize    *int      `hcl:"max_message_size,optional"`
+	TransactionLinger *string   `hcl:"transaction_linger,optional"`
 	Body              hcl.Body  `hcl:",body"`
 }
 
@@ -350,6 +351,7 @@ func (c *converter) sip(b *sipBlock, s *SIP) {
 	f.boolean(b.AutoAnswer, &s.AutoAnswer)
 	f.duration("max_call_duration", b.MaxCallDuration, &s.MaxCallDuration)
 	f.size("max_message_size", b.MaxMessageSize, &s.MaxMessageSize)
+	f.positiveDuration("transaction_linger", b.TransactionLinger, &s.TransactionLinger)
 }
 
 // sipTLS checks the TLS settings together. With tls_domain and no file names

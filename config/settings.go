@@ -43,6 +43,7 @@ func (c *Config) Settings() []Setting {
 	add("sip.auto_answer", s.AutoAnswer)
 	add("sip.max_call_duration", s.MaxCallDuration)
 	add("sip.max_message_size", s.MaxMessageSize)
+	add("sip.transaction_linger", s.TransactionLinger)
 	h := c.HTTP
 	add("http.address", h.Address)
 	add("http.port", h.Port)

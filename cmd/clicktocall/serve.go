@@ -49,6 +49,7 @@ func serve(args []string) int {
 	// sipgo logs through its package logger; its INFO records (e.g. a
 	// retransmission no transaction waits for) are noise under load.
 	sip.SetDefaultLogger(logging.AtLeast(log, slog.LevelWarn).With("lib", "sipgo"))
+	lingerTransactions(cfg.SIP.TransactionLinger)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv, err := start(cfg, log)
@@ -188,4 +189,13 @@ func (s *server) shutdown(timeout time.Duration) error {
 		errs = append(errs, fmt.Errorf("sip: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// lingerTransactions sets how long sipgo keeps finished transactions to
+// absorb retransmissions (process-wide, so set here before any transport
+// starts, not in start(), which tests call while other servers run).
+func lingerTransactions(d time.Duration) {
+	if d > 0 {
+		sip.Timer_D, sip.Timer_J, sip.Timer_L, sip.Timer_M = d, d, d, d
+	}
 }
