@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/clicktocall/clicktocall/frontends/connlimit"
 )
 
 // Connection refusals. fasthttp's own Concurrency and MaxConnsPerIP answer
@@ -35,21 +37,20 @@ const (
 // An admitted connection counts until it is closed.
 type connLimiter struct {
 	net.Listener
-	max, maxPerIP int
+	conns         *connlimit.Counter
+	max, maxPerIP int // the counter's limits, for the refusal warning
 	log           *slog.Logger
 	refusing      chan struct{} // one token per refusal in progress
 	tls           *tls.Config   // non-nil: the port speaks HTTPS, so refusals are answered over TLS
 
-	mu       sync.Mutex
-	open     int
-	perIP    map[string]int
+	mu       sync.Mutex // guards the warning rate limit
 	lastWarn time.Time
 	unwarned int // refusals since the last warning
 }
 
 func newConnLimiter(ln net.Listener, max, maxPerIP int, log *slog.Logger) *connLimiter {
-	return &connLimiter{Listener: ln, max: max, maxPerIP: maxPerIP, log: log,
-		refusing: make(chan struct{}, maxRefusing), perIP: map[string]int{}}
+	return &connLimiter{Listener: ln, conns: connlimit.New(max, maxPerIP), max: max, maxPerIP: maxPerIP, log: log,
+		refusing: make(chan struct{}, maxRefusing)}
 }
 
 // Accept returns the next connection within the limits, answering the
@@ -60,32 +61,15 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		ip := remoteIP(c)
-		l.mu.Lock()
-		status := 0
-		switch {
-		case l.max > 0 && l.open >= l.max:
-			status = fasthttp.StatusServiceUnavailable
-		case l.maxPerIP > 0 && l.perIP[ip] >= l.maxPerIP:
-			status = fasthttp.StatusTooManyRequests
+		ip := connlimit.ClientIP(c)
+		switch err := l.conns.Admit(ip); err {
+		case nil:
+			return &limitedConn{Conn: c, release: func() { l.conns.Release(ip) }}, nil
+		case connlimit.ErrTooManyFromIP:
+			l.refuse(c, ip, fasthttp.StatusTooManyRequests)
 		default:
-			l.open++
-			l.perIP[ip]++
+			l.refuse(c, ip, fasthttp.StatusServiceUnavailable)
 		}
-		l.mu.Unlock()
-		if status == 0 {
-			return &limitedConn{Conn: c, release: func() { l.release(ip) }}, nil
-		}
-		l.refuse(c, ip, status)
-	}
-}
-
-func (l *connLimiter) release(ip string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.open--
-	if l.perIP[ip]--; l.perIP[ip] <= 0 {
-		delete(l.perIP, ip)
 	}
 }
 
@@ -156,15 +140,4 @@ func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
-}
-
-func remoteIP(c net.Conn) string {
-	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		return a.IP.String()
-	}
-	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
-	if err != nil {
-		return c.RemoteAddr().String()
-	}
-	return host
 }
