@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/clicktocall/clicktocall/frontends/connlimit"
 )
 
 // Messages of the listener actor.
@@ -15,17 +17,18 @@ type (
 )
 
 // listenerActor admits connections against the connection limits and
-// supervises one connection actor per admitted connection. Counting here,
-// in one actor, keeps the limits exact without locks.
+// supervises one connection actor per admitted connection, releasing its
+// place in the limits when the actor stops.
 type listenerActor struct {
 	s        *Server
 	conns    map[string]string // connection actor id -> client IP
-	perIP    map[string]int
+	limits   *connlimit.Counter
 	draining bool
 }
 
 func newListenerActor(s *Server) *listenerActor {
-	return &listenerActor{s: s, conns: map[string]string{}, perIP: map[string]int{}}
+	cfg := s.opts.Config
+	return &listenerActor{s: s, conns: map[string]string{}, limits: connlimit.New(cfg.MaxConns, cfg.MaxConnsPerIP)}
 }
 
 func (l *listenerActor) Receive(ctx actor.Context) {
@@ -35,9 +38,7 @@ func (l *listenerActor) Receive(ctx actor.Context) {
 	case *actor.Terminated:
 		if ip, ok := l.conns[m.Who.Id]; ok {
 			delete(l.conns, m.Who.Id)
-			if l.perIP[ip]--; l.perIP[ip] <= 0 {
-				delete(l.perIP, ip)
-			}
+			l.limits.Release(ip)
 		}
 		l.checkDrained()
 	case drainConns:
@@ -54,24 +55,25 @@ func (l *listenerActor) Receive(ctx actor.Context) {
 }
 
 func (l *listenerActor) admit(ctx actor.Context, c net.Conn) {
-	cfg := l.s.opts.Config
-	ip := clientIP(c)
-	switch {
-	case l.draining:
+	if l.draining {
 		go refuse(c, "Server shutting down")
 		return
-	case cfg.MaxConns > 0 && len(l.conns) >= cfg.MaxConns:
-		l.s.log.Warn("XML connection refused: too many connections", "client", c.RemoteAddr().String(), "max_connections", cfg.MaxConns)
-		go refuse(c, "Too many connections")
-		return
-	case cfg.MaxConnsPerIP > 0 && l.perIP[ip] >= cfg.MaxConnsPerIP:
+	}
+	cfg := l.s.opts.Config
+	ip := connlimit.ClientIP(c)
+	switch err := l.limits.Admit(ip); err {
+	case nil: // admitted
+	case connlimit.ErrTooManyFromIP:
 		l.s.log.Warn("XML connection refused: too many connections from client", "client", c.RemoteAddr().String(), "max_connections_per_ip", cfg.MaxConnsPerIP)
 		go refuse(c, "Too many connections from "+ip)
+		return
+	default:
+		l.s.log.Warn("XML connection refused: too many connections", "client", c.RemoteAddr().String(), "max_connections", cfg.MaxConns)
+		go refuse(c, "Too many connections")
 		return
 	}
 	pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newConnActor(l.s, c, ip) }))
 	l.conns[pid.Id] = ip
-	l.perIP[ip]++
 }
 
 func (l *listenerActor) checkDrained() {
@@ -82,17 +84,6 @@ func (l *listenerActor) checkDrained() {
 			close(l.s.drained)
 		}
 	}
-}
-
-func clientIP(c net.Conn) string {
-	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		return a.IP.String()
-	}
-	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
-	if err != nil {
-		return c.RemoteAddr().String()
-	}
-	return host
 }
 
 // refuse answers a connection that is not admitted with a 503 and closes it.
