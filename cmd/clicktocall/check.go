@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/clicktocall/clicktocall/config"
 	"github.com/clicktocall/clicktocall/config/logging"
 )
 
@@ -12,18 +11,9 @@ import (
 // one "key = value" per line; errors go to stderr with exit status 1.
 func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("check", "", stderr)
-	configPath := fs.String("config", defaultConfig, "configuration `file`")
-	if status, ok := parseFlags(fs, args); !ok {
+	cfg, status, ok := loadConfigFlags(fs, args, func(n int) bool { return n == 0 }, stderr)
+	if !ok {
 		return status
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return 2
-	}
-	cfg, err := config.Load(*configPath)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
 	}
 	// The config package validates the level name; this catches a mismatch with logging's table.
 	if _, _, err := logging.ParseLevel(cfg.Log.Level); err != nil {

@@ -27,9 +27,9 @@ import (
 // progress printed as it happens. Exit 0 when both calls connected.
 func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("demo", "", stderr)
-	configPath := fs.String("config", defaultConfig, "configuration `file`")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
-	if status, ok := parseFlags(fs, args); !ok {
+	cfg, status, ok := loadConfigFlags(fs, args, nil, stderr)
+	if !ok {
 		return status
 	}
 	logDir, err := os.MkdirTemp("", "clicktocall-demo-")
@@ -39,7 +39,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	if err := demo(ctx, *configPath, logDir, stdout); err != nil {
+	if err := demo(ctx, cfg, logDir, stdout); err != nil {
 		fmt.Fprintf(stderr, "clicktocall demo: %v\n", err)
 		return 1
 	}
@@ -83,14 +83,10 @@ var phoneEvents = map[simphone.EventKind]string{
 	simphone.EventByeSent:       "hangs up (BYE)",
 }
 
-// demo runs the server on configPath (log in logDir) with two phones and
-// places a REFER call and an anchored call over XML.
-func demo(ctx context.Context, configPath, logDir string, out io.Writer) error {
+// demo runs the server on cfg (moved to loopback, log in logDir) with two
+// phones and places a REFER call and an anchored call over XML.
+func demo(ctx context.Context, cfg *config.Config, logDir string, out io.Writer) error {
 	p := &demoPrinter{w: out, start: time.Now()}
-	cfg, err := config.Load(configPath)
-	if err != nil {
-		return err
-	}
 	// Everything stays on loopback, on free ports when the configured ones
 	// are taken (a server already running, say).
 	cfg.SIP.IPAddress, cfg.XML.Address, cfg.HTTP.Address = "127.0.0.1", "127.0.0.1", "127.0.0.1"
@@ -100,6 +96,7 @@ func demo(ctx context.Context, configPath, logDir string, out io.Writer) error {
 	}
 	for _, port := range []*int{&cfg.XML.Port, &cfg.HTTP.Port} {
 		if *port == 0 || !demoPortFree("tcp", *port) {
+			var err error
 			if *port, err = demoFreePort(); err != nil {
 				return err
 			}
@@ -124,7 +121,7 @@ func demo(ctx context.Context, configPath, logDir string, out io.Writer) error {
 	}()
 	xmlAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.XML.Port))
 	p.printf("server started with %s: SIP %s, XML %s, HTTP 127.0.0.1:%d; its log: %s",
-		configPath, srv.tr.Addr(), xmlAddr, cfg.HTTP.Port, cfg.Log.File)
+		cfg.File, srv.tr.Addr(), xmlAddr, cfg.HTTP.Port, cfg.Log.File)
 
 	onEvent := func(name string) func(simphone.Event) {
 		return func(ev simphone.Event) {

@@ -6,13 +6,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clicktocall/clicktocall/config"
 )
 
 func TestDemoConnectsACallInEachMode(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	cfg, err := config.Load("../../config.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out bytes.Buffer
-	if err := demo(ctx, "../../config.hcl", t.TempDir(), &out); err != nil {
+	if err := demo(ctx, cfg, t.TempDir(), &out); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
 	text := out.String()
@@ -35,11 +41,8 @@ func TestDemoConnectsACallInEachMode(t *testing.T) {
 }
 
 func TestDemoFailsOnABadConfig(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	path := writeFile(t, "bad.hcl", "sip {\n  udp_tcp_port = \"x\"\n}\n")
-	var out bytes.Buffer
-	if err := demo(ctx, path, t.TempDir(), &out); err == nil || !strings.Contains(err.Error(), "bad.hcl:2") {
-		t.Errorf("demo on a bad config: %v, want an error at bad.hcl:2", err)
+	if status, out, errOut := run("demo", "-config", path); status != 1 || out != "" || !strings.Contains(errOut, "bad.hcl:2") {
+		t.Errorf("demo on a bad config: status %d, stdout %q, stderr %q; want 1 and an error at bad.hcl:2", status, out, errOut)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/clicktocall/clicktocall/config"
 )
 
 // defaultConfig is the file used when -config is not given.
@@ -91,4 +93,28 @@ func parseFlags(fs *flag.FlagSet, args []string) (status int, ok bool) {
 		return 2, false
 	}
 	return 0, true
+}
+
+// loadConfigFlags is the start of a subcommand that works on the
+// configuration: it declares -config on fs (with the subcommand's own flags
+// already declared), parses args, checks the number of arguments left with
+// argsOK (nil: any number) and loads the configuration. When ok is false the
+// subcommand returns status: 0 after -h, 2 after a bad flag or argument
+// count (the usage printed), 1 when the configuration does not load (the
+// error on stderr).
+func loadConfigFlags(fs *flag.FlagSet, args []string, argsOK func(n int) bool, stderr io.Writer) (cfg *config.Config, status int, ok bool) {
+	configPath := fs.String("config", defaultConfig, "configuration `file`")
+	if status, ok := parseFlags(fs, args); !ok {
+		return nil, status, false
+	}
+	if argsOK != nil && !argsOK(fs.NArg()) {
+		fs.Usage()
+		return nil, 2, false
+	}
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, 1, false
+	}
+	return cfg, 0, true
 }
