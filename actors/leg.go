@@ -301,6 +301,9 @@ func (l *legActor) sendInvite(ctx actor.Context) {
 				tx.Terminate()
 				return
 			case res := <-tx.Responses():
+				if res.StatusCode >= 300 {
+					l.spec.tr.CountTransactionACK()
+				}
 				if l.abandoned.Load() {
 					l.afterAbandon(invite, res)
 				} else {

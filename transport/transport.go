@@ -532,6 +532,15 @@ func (t *Transport) Respond(tx sip.ServerTransaction, res *sip.Response) error {
 	return tx.Respond(res)
 }
 
+// CountTransactionACK counts the ACK sipgo's INVITE client transaction
+// sends by itself for a final response of 300 or more (RFC 3261 17.1.1.3),
+// which never passes through Request or Write.
+func (t *Transport) CountTransactionACK() {
+	if t.opts.OnMessage != nil {
+		t.opts.OnMessage("out", "ACK")
+	}
+}
+
 // sent counts an outgoing message for Options.OnMessage.
 func (t *Transport) sent(m sip.Message) {
 	if t.opts.OnMessage != nil {

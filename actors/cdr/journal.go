@@ -193,7 +193,13 @@ func (j *Journal) Result(req actors.CallRequest, p actors.Progress) {
 	j.mu.Lock()
 	e, ok := j.calls[p.CallID]
 	if !ok {
-		e = j.newEntry(p.CallID, req, now)
+		// The engine's 100 can arrive before Track: the call was created
+		// when that result was, not when it reached the journal.
+		created := now
+		if !p.At.IsZero() && p.At.Before(now) {
+			created = p.At
+		}
+		e = j.newEntry(p.CallID, req, created)
 	}
 	if _, final := e.call.Final(); final {
 		// Nothing follows a final; the engine guarantees it, this keeps the
