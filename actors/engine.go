@@ -174,7 +174,7 @@ func (e *Engine) StartCall(req CallRequest, onProgress func(Progress)) (string, 
 		onEnd: func(id string) { e.ended(id, req.Initiator) },
 	}
 	props := actor.PropsFromProducer(newCallSupervisor(spec),
-		actor.WithSupervisor(stopOnPanic), actor.WithGuardian(stopOnPanic))
+		actor.WithSupervisor(stopOnPanic), actor.WithGuardian(stopOnPanic), actor.WithDispatcher(callDispatcher))
 	// Spawned under the lock so Shutdown never misses a call it admitted.
 	pid := e.system.Root.Spawn(props)
 	e.calls[id] = pid

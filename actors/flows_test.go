@@ -22,8 +22,9 @@ func TestReferAcceptedReportsEveryStepAndHangsUpInitiator(t *testing.T) {
 			expectResults(t, r.wait(t, 10*time.Second), "100, 180 I, 200 I, 180 D, 200 D")
 
 			c := onlyCall(t, h.init, phone.Received(sip.BYE))
-			if got := methods(c, phone.In); got != "INVITE REFER BYE" || acks(c) != 1 {
-				t.Errorf("initiator received %q", got)
+			// One ACK, or more when the phone's 200 was retransmitted before it arrived.
+			if got := methods(c, phone.In); got != "INVITE REFER BYE" || acks(c) < 1 {
+				t.Errorf("initiator received %q and %d ACKs", got, acks(c))
 			}
 			refer, _ := c.Request(phone.In, sip.REFER)
 			if got, want := header(refer, "Refer-To"), "<"+h.uri(h.dest)+">"; got != want {

@@ -193,7 +193,7 @@ func (c *callSupervisor) spawnLeg(ctx actor.Context, spec legSpec) {
 	spec.tr = s.tr
 	spec.log = c.spec.log
 	spec.cleanups = &s.cleanups
-	props := actor.PropsFromProducer(newLeg(spec))
+	props := actor.PropsFromProducer(newLeg(spec), actor.WithDispatcher(callDispatcher))
 	c.legs[spec.role] = ctx.Spawn(props)
 }
 
