@@ -21,7 +21,9 @@ func TestReferAcceptedReportsEveryStepAndHangsUpInitiator(t *testing.T) {
 			_, r := h.call(false)
 			expectResults(t, r.wait(t, 10*time.Second), "100, 180 I, 200 I, 180 D, 200 D")
 
-			c := onlyCall(t, h.init, phone.Received(sip.BYE))
+			// The phone handles each message in its own goroutine: wait for
+			// the ACK's record too rather than snapshot at the BYE.
+			c := onlyCall(t, h.init, func(c phone.Call) bool { return phone.Received(sip.BYE)(c) && acks(c) >= 1 })
 			// One ACK, or more when the phone's 200 was retransmitted before it arrived.
 			if got := methods(c, phone.In); got != "INVITE REFER BYE" || acks(c) < 1 {
 				t.Errorf("initiator received %q and %d ACKs", got, acks(c))

@@ -202,6 +202,12 @@ func (l *legActor) Receive(ctx actor.Context) {
 			l.onInviteResponse(ctx, m.res)
 		}
 	case *laterOK:
+		if l.dialog == nil && l.phase < phaseConfirmed && l.hangup == nil && !l.abandoned.Load() {
+			// sipgo gave a 2xx to the retransmission hook before the reader
+			// goroutine's copy of the first one reached us: it is the answer.
+			l.onInviteResponse(ctx, m.res)
+			return
+		}
 		l.onLaterOK(m)
 	case *earlyResponse:
 		if l.invite != nil && m.res.CSeq().SeqNo == l.invite.CSeq().SeqNo {
