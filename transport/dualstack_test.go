@@ -1,6 +1,7 @@
 package transport_test
 
 import (
+	"github.com/clicktocall/clicktocall/internal/testpki"
 	"net/netip"
 	"strings"
 	"testing"
@@ -98,7 +99,7 @@ func TestIPv6AddressServesIPv6Only(t *testing.T) {
 // ContactFor answers a request in its own family and transport; HostFor
 // gives the address of a target's family (for SDP).
 func TestContactForAndHostForFollowTheFamily(t *testing.T) {
-	ca := newTestCA(t, "test-ca")
+	ca := testpki.NewCA(t)
 	tr := tlsTransport(t, ca, transport.Options{IPAddress: ""})
 	for _, tc := range []struct {
 		source, transport, recipient string

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"github.com/clicktocall/clicktocall/internal/testpki"
 	"io"
 	"net"
 	"strings"
@@ -130,8 +131,8 @@ func sendOptions(t *testing.T, tr *transport.Transport, to sip.Uri) {
 // a CRLFCRLF about every interval (80-100 % of it); with them off, nothing
 // but SIP.
 func TestKeepAlivesOnConnectionsTheServerOpens(t *testing.T) {
-	ca := newTestCA(t, "test-ca")
-	peerCert, _, _ := ca.issue("127.0.0.1")
+	ca := testpki.NewCA(t)
+	peerCert, _, _ := ca.Issue(t, "127.0.0.1")
 	const interval = 100 * time.Millisecond
 	for _, tc := range []struct {
 		transport string

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
+	"github.com/clicktocall/clicktocall/internal/testpki"
 	"net"
 	"strings"
 	"testing"
@@ -16,10 +17,10 @@ import (
 
 // tlsTransport starts a transport with TLS, its certificate issued by ca
 // for 127.0.0.1 and ::1, trusting ca (tls_ca_file).
-func tlsTransport(t *testing.T, ca *testCA, o transport.Options) *transport.Transport {
+func tlsTransport(t *testing.T, ca *testpki.CA, o transport.Options) *transport.Transport {
 	t.Helper()
-	_, certFile, keyFile := ca.issue("127.0.0.1", "::1", "sip.test")
-	o.TLS = &transport.TLSOptions{CertFile: certFile, KeyFile: keyFile, CAFile: ca.file}
+	_, certFile, keyFile := ca.Issue(t, "127.0.0.1", "::1", "sip.test")
+	o.TLS = &transport.TLSOptions{CertFile: certFile, KeyFile: keyFile, CAFile: ca.File}
 	return newTransport(t, o)
 }
 
@@ -28,12 +29,12 @@ func tlsTransport(t *testing.T, ca *testCA, o transport.Options) *transport.Tran
 // or newer, with Via and Contact naming our TLS listener (sips: Contact for
 // the sips: request, RFC 3261 §8.1.1.8).
 func TestCallOverTLSToPhonesWithTestCA(t *testing.T) {
-	ca := newTestCA(t, "test-ca")
+	ca := testpki.NewCA(t)
 	tr := tlsTransport(t, ca, transport.Options{IPAddress: "127.0.0.1"})
 	eng := newEngine(t, tr)
-	phoneCert, _, _ := ca.issue("127.0.0.1")
-	alice := newTLSPhone(t, "127.0.0.1", phoneCert, ca.pool())
-	bob := newTLSPhone(t, "127.0.0.1", phoneCert, ca.pool())
+	phoneCert, _, _ := ca.Issue(t, "127.0.0.1")
+	alice := newTLSPhone(t, "127.0.0.1", phoneCert, ca.Pool())
+	bob := newTLSPhone(t, "127.0.0.1", phoneCert, ca.Pool())
 
 	if got := placeCall(t, eng, alice.uri("alice", true), bob.uri("bob", false)); got != "100, 200 I, 200 D" {
 		t.Fatalf("results = %q, want 100, 200 I, 200 D", got)
@@ -75,14 +76,14 @@ func TestCallOverTLSToPhonesWithTestCA(t *testing.T) {
 // The server verifies the phone's certificate: one from a CA it does not
 // trust fails the leg (503) before any INVITE is sent.
 func TestTLSRefusesPhoneWithUntrustedCertificate(t *testing.T) {
-	ca := newTestCA(t, "test-ca")
+	ca := testpki.NewCA(t)
 	tr := tlsTransport(t, ca, transport.Options{IPAddress: "127.0.0.1"})
 	eng := newEngine(t, tr)
-	rogue := newTestCA(t, "rogue-ca")
-	rogueCert, _, _ := rogue.issue("127.0.0.1")
-	alice := newTLSPhone(t, "127.0.0.1", rogueCert, ca.pool())
-	good, _, _ := ca.issue("127.0.0.1")
-	bob := newTLSPhone(t, "127.0.0.1", good, ca.pool())
+	rogue := testpki.NewCA(t)
+	rogueCert, _, _ := rogue.Issue(t, "127.0.0.1")
+	alice := newTLSPhone(t, "127.0.0.1", rogueCert, ca.Pool())
+	good, _, _ := ca.Issue(t, "127.0.0.1")
+	bob := newTLSPhone(t, "127.0.0.1", good, ca.Pool())
 	if got := placeCall(t, eng, alice.uri("alice", true), bob.uri("bob", true)); got != "100, 503 I" {
 		t.Fatalf("results = %q, want 100, 503 I", got)
 	}
@@ -90,8 +91,8 @@ func TestTLSRefusesPhoneWithUntrustedCertificate(t *testing.T) {
 		t.Fatalf("the untrusted phone got %d INVITEs", n)
 	}
 	// A certificate for another name is refused just the same.
-	other, _, _ := ca.issue("phone.test")
-	carol := newTLSPhone(t, "127.0.0.1", other, ca.pool())
+	other, _, _ := ca.Issue(t, "phone.test")
+	carol := newTLSPhone(t, "127.0.0.1", other, ca.Pool())
 	if got := placeCall(t, eng, carol.uri("carol", true), bob.uri("bob", true)); got != "100, 503 I" {
 		t.Fatalf("certificate for another name: results = %q, want 100, 503 I", got)
 	}
@@ -100,12 +101,12 @@ func TestTLSRefusesPhoneWithUntrustedCertificate(t *testing.T) {
 // The TLS listener answers SIP (here an OPTIONS) over TLS 1.2 and refuses
 // older versions.
 func TestTLSListenerServesTLS12AndRefusesOlder(t *testing.T) {
-	ca := newTestCA(t, "test-ca")
+	ca := testpki.NewCA(t)
 	tr := tlsTransport(t, ca, transport.Options{IPAddress: ""})
 	for _, host := range []string{"127.0.0.1", "::1"} {
 		addr := net.JoinHostPort(host, fmt.Sprint(tr.TLSPort()))
 		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr,
-			&tls.Config{RootCAs: ca.pool(), MaxVersion: tls.VersionTLS12})
+			&tls.Config{RootCAs: ca.Pool(), MaxVersion: tls.VersionTLS12})
 		if err != nil {
 			t.Fatalf("TLS 1.2 to %s: %v", addr, err)
 		}
@@ -120,7 +121,7 @@ func TestTLSListenerServesTLS12AndRefusesOlder(t *testing.T) {
 			t.Fatalf("OPTIONS over TLS to %s: %q, %v", addr, status, err)
 		}
 		old, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr,
-			&tls.Config{RootCAs: ca.pool(), MaxVersion: tls.VersionTLS11})
+			&tls.Config{RootCAs: ca.Pool(), MaxVersion: tls.VersionTLS11})
 		if err == nil {
 			old.Close()
 			t.Fatalf("TLS 1.1 to %s was accepted", addr)

@@ -62,7 +62,7 @@ func (ca *CA) Pool() *x509.CertPool {
 	return p
 }
 
-// Issue makes a server certificate for names (IP addresses or DNS names),
+// Issue makes a certificate for names (IP addresses or DNS names),
 // writes it and its key as PEM files and returns all three.
 func (ca *CA) Issue(t testing.TB, names ...string) (cert tls.Certificate, certFile, keyFile string) {
 	t.Helper()
@@ -74,8 +74,9 @@ func (ca *CA) Issue(t testing.TB, names ...string) (cert tls.Certificate, certFi
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: names[0]},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature,
+		// Client auth too: a SIP endpoint's certificate serves both ways.
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	for _, n := range names {
 		if ip := net.ParseIP(n); ip != nil {
