@@ -88,6 +88,7 @@ cdr {
 }
 
 shutdown_timeout = "10s"   # on SIGTERM/SIGINT: wait this long for calls to end before exiting
+memory_limit     = "0"     # Go's soft memory limit ("1536MiB", "2GiB", "1500MB", bytes); "0" = none; about 75 % of the memory the process may use
 
 # Address translation (TranslationPattern / TranslationOutput): rules are tried
 # top-down and the first whose pattern (Go RE2 syntax) matches replaces the

@@ -21,6 +21,7 @@ type Config struct {
 	CDR             CDR
 	Translation     []Rule
 	ShutdownTimeout time.Duration // shutdown_timeout: how long SIGTERM waits for calls to end
+	MemoryLimit     int64         // memory_limit: Go's soft memory limit in bytes, set by serve; 0 = none (GOMEMLIMIT applies)
 	File            string        // the file the settings came from ("" for defaults)
 }
 

@@ -78,7 +78,7 @@ func TestEmptyFileGivesDefaults(t *testing.T) {
 	if d.SIP.UDPTCPPort != 5072 || d.SIP.TLSPort != 0 || d.HTTP.Port != 5090 || d.XML.Port != 5094 ||
 		d.SIP.RingTimeout != 60*time.Second || d.SIP.ReferTimeout != 32*time.Second ||
 		d.Log.Level != "INFO" || d.Log.MaxLines != 50000 || d.Limits.MaxActiveCalls != 20000 ||
-		d.ShutdownTimeout != 10*time.Second || d.HTTP.AuthScheme != "digest" || !d.SIP.KeepAlives {
+		d.ShutdownTimeout != 10*time.Second || d.MemoryLimit != 0 || d.HTTP.AuthScheme != "digest" || !d.SIP.KeepAlives {
 		t.Errorf("defaults drifted from the documented values: %+v", d)
 	}
 }
@@ -120,6 +120,49 @@ log {
 	}
 }
 
+func TestMemoryLimitTakesSizesWithOrWithoutUnits(t *testing.T) {
+	cases := []struct {
+		value string // as written in the file
+		want  int64
+		shown string // by Settings
+	}{
+		{`"0"`, 0, `"0"`},
+		{`0`, 0, `"0"`},
+		{`"512MiB"`, 512 << 20, `"512MiB"`},
+		{`"2GiB"`, 2 << 30, `"2GiB"`},
+		{`" 2 gib "`, 2 << 30, `"2GiB"`},
+		{`"1.5GiB"`, 1536 << 20, `"1536MiB"`},
+		{`"1500MB"`, 1_500_000_000, `"1500000000"`},
+		{`"1500kB"`, 1_500_000, `"1500000"`},
+		{`"2048KiB"`, 2 << 20, `"2MiB"`},
+		{`"1TiB"`, 1 << 40, `"1TiB"`},
+		{`"536870912"`, 512 << 20, `"512MiB"`},
+		{`536870912`, 512 << 20, `"512MiB"`},
+		{`"1048576B"`, 1 << 20, `"1MiB"`},
+		{`env("CLICKTOCALL_TEST_UNSET_LIMIT", "3GiB")`, 3 << 30, `"3GiB"`},
+	}
+	for _, c := range cases {
+		cfg, err := Parse([]byte("memory_limit = "+c.value+"\n"), "mem.hcl")
+		if err != nil {
+			t.Errorf("memory_limit = %s: %v", c.value, err)
+			continue
+		}
+		if cfg.MemoryLimit != c.want {
+			t.Errorf("memory_limit = %s: %d bytes, want %d", c.value, cfg.MemoryLimit, c.want)
+		}
+		for _, s := range cfg.Settings() {
+			if s.Key == "memory_limit" && s.Value != c.shown {
+				t.Errorf("memory_limit = %s is shown as %s, want %s", c.value, s.Value, c.shown)
+			}
+		}
+		// What Settings shows reads back as the same limit.
+		again, err := Parse([]byte("memory_limit = "+c.shown+"\n"), "again.hcl")
+		if err != nil || again.MemoryLimit != c.want {
+			t.Errorf("memory_limit = %s (as shown) read back as %d, %v; want %d", c.shown, again.MemoryLimit, err, c.want)
+		}
+	}
+}
+
 func TestErrorsNameFileAndLine(t *testing.T) {
 	cases := []struct {
 		name, src string
@@ -149,6 +192,12 @@ func TestErrorsNameFileAndLine(t *testing.T) {
 		{"auth_scheme", "http {\n  auth_scheme = \"ntlm\"\n}\n", 2, "digest, basic"},
 		{"bad duration", "sip {\n  ring_timeout = \"60\"\n}\n", 2, "not a duration"},
 		{"negative duration", "\nshutdown_timeout = \"-1s\"\n", 2, "negative"},
+		{"memory limit without unit", "\n\nmemory_limit = \"512\"\n", 3, `"512" is 512 bytes, below the least limit of 1MiB`},
+		{"memory limit unknown unit", "memory_limit = \"2 gigs\"\n", 1, `Invalid value for memory_limit: "2 gigs" is not a size`},
+		{"memory limit negative", "shutdown_timeout = \"5s\"\nmemory_limit = \"-1GiB\"\n", 2, "is not a size"},
+		{"memory limit fraction of a byte", "memory_limit = \"1.5\"\n", 1, "is not a size"},
+		{"memory limit too large", "memory_limit = \"9000000TiB\"\n", 1, "too large"},
+		{"memory limit wrong type", "memory_limit = [1]\n", 1, "Invalid value for memory_limit"},
 		{"negative size", "xml {\n  max_request_size = -5\n}\n", 2, "positive"},
 		{"negative limit", "limits {\n  max_active_calls = -1\n}\n", 2, "negative"},
 		{"negative max_lines", "log {\n  max_lines = -1\n}\n", 2, "log.max_lines"},

@@ -69,6 +69,7 @@ func Default() *Config {
 		},
 		Translation:     nil,
 		ShutdownTimeout: 10 * time.Second,
+		MemoryLimit:     0, // none: the runtime's default, or GOMEMLIMIT
 	}
 }
 

@@ -114,6 +114,7 @@ type fileBlock struct {
 	CDR             *cdrBlock          `hcl:"cdr,block"`
 	Translation     []translationBlock `hcl:"translation,block"`
 	ShutdownTimeout *string            `hcl:"shutdown_timeout,optional"`
+	MemoryLimit     *string            `hcl:"memory_limit,optional"`
 	Body            hcl.Body           `hcl:",body"`
 }
 
@@ -307,6 +308,7 @@ func (c *converter) convert(raw *fileBlock, cfg *Config) {
 	}
 	top := fieldSet{c, raw.Body, ""}
 	top.duration("shutdown_timeout", raw.ShutdownTimeout, &cfg.ShutdownTimeout)
+	top.memoryLimit("memory_limit", raw.MemoryLimit, &cfg.MemoryLimit)
 	for _, t := range raw.Translation {
 		if r, ok := c.rule(t); ok {
 			cfg.Translation = append(cfg.Translation, r)
@@ -570,6 +572,29 @@ func (f fieldSet) duration(name string, v *string, dst *time.Duration) {
 		return
 	}
 	*dst = d
+}
+
+// minMemoryLimit is the smallest memory_limit taken: below it the server
+// would do little but collect garbage, and a smaller value is almost surely
+// a number written without its unit ("512" meaning 512MiB).
+const minMemoryLimit = 1 << 20
+
+// memoryLimit is a byte size ("512MiB", "1500MB", "536870912"), 0 = none.
+func (f fieldSet) memoryLimit(name string, v *string, dst *int64) {
+	if v == nil {
+		return
+	}
+	s := strings.TrimSpace(*v)
+	n, err := parseSize(s)
+	if err != nil {
+		f.c.fail(f.body, f.block, name, "%v.", err)
+		return
+	}
+	if n != 0 && n < minMemoryLimit {
+		f.c.fail(f.body, f.block, name, "%q is %d bytes, below the least limit of 1MiB; a plain number is bytes, so write the unit (\"512MiB\"), or \"0\" for no limit.", s, n)
+		return
+	}
+	*dst = n
 }
 
 func (f fieldSet) oneOf(name string, v *string, dst *string, norm func(string) string, allowed ...string) {

@@ -90,6 +90,7 @@ func (c *Config) Settings() []Setting {
 	add("cdr.file", c.CDR.File)
 	add("cdr.max_lines", c.CDR.MaxLines)
 	add("shutdown_timeout", c.ShutdownTimeout)
+	add("memory_limit", byteSize(c.MemoryLimit))
 	for i, r := range c.Translation {
 		out = append(out, Setting{
 			Key: fmt.Sprintf("translation[%d]", i),
@@ -122,6 +123,8 @@ func hclValue(v any) string {
 		return "[" + strings.Join(q, ", ") + "]"
 	case time.Duration:
 		return strconv.Quote(shortDuration(v))
+	case byteSize:
+		return strconv.Quote(formatSize(int64(v)))
 	default:
 		return fmt.Sprint(v)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -50,6 +51,7 @@ func serve(args []string) int {
 	// retransmission no transaction waits for) are noise under load.
 	sip.SetDefaultLogger(logging.AtLeast(log, slog.LevelWarn).With("lib", "sipgo"))
 	lingerTransactions(cfg.SIP.TransactionLinger)
+	setMemoryLimit(cfg.MemoryLimit, log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv, err := start(cfg, log)
@@ -198,4 +200,20 @@ func lingerTransactions(d time.Duration) {
 	if d > 0 {
 		sip.Timer_D, sip.Timer_J, sip.Timer_L, sip.Timer_M = d, d, d, d
 	}
+}
+
+// setMemoryLimit makes memory_limit Go's soft memory limit, so the GC works
+// harder as the heap nears it instead of letting RSS grow. Process-wide, so
+// serve sets it, not start. 0 leaves the runtime's limit alone: none, or
+// what GOMEMLIMIT says.
+func setMemoryLimit(limit int64, log *slog.Logger) {
+	if limit <= 0 {
+		return
+	}
+	debug.SetMemoryLimit(limit)
+	if env, ok := os.LookupEnv("GOMEMLIMIT"); ok {
+		log.Info("memory limit", "bytes", limit, "replaces_GOMEMLIMIT", env)
+		return
+	}
+	log.Info("memory limit", "bytes", limit)
 }
