@@ -20,6 +20,7 @@ import (
 	"github.com/clicktocall/clicktocall/config"
 	"github.com/clicktocall/clicktocall/config/logging"
 	"github.com/clicktocall/clicktocall/transport"
+	"github.com/clicktocall/clicktocall/transport/timing"
 )
 
 // Observer is told about the life of every call, for metrics, CDRs and the
@@ -49,7 +50,7 @@ type callSettings struct {
 	authUsername             string
 	authPassword             string
 	observer                 Observer
-	cleanups                 sync.WaitGroup // CANCELs and BYEs still on their way when calls have ended
+	clock                    timing.Clock
 }
 
 func (s *callSettings) observe(req CallRequest, p Progress) {
@@ -103,6 +104,7 @@ type EngineOptions struct {
 	Logger    *slog.Logger
 	Observer  Observer // nil: none
 	System    *actor.ActorSystem
+	Clock     timing.Clock // the calls' timers; nil = the process's wheel
 }
 
 // NewEngine builds an engine on a running transport.
@@ -130,6 +132,7 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 			authUsername:             o.SIP.AuthUsername,
 			authPassword:             o.SIP.AuthPassword,
 			observer:                 o.Observer,
+			clock:                    o.Clock,
 		},
 		limits:    o.Limits,
 		log:       o.Logger,
@@ -137,6 +140,9 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 		perInit:   make(map[string]int),
 		perIPRate: make(map[string]*ipRate),
 		drained:   make(chan struct{}),
+	}
+	if e.settings.clock == nil {
+		e.settings.clock = timing.Default
 	}
 	if e.settings.referTimeout <= 0 {
 		e.settings.referTimeout = 32 * time.Second
@@ -321,14 +327,10 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	case <-e.drained:
 		// The calls have ended; their last CANCELs and BYEs must leave
 		// before the transport closes.
-		done := make(chan struct{})
-		go func() { e.settings.cleanups.Wait(); close(done) }()
-		select {
-		case <-done:
-			return nil
-		case <-ctx.Done():
-			return fmt.Errorf("shutdown: SIP clean-ups still running: %w", ctx.Err())
+		if err := e.settings.tr.Drain(ctx); err != nil {
+			return fmt.Errorf("shutdown: %w", err)
 		}
+		return nil
 	case <-ctx.Done():
 		// Calls still ending their legs: stop them; their legs CANCEL or BYE
 		// on the way out.

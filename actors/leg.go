@@ -1,13 +1,10 @@
 package actors
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -15,6 +12,7 @@ import (
 	"github.com/icholy/digest"
 
 	"github.com/clicktocall/clicktocall/transport"
+	"github.com/clicktocall/clicktocall/transport/timing"
 )
 
 // legSpec is everything a leg needs to call its phone.
@@ -30,8 +28,8 @@ type legSpec struct {
 	password    string
 	proxy       *sip.Uri
 	tr          *transport.Transport
+	clock       timing.Clock
 	log         *slog.Logger
-	cleanups    *sync.WaitGroup // clean-ups that outlive the actor; Shutdown waits for them
 }
 
 type legPhase int
@@ -40,7 +38,7 @@ const (
 	phaseCalling   legPhase = iota // INVITE sent, nothing heard
 	phaseEarly                     // a provisional arrived: CANCEL is possible
 	phaseConfirmed                 // 2xx received (and ACKed, or waiting for the answer to ACK with)
-	phaseEnding                    // BYE or CANCEL sent
+	phaseEnding                    // BYE sent
 	phaseEnded
 )
 
@@ -107,121 +105,90 @@ type (
 	}
 )
 
-// Messages a leg sends itself from the goroutines that wait on the network.
+// Timer messages a leg posts itself through the clock.
 type (
-	inviteResponse struct {
-		tx  sip.ClientTransaction
-		res *sip.Response
-	}
-	inviteDone struct {
-		tx  sip.ClientTransaction
-		err error
-	}
-	// laterOK is a 2xx after the first one of the INVITE.
-	laterOK struct {
-		invite *sip.Request
-		res    *sip.Response
-	}
-	// earlyResponse is an 18x seen by the transport's read loop, in order.
-	earlyResponse struct{ res *sip.Response }
-	ringTimedOut  struct{}
-	inDialog      struct {
-		req      *sip.Request
-		tx       sip.ServerTransaction
-		answered func()
-	}
-	requestDone struct {
-		method sip.RequestMethod
-		cseq   uint32
-		res    *sip.Response
-		err    error
-	}
+	ringTimedOut struct{}
+	// resendOK retransmits our 2xx to the peer's re-INVITE until its ACK
+	// comes (RFC 3261 §13.3.1.4).
+	resendOK struct{ gen int }
 )
 
-// legActor owns one call leg: its INVITE transaction and the dialog it
-// creates. It serialises everything that happens in that dialog, so it is
-// also the dialog actor; forked extra dialogs are ended at once.
-type legActor struct {
-	spec              legSpec
-	phase             legPhase
-	invite            *sip.Request
-	tx                sip.ClientTransaction
-	dialog            *dialogState
-	authDone          bool
-	hangup            *legHangup // asked to end before a dialog existed
-	timedOut          bool
-	acked             atomic.Pointer[sip.Request] // the ACK of the INVITE's 2xx, for retransmissions
-	reported          bool                        // legFailed or legEnded sent
-	pending           *inDialog                   // the peer's re-INVITE waiting for our answer
-	ourReInv          uint32                      // CSeq of our re-INVITE in flight, 0 = none
-	ourReInvOfferless bool
-	awaitingAck       bool   // we answered the peer's re-INVITE 2xx: its ACK comes next
-	ackPending        uint32 // CSeq of our offerless re-INVITE whose 2xx awaits the answer for its ACK
-	ringStop          func() bool
-	self              *actor.PID // for sipgo's goroutines; set once at start
-	root              *actor.RootContext
-	// Shared with the goroutine reading the INVITE's responses.
-	abandoned atomic.Bool   // the actor stopped: that goroutine handles what still comes
-	giveUp    chan struct{} // closed with abandoned: the goroutine then waits at most 64*T1
-	giveOnce  sync.Once
-	referCSeq uint32      // CSeq of our REFER: its NOTIFYs carry it as Event id
-	unwanted  sync.Map    // To-tag -> ACK of a 2xx we ACKed and BYEd (crossed CANCEL, fork)
-	cancelled atomic.Bool // CANCEL sent
-}
-
-func newLeg(spec legSpec) actor.Producer {
-	return func() actor.Actor { return &legActor{spec: spec, giveUp: make(chan struct{})} }
-}
-
-// dialogRoute lets the transport router post a dialog's requests to the leg.
-type dialogRoute struct {
+// mailbox posts to an actor from other goroutines: the transport's read
+// loops and the timing wheel. It is the actors' transport.Endpoint.
+type mailbox struct {
 	root *actor.RootContext
 	pid  *actor.PID
 }
 
-func (r dialogRoute) HandleProvisional(res *sip.Response) {
-	r.root.Send(r.pid, &earlyResponse{res: res})
+func (m *mailbox) Post(msg any) { m.root.Send(m.pid, msg) }
+
+func newMailbox(ctx actor.Context) *mailbox {
+	return &mailbox{root: ctx.ActorSystem().Root, pid: ctx.Self()}
 }
 
-func (r dialogRoute) HandleRequest(req *sip.Request, tx sip.ServerTransaction, answered func()) {
-	r.root.Send(r.pid, &inDialog{req: req, tx: tx, answered: answered})
+// legActor owns one call leg: its INVITE transaction and the dialog it
+// creates, and every transaction in that dialog, as plain state
+// (transport.ClientTx) fed by the messages the transport posts to its
+// mailbox. It is also the dialog actor; forked extra dialogs are ended at once.
+type legActor struct {
+	spec     legSpec
+	self     *mailbox
+	phase    legPhase
+	invite   *sip.Request
+	inviteTx *transport.ClientTx
+	dialog   *transport.Dialog
+	ok       *sip.Response // the 2xx that made the dialog
+	acked    bool          // its ACK is sent
+	authDone bool
+	hangup   *legHangup // asked to end before a dialog existed
+	timedOut bool
+	reported bool // legFailed or legEnded sent
+	ring     *timing.Timer
+
+	referTx   *transport.ClientTx
+	referCSeq uint32 // CSeq of our REFER: its NOTIFYs carry it as Event id
+	byeTx     *transport.ClientTx
+
+	ourReInv          *transport.ClientTx // our re-INVITE in flight
+	ourReInvOfferless bool
+	ackPending        *sip.Response // our offerless re-INVITE's 2xx: its ACK waits for the answer
+
+	pending     *sip.Request  // the peer's re-INVITE waiting for our answer
+	answeredOK  *sip.Response // our 2xx to the peer's re-INVITE, until its ACK
+	awaitingAck bool
+	okGen       int
+	okInterval  time.Duration
+	okTimer     *timing.Timer
+	okDeadline  time.Time
+}
+
+func newLeg(spec legSpec) actor.Producer {
+	return func() actor.Actor { return &legActor{spec: spec} }
 }
 
 func (l *legActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		l.self, l.root = ctx.Self(), ctx.ActorSystem().Root
-		l.spec.tr.Register(l.spec.callID, dialogRoute{root: ctx.ActorSystem().Root, pid: ctx.Self()})
+		l.self = newMailbox(ctx)
+		l.spec.tr.Register(l.spec.callID, l.self)
 		l.start(ctx)
 	case *actor.Stopping:
 		l.abandon()
 	case *actor.Stopped:
-		l.spec.tr.Unregister(l.spec.callID)
-	case *inviteResponse:
-		if m.tx == l.tx {
-			l.onInviteResponse(ctx, m.res)
-		}
-	case *laterOK:
-		if l.dialog == nil && l.phase < phaseConfirmed && l.hangup == nil && !l.abandoned.Load() {
-			// sipgo gave a 2xx to the retransmission hook before the reader
-			// goroutine's copy of the first one reached us: it is the answer.
-			l.onInviteResponse(ctx, m.res)
-			return
-		}
-		l.onLaterOK(m)
-	case *earlyResponse:
-		if l.invite != nil && m.res.CSeq().SeqNo == l.invite.CSeq().SeqNo {
-			l.onInviteResponse(ctx, m.res)
-		}
-	case *inviteDone:
-		if m.tx == l.tx {
-			l.onInviteDone(ctx, m.err)
-		}
+		l.spec.tr.Unregister(l.spec.callID, l.self)
+	case *sip.Response:
+		l.onResponse(ctx, m)
+	case *sip.Request:
+		l.onRequest(ctx, m)
+	case *transport.TxEvent:
+		l.onTxUpdate(ctx, m.Tx, m.Tx.OnEvent(m))
 	case ringTimedOut:
 		if l.phase < phaseConfirmed {
 			l.timedOut = true
 			l.end(ctx, &legHangup{})
 		}
+	case resendOK:
+		l.resendOK(m.gen)
 	case *legHangup:
 		l.end(ctx, m)
 	case crashLeg:
@@ -233,18 +200,12 @@ func (l *legActor) Receive(ctx actor.Context) {
 	case *legAck:
 		l.ack(m.body)
 	case *legAckReInv:
-		if l.ackPending != 0 && l.dialog != nil {
-			if err := l.spec.tr.Write(l.dialog.ack(l.ackPending, m.body)); err != nil {
-				l.spec.log.Warn("re-invite ack failed", "leg", l.spec.role.String(), "error", err)
-			}
-			l.ackPending = 0
+		if l.ackPending != nil && l.dialog != nil {
+			l.sendACK(l.dialog.ACK(l.ackPending.CSeq().SeqNo, m.body), l.ackPending)
+			l.ackPending = nil
 		}
 	case *legAnswerReq:
 		l.answerPeerReInvite(m)
-	case *requestDone:
-		l.onRequestDone(ctx, m)
-	case *inDialog:
-		l.onInDialog(ctx, m)
 	}
 }
 
@@ -267,175 +228,111 @@ func (l *legActor) start(ctx actor.Context) {
 	for _, h := range s.headers {
 		req.AppendHeader(h)
 	}
-	setBody(req, s.offer)
+	transport.SetSDP(req, s.offer)
 	l.invite = req
 	if s.ringTimeout > 0 {
-		self, root := ctx.Self(), ctx.ActorSystem().Root
-		t := time.AfterFunc(s.ringTimeout, func() { root.Send(self, ringTimedOut{}) })
-		l.ringStop = t.Stop
+		l.ring = s.clock.After(s.ringTimeout, l.self, ringTimedOut{})
 	}
 	l.sendInvite(ctx)
 }
 
-// sendInvite starts the INVITE transaction and a goroutine that posts its
-// responses back, so Receive never waits on the network.
+// sendInvite starts the INVITE transaction.
 func (l *legActor) sendInvite(ctx actor.Context) {
-	tx, err := l.spec.tr.Request(context.Background(), l.invite)
-	self, root := ctx.Self(), ctx.ActorSystem().Root
+	tx, err := l.spec.tr.StartTx(l.self, l.invite)
 	if err != nil {
 		l.spec.log.Warn("invite failed", "leg", l.spec.role.String(), "error", err)
-		l.tx = nil
-		root.Send(self, &inviteDone{err: err})
+		l.inviteTx = nil
+		l.onInviteDone(ctx, err)
 		return
 	}
-	l.tx = tx
+	l.inviteTx = tx
 	if !l.authDone {
 		ctx.Send(ctx.Parent(), &inviteSent{role: l.spec.role, at: time.Now()})
 	}
-	invite := l.invite
-	tx.OnRetransmission(func(res *sip.Response) { l.onRetransmitted2xx(invite, res) })
-	l.spec.cleanups.Add(1) // it may be the one to CANCEL, or ACK and BYE, after the actor
-	go func() {
-		defer l.spec.cleanups.Done()
-		giveUp := l.giveUp
-		var deadline <-chan time.Time
-		for {
-			select {
-			case <-giveUp:
-				giveUp, deadline = nil, time.After(64*sip.T1)
-			case <-deadline:
-				tx.Terminate()
-				return
-			case res := <-tx.Responses():
-				if res.StatusCode >= 300 {
-					l.spec.tr.CountTransactionACK()
-				}
-				if l.abandoned.Load() {
-					l.afterAbandon(invite, res)
-				} else {
-					root.Send(self, &inviteResponse{tx: tx, res: res})
-				}
-				if !res.IsProvisional() {
-					// Later 2xx (retransmissions, forks) go to the
-					// OnRetransmission hook: no need to hold a goroutine
-					// for the transaction's remaining 32 s.
-					return
-				}
-			case <-tx.Done():
-				root.Send(self, &inviteDone{tx: tx, err: tx.Err()})
-				return
-			}
-		}
-	}()
 }
 
-// onRetransmitted2xx runs in sipgo's goroutine for every 2xx after the
-// first. A retransmission we have ACKed gets the ACK again here; anything
-// else (a retransmission while the ACK waits for the other phone's answer,
-// another fork's 2xx) is for the actor to judge.
-func (l *legActor) onRetransmitted2xx(invite *sip.Request, res *sip.Response) {
-	if !res.IsSuccess() {
-		return
-	}
-	if ack := l.acked.Load(); ack != nil && sameTag(ack.To(), res.To()) {
-		_ = l.spec.tr.Write(ack.Clone())
-		return
-	}
-	if l.abandoned.Load() || l.self == nil {
-		l.afterAbandon(invite, res)
-		return
-	}
-	l.root.Send(l.self, &laterOK{invite: invite, res: res})
-}
-
-// onLaterOK tells a retransmission of our dialog's 2xx (ignored until we
-// can ACK it with the answer) from another fork's 2xx (ACK and BYE).
-func (l *legActor) onLaterOK(m *laterOK) {
-	if l.dialog != nil && sameTag(l.dialog.remoteTo, m.res.To()) {
-		return
-	}
-	l.ackAndBye(m.invite, m.res)
-}
-
-// abandonInvite hands the INVITE's remaining responses to the goroutine
-// reading them: a CANCEL on the first provisional, ACK and BYE for a 2xx,
-// and after 64*T1 without a final response it gives up (RFC 3261 §9.1: a
-// phone that died while ringing never sends one).
-func (l *legActor) abandonInvite() {
-	l.abandoned.Store(true)
-	l.giveOnce.Do(func() { close(l.giveUp) })
-}
-
-// afterAbandon handles the INVITE's responses once the actor is gone:
-// CANCEL on the first provisional, ACK and BYE for a 2xx.
-func (l *legActor) afterAbandon(invite *sip.Request, res *sip.Response) {
-	switch {
-	case res.IsProvisional():
-		if l.cancelled.CompareAndSwap(false, true) {
-			l.cleanup(func() { l.fireAndForget(cancelRequest(invite)) })
-		}
-	case res.IsSuccess():
-		l.ackAndBye(invite, res)
-	}
-}
-
-func sameTag(a *sip.ToHeader, b *sip.ToHeader) bool {
-	if a == nil || b == nil {
-		return false
-	}
-	ta, _ := a.Params.Get("tag")
-	tb, _ := b.Params.Get("tag")
-	return ta == tb
-}
-
-// ackAndBye ends a dialog we do not want (a 2xx that crossed our CANCEL, or
-// another fork's 2xx): RFC 3261 requires ACKing it before the BYE.
-func (l *legActor) ackAndBye(invite *sip.Request, res *sip.Response) {
-	if ack := l.acked.Load(); ack != nil && sameTag(ack.To(), res.To()) {
-		return
-	}
-	tag, _ := res.To().Params.Get("tag")
-	d := newDialogState(invite, res)
-	ack := d.ack(invite.CSeq().SeqNo, nil)
-	if prev, loaded := l.unwanted.LoadOrStore(tag, ack.Clone()); loaded {
-		// A retransmission of a 2xx we already ended: ACK it again, one BYE is enough.
-		_ = l.spec.tr.Write(prev.(*sip.Request).Clone())
-		return
-	}
-	_ = l.spec.tr.Write(ack)
-	l.cleanup(func() { l.fireAndForget(d.request(sip.BYE, nil)) })
-}
-
-// cleanup runs f, a clean-up that must outlive the actor, in a goroutine
-// the engine's Shutdown waits for before the transport closes.
-func (l *legActor) cleanup(f func()) {
-	l.spec.cleanups.Add(1)
-	go func() {
-		defer l.spec.cleanups.Done()
-		f()
-	}()
-}
-
-func (l *legActor) fireAndForget(req *sip.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
-	defer cancel()
-	tx, err := l.spec.tr.Request(ctx, req)
+// startTx starts an in-dialog request; nil when it could not be sent.
+func (l *legActor) startTx(req *sip.Request) *transport.ClientTx {
+	tx, err := l.spec.tr.StartTx(l.self, req)
 	if err != nil {
-		return
+		l.spec.log.Info("request failed", "leg", l.spec.role.String(), "method", req.Method, "error", err)
+		return nil
 	}
-	defer tx.Terminate()
-	for {
-		select {
-		case res := <-tx.Responses():
-			if !res.IsProvisional() {
-				return
-			}
-		case <-tx.Done():
-			return
-		case <-ctx.Done():
+	return tx
+}
+
+// onResponse hands a response to the transaction it answers. A 2xx to an
+// INVITE that answers none of ours any more is a retransmission or another
+// fork's.
+func (l *legActor) onResponse(ctx actor.Context, res *sip.Response) {
+	for _, tx := range []*transport.ClientTx{l.inviteTx, l.ourReInv, l.referTx, l.byeTx} {
+		if tx != nil && tx.Matches(res) {
+			l.onTxUpdate(ctx, tx, tx.OnResponse(res))
 			return
 		}
 	}
+	if cseq := res.CSeq(); cseq != nil && cseq.MethodName == sip.INVITE && res.IsSuccess() {
+		l.onStray2xx(res)
+	}
+}
+
+// onStray2xx: a 2xx that matches no transaction of ours still running.
+func (l *legActor) onStray2xx(res *sip.Response) {
+	cseq := res.CSeq().SeqNo
+	switch {
+	case l.invite != nil && cseq == l.invite.CSeq().SeqNo:
+		if l.dialog != nil && transport.ToTag(res) == l.dialog.RemoteTag() {
+			return // our dialog's 2xx again, before we could ACK it
+		}
+		l.spec.tr.AckAndBye(res, l.invite.Recipient) // another fork
+	case l.ackPending != nil && cseq == l.ackPending.CSeq().SeqNo:
+		// Our re-INVITE's 2xx again: its ACK waits for the other phone's answer.
+	default:
+		l.spec.tr.AckAndBye(res, l.invite.Recipient)
+	}
+}
+
+func (l *legActor) onTxUpdate(ctx actor.Context, tx *transport.ClientTx, upd transport.TxUpdate) {
+	if upd.Res == nil && upd.Err == nil {
+		return
+	}
+	switch tx {
+	case l.inviteTx:
+		if upd.Res != nil {
+			l.onInviteResponse(ctx, upd.Res)
+		} else {
+			l.onInviteDone(ctx, upd.Err)
+		}
+	case l.ourReInv:
+		if upd.Done {
+			l.onReInviteDone(ctx, upd.Res)
+		}
+	case l.referTx:
+		if upd.Done {
+			l.referTx = nil
+			ctx.Send(ctx.Parent(), &referAnswered{code: finalCode(upd.Res)})
+		}
+	case l.byeTx:
+		if upd.Done {
+			l.byeTx = nil
+			l.phase = phaseEnded
+			l.report(ctx, &legEnded{role: l.spec.role})
+		}
+	default:
+		// A transaction replaced since (an INVITE retried with credentials):
+		// a 2xx of it is still a dialog to deal with.
+		if upd.Res != nil && upd.Res.IsSuccess() && tx.Req.Method == sip.INVITE {
+			l.onStray2xx(upd.Res)
+		}
+	}
+}
+
+// finalCode is the status of a final response, 408 when none came.
+func finalCode(res *sip.Response) int {
+	if res == nil {
+		return 408
+	}
+	return res.StatusCode
 }
 
 func (l *legActor) onInviteResponse(ctx actor.Context, res *sip.Response) {
@@ -443,30 +340,22 @@ func (l *legActor) onInviteResponse(ctx actor.Context, res *sip.Response) {
 	case res.IsProvisional():
 		if l.phase == phaseCalling {
 			l.phase = phaseEarly
-			if l.hangup != nil { // we were asked to end before CANCEL was possible
-				l.sendCancel()
-				return
-			}
 		}
 		if res.StatusCode >= 180 && l.phase == phaseEarly {
 			ctx.Send(ctx.Parent(), &legRinging{role: l.spec.role})
 		}
 	case res.IsSuccess():
 		l.stopRing()
-		if l.phase >= phaseConfirmed && l.dialog != nil && sameTag(l.dialog.remoteTo, res.To()) {
-			return // a retransmission of our dialog's 2xx
+		if l.dialog != nil && transport.ToTag(res) == l.dialog.RemoteTag() {
+			return // a retransmission of our dialog's 2xx, not yet ACKed
 		}
-		if l.phase >= phaseConfirmed || l.hangup != nil {
-			// A 2xx that crossed our CANCEL, or a fork: not wanted.
-			l.ackAndBye(l.invite, res)
-			if l.phase < phaseConfirmed {
-				l.phase = phaseEnded
-				l.report(ctx, &legFailed{role: l.spec.role, code: l.cancelCode()})
-			}
+		if l.phase >= phaseConfirmed {
+			l.spec.tr.AckAndBye(res, l.invite.Recipient) // a fork
 			return
 		}
 		l.phase = phaseConfirmed
-		l.dialog = newDialogState(l.invite, res)
+		l.dialog = transport.NewDialog(res, l.invite.Recipient)
+		l.ok = res
 		if l.spec.offer != nil {
 			l.ack(nil) // the offer was in the INVITE: this ACK has no body
 		}
@@ -480,11 +369,7 @@ func (l *legActor) onInviteResponse(ctx actor.Context, res *sip.Response) {
 		}
 		l.stopRing()
 		l.phase = phaseEnded
-		code := res.StatusCode
-		if l.hangup != nil || l.timedOut {
-			code = l.cancelCode()
-		}
-		l.report(ctx, &legFailed{role: l.spec.role, code: code})
+		l.report(ctx, &legFailed{role: l.spec.role, code: res.StatusCode})
 	}
 }
 
@@ -496,21 +381,18 @@ func (l *legActor) cancelCode() int {
 	return 487
 }
 
+// onInviteDone: the INVITE transaction ended with no final response, no
+// answer (Timer B) or a transport error.
 func (l *legActor) onInviteDone(ctx actor.Context, err error) {
 	if l.phase >= phaseConfirmed {
 		return
 	}
-	// The transaction ended with no final response: no answer (Timer B) or a
-	// transport error.
 	l.stopRing()
 	l.phase = phaseEnded
 	code := 408
-	if err != nil && !errors.Is(err, sip.ErrTransactionTimeout) && l.hangup == nil && !l.timedOut {
+	if err != nil && !errors.Is(err, sip.ErrTransactionTimeout) {
 		code = 503
 		l.spec.log.Info("invite transaction failed", "leg", l.spec.role.String(), "error", err)
-	}
-	if l.hangup != nil && !l.timedOut {
-		code = 487
 	}
 	l.report(ctx, &legFailed{role: l.spec.role, code: code})
 }
@@ -553,98 +435,50 @@ func (l *legActor) retryWithCredentials(ctx actor.Context, res *sip.Response) bo
 }
 
 func (l *legActor) stopRing() {
-	if l.ringStop != nil {
-		l.ringStop()
-		l.ringStop = nil
-	}
+	l.ring.Stop()
+	l.ring = nil
 }
 
 // ack acknowledges the INVITE's 2xx, with the answer when the INVITE had no offer.
 func (l *legActor) ack(body []byte) {
-	if l.dialog == nil || l.acked.Load() != nil {
+	if l.dialog == nil || l.acked {
 		return
 	}
-	ack := l.dialog.ack(l.invite.CSeq().SeqNo, body)
-	if err := l.spec.tr.Write(ack); err != nil {
+	l.acked = true
+	l.sendACK(l.dialog.ACK(l.invite.CSeq().SeqNo, body), l.ok)
+}
+
+func (l *legActor) sendACK(ack *sip.Request, ok *sip.Response) {
+	if err := l.spec.tr.SendACK(ack, ok); err != nil {
 		l.spec.log.Warn("ack failed", "leg", l.spec.role.String(), "error", err)
 	}
-	l.acked.Store(ack.Clone())
 }
 
 // end ends the leg whatever its phase: CANCEL before a dialog, BYE after.
 func (l *legActor) end(ctx actor.Context, h *legHangup) {
 	l.stopRing()
 	switch l.phase {
-	case phaseCalling:
-		// CANCEL must wait for a provisional (RFC 3261 §9.1), which may
-		// never come: the goroutine reading the INVITE's responses sends it
-		// (or ACK and BYE for a 2xx), and the leg ends now.
+	case phaseCalling, phaseEarly:
+		// The result is known now. CANCEL must wait for a provisional (RFC
+		// 3261 §9.1), which may never come; the transport sends it when it
+		// may, and ACKs (and BYEs) whatever answer comes.
 		l.hangup = h
-		l.abandonInvite()
-		l.phase = phaseEnded
-		l.report(ctx, &legFailed{role: l.spec.role, code: l.cancelCode()})
-	case phaseEarly:
-		// The result is known now; the 487 (or a 2xx that crosses the
-		// CANCEL, or nothing from a dead phone) is the reader's to handle.
-		l.hangup = h
-		l.sendCancel()
-		l.abandonInvite()
+		l.spec.tr.Abandon(l.inviteTx, nil)
+		l.inviteTx = nil
 		l.phase = phaseEnded
 		l.report(ctx, &legFailed{role: l.spec.role, code: l.cancelCode()})
 	case phaseConfirmed:
-		if l.acked.Load() == nil {
-			l.ack(nil) // a 2xx must be ACKed before its dialog can be ended
-		}
+		l.ack(nil) // a 2xx must be ACKed before its dialog can be ended
 		l.phase = phaseEnding
-		bye := l.dialog.request(sip.BYE, nil)
+		bye := l.dialog.Request(sip.BYE, nil)
 		if h.code > 0 {
-			bye.AppendHeader(reasonHeader(h.code, h.text))
+			bye.AppendHeader(transport.ReasonHeader(h.code, h.text))
 		}
-		l.do(ctx, bye, 32*time.Second)
+		if l.byeTx = l.startTx(bye); l.byeTx == nil {
+			l.phase = phaseEnded
+			l.report(ctx, &legEnded{role: l.spec.role})
+		}
 	}
-}
-
-func (l *legActor) sendCancel() {
-	if l.invite.Via() == nil || !l.cancelled.CompareAndSwap(false, true) {
-		return
-	}
-	invite := l.invite
-	l.cleanup(func() { l.fireAndForget(cancelRequest(invite)) })
-}
-
-// do sends an in-dialog request and posts the final response as requestDone.
-func (l *legActor) do(ctx actor.Context, req *sip.Request, timeout time.Duration) {
-	self, root := ctx.Self(), ctx.ActorSystem().Root
-	method, cseq := req.Method, req.CSeq().SeqNo
-	tr := l.spec.tr
-	go func() {
-		c, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		done := &requestDone{method: method, cseq: cseq}
-		tx, err := tr.Request(c, req)
-		if err != nil {
-			done.err = err
-			root.Send(self, done)
-			return
-		}
-		defer tx.Terminate()
-		for done.res == nil && done.err == nil {
-			select {
-			case res := <-tx.Responses():
-				if !res.IsProvisional() {
-					done.res = res
-				}
-			case <-tx.Done():
-				done.err = tx.Err()
-				if done.err == nil {
-					done.err = sip.ErrTransactionTerminated
-				}
-			case <-c.Done():
-				done.err = c.Err()
-			}
-		}
-		root.Send(self, done)
-	}()
 }
 
 func (l *legActor) refer(ctx actor.Context, m *legRefer) {
@@ -652,92 +486,79 @@ func (l *legActor) refer(ctx actor.Context, m *legRefer) {
 		ctx.Send(ctx.Parent(), &referAnswered{code: 481})
 		return
 	}
-	req := l.dialog.request(sip.REFER, l.spec.tr.Contact(l.dialog.transport))
+	req := l.dialog.Request(sip.REFER, l.spec.tr.Contact(l.dialog.Transport()))
 	l.referCSeq = req.CSeq().SeqNo
 	req.AppendHeader(sip.NewHeader("Refer-To", "<"+m.target+">"))
 	req.AppendHeader(sip.NewHeader("Referred-By", "<"+m.referredBy+">"))
-	req.SetBody(nil)
-	l.do(ctx, req, 32*time.Second)
+	if l.referTx = l.startTx(req); l.referTx == nil {
+		ctx.Send(ctx.Parent(), &referAnswered{code: 408})
+	}
 }
 
 func (l *legActor) reInvite(ctx actor.Context, body []byte) {
-	if l.phase != phaseConfirmed || l.ourReInv != 0 || l.pending != nil {
+	if l.phase != phaseConfirmed || l.ourReInv != nil || l.pending != nil {
 		// RFC 3261 14.1: no INVITE while one is in progress either way.
 		ctx.Send(ctx.Parent(), &reInviteAnswered{role: l.spec.role, code: 491})
 		return
 	}
-	req := l.dialog.request(sip.INVITE, l.spec.tr.Contact(l.dialog.transport))
-	setBody(req, body)
-	l.ourReInv = req.CSeq().SeqNo
+	req := l.dialog.Request(sip.INVITE, l.spec.tr.Contact(l.dialog.Transport()))
+	transport.SetSDP(req, body)
 	l.ourReInvOfferless = len(body) == 0
-	l.do(ctx, req, 32*time.Second)
+	if l.ourReInv = l.startTx(req); l.ourReInv == nil {
+		ctx.Send(ctx.Parent(), &reInviteAnswered{role: l.spec.role, code: 408})
+	}
 }
 
-func (l *legActor) onRequestDone(ctx actor.Context, m *requestDone) {
-	code := 408
+func (l *legActor) onReInviteDone(ctx actor.Context, res *sip.Response) {
+	tx := l.ourReInv
+	l.ourReInv = nil
 	var body []byte
-	if m.res != nil {
-		code = m.res.StatusCode
-		body = m.res.Body()
+	if res != nil {
+		body = res.Body()
 	}
-	switch m.method {
-	case sip.BYE:
-		l.phase = phaseEnded
-		l.report(ctx, &legEnded{role: l.spec.role})
-	case sip.REFER:
-		ctx.Send(ctx.Parent(), &referAnswered{code: code})
-	case sip.INVITE:
-		if m.cseq != l.ourReInv {
-			return
+	if res != nil && res.IsSuccess() && l.dialog != nil {
+		if l.ourReInvOfferless && len(body) > 0 {
+			// The 2xx carries an offer: its ACK must carry the answer,
+			// which comes from the other phone.
+			l.ackPending = res
+		} else {
+			l.sendACK(l.dialog.ACK(tx.Req.CSeq().SeqNo, nil), res)
 		}
-		l.ourReInv = 0
-		if m.res != nil && m.res.IsSuccess() && l.dialog != nil {
-			if l.ourReInvOfferless && len(body) > 0 {
-				// The 2xx carries an offer: its ACK must carry the
-				// answer, which comes from the other phone.
-				l.ackPending = m.cseq
-			} else if err := l.spec.tr.Write(l.dialog.ack(m.cseq, nil)); err != nil {
-				l.spec.log.Warn("re-invite ack failed", "leg", l.spec.role.String(), "error", err)
-			}
-		}
-		if l.phase == phaseConfirmed {
-			ctx.Send(ctx.Parent(), &reInviteAnswered{role: l.spec.role, code: code, body: body})
-		}
+	}
+	if l.phase == phaseConfirmed {
+		ctx.Send(ctx.Parent(), &reInviteAnswered{role: l.spec.role, code: finalCode(res), body: body})
 	}
 }
 
-func (l *legActor) onInDialog(ctx actor.Context, m *inDialog) {
-	req := m.req
-	respond := func(code int, reason string, body []byte) {
-		res := sip.NewResponseFromRequest(req, code, reason, body)
-		if len(body) > 0 {
-			res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-			res.AppendHeader(l.spec.tr.ContactFor(req))
-		}
-		if m.tx != nil {
-			_ = l.spec.tr.Respond(m.tx, res)
-		}
-		m.answered()
+func (l *legActor) respond(req *sip.Request, code int, reason string, body []byte) {
+	var headers []sip.Header
+	if len(body) > 0 {
+		headers = append(headers, sip.NewHeader("Content-Type", "application/sdp"), l.spec.tr.ContactFor(req))
 	}
+	if err := l.spec.tr.Respond(req, code, reason, body, headers...); err != nil {
+		l.spec.log.Debug("respond failed", "leg", l.spec.role.String(), "status", code, "error", err)
+	}
+}
+
+func (l *legActor) onRequest(ctx actor.Context, req *sip.Request) {
 	if l.dialog == nil {
-		if req.Method == sip.NOTIFY {
-			respond(200, "OK", nil) // a NOTIFY for a dialog we already gave up
-			return
-		}
-		if req.Method != sip.ACK {
-			respond(481, "Call/Transaction Does Not Exist", nil)
+		switch req.Method {
+		case sip.ACK:
+		case sip.NOTIFY:
+			l.respond(req, 200, "OK", nil) // a NOTIFY for a dialog we already gave up
+		default:
+			l.respond(req, 481, "Call/Transaction Does Not Exist", nil)
 		}
 		return
 	}
 	switch req.Method {
 	case sip.BYE:
-		respond(200, "OK", nil)
+		l.respond(req, 200, "OK", nil)
 		if l.phase < phaseEnded {
 			l.phase = phaseEnded
 			if p := l.pending; p != nil {
 				// RFC 3261 15.1.2: a BYE ends the pending re-INVITE with 487.
-				_ = l.spec.tr.Respond(p.tx, sip.NewResponseFromRequest(p.req, 487, "Request Terminated", nil))
-				p.answered()
+				l.respond(p, 487, "Request Terminated", nil)
 				l.pending = nil
 			}
 			l.report(ctx, &legEnded{role: l.spec.role, remote: true})
@@ -745,10 +566,10 @@ func (l *legActor) onInDialog(ctx actor.Context, m *inDialog) {
 	case sip.NOTIFY:
 		if !l.ownsReferNotify(req) {
 			// RFC 6665 §4.1.3: a NOTIFY for a subscription we do not have.
-			respond(481, "Subscription Does Not Exist", nil)
+			l.respond(req, 481, "Subscription Does Not Exist", nil)
 			return
 		}
-		respond(200, "OK", nil)
+		l.respond(req, 200, "OK", nil)
 		code, err := parseSipfrag(req.Body())
 		if err != nil {
 			l.spec.log.Info("notify without a sipfrag status", "error", err)
@@ -756,22 +577,44 @@ func (l *legActor) onInDialog(ctx actor.Context, m *inDialog) {
 		}
 		ctx.Send(ctx.Parent(), &referNotify{code: code, final: code >= 200})
 	case sip.INVITE:
-		if l.phase != phaseConfirmed || l.pending != nil || l.ourReInv != 0 {
-			respond(491, "Request Pending", nil)
+		if l.pending != nil && branch(l.pending) == branch(req) {
+			return // a retransmission of the re-INVITE we are answering
+		}
+		if l.phase != phaseConfirmed || l.pending != nil || l.ourReInv != nil {
+			l.respond(req, 491, "Request Pending", nil)
 			return
 		}
-		l.pending = m
+		l.pending = req
 		ctx.Send(ctx.Parent(), &remoteReInvite{role: l.spec.role, body: req.Body()})
+	case sip.CANCEL:
+		if l.pending == nil || branch(l.pending) != branch(req) {
+			l.respond(req, 481, "Call/Transaction Does Not Exist", nil)
+			return
+		}
+		l.respond(req, 200, "OK", nil)
+		l.respond(l.pending, 487, "Request Terminated", nil)
+		l.pending = nil
 	case sip.ACK:
-		if l.awaitingAck {
+		if l.awaitingAck && l.answeredOK != nil && req.CSeq() != nil && req.CSeq().SeqNo == l.answeredOK.CSeq().SeqNo {
 			l.awaitingAck = false
+			l.answeredOK = nil
+			l.okTimer.Stop()
+			l.okTimer = nil
 			ctx.Send(ctx.Parent(), &remoteAck{role: l.spec.role, body: req.Body()})
 		}
 	case sip.INFO, sip.OPTIONS:
-		respond(200, "OK", nil)
+		l.respond(req, 200, "OK", nil)
 	default:
-		respond(405, "Method Not Allowed", nil)
+		l.respond(req, 405, "Method Not Allowed", nil)
 	}
+}
+
+func branch(req *sip.Request) string {
+	if v := req.Via(); v != nil {
+		b, _ := v.Params.Get("branch")
+		return b
+	}
+	return ""
 }
 
 // ownsReferNotify reports whether a NOTIFY belongs to the implicit
@@ -805,16 +648,48 @@ func (l *legActor) answerPeerReInvite(m *legAnswerReq) {
 	if m.code >= 300 {
 		reason = "Not Accepted"
 	}
-	res := sip.NewResponseFromRequest(p.req, m.code, reason, m.body)
+	res := sip.NewResponseFromRequest(p, m.code, reason, m.body)
 	if len(m.body) > 0 {
 		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	}
 	if m.code < 300 {
-		res.AppendHeader(l.spec.tr.ContactFor(p.req))
+		res.AppendHeader(l.spec.tr.ContactFor(p))
 	}
-	_ = l.spec.tr.Respond(p.tx, res)
-	p.answered()
+	if err := l.spec.tr.Reply(p, res); err != nil {
+		l.spec.log.Debug("respond failed", "leg", l.spec.role.String(), "status", m.code, "error", err)
+	}
 	l.awaitingAck = m.code < 300
+	if l.awaitingAck {
+		l.answeredOK = res
+		l.pendingOK(p)
+	}
+}
+
+// pendingOK starts retransmitting our 2xx to the peer's re-INVITE over UDP,
+// T1 doubling to T2, until the ACK comes or 64*T1 pass.
+func (l *legActor) pendingOK(req *sip.Request) {
+	if req.Transport() != "UDP" {
+		return
+	}
+	l.okGen++
+	l.okInterval = sip.T1
+	l.okDeadline = time.Now().Add(64 * sip.T1)
+	l.okTimer = l.spec.clock.After(l.okInterval, l.self, resendOK{gen: l.okGen})
+}
+
+func (l *legActor) resendOK(gen int) {
+	if gen != l.okGen || !l.awaitingAck || l.answeredOK == nil {
+		return
+	}
+	if time.Now().After(l.okDeadline) {
+		l.awaitingAck, l.answeredOK = false, nil // no ACK: the peer is gone
+		return
+	}
+	if err := l.spec.tr.ResendResponse(l.answeredOK); err != nil {
+		l.spec.log.Debug("2xx retransmission failed", "leg", l.spec.role.String(), "error", err)
+	}
+	l.okInterval = min(2*l.okInterval, sip.T2)
+	l.okTimer = l.spec.clock.After(l.okInterval, l.self, resendOK{gen: gen})
 }
 
 // report sends the leg's one end-of-life event.
@@ -827,26 +702,32 @@ func (l *legActor) report(ctx actor.Context, ev any) {
 }
 
 // abandon runs when the leg actor stops for any reason (the call ended, a
-// panic, shutdown): a phone must never be left ringing or connected.
+// panic, shutdown): a phone must never be left ringing or connected. What
+// is still under way is handed to the transport, which finishes it after
+// the actor is gone; the actor itself keeps nothing.
 func (l *legActor) abandon() {
 	l.stopRing()
+	l.okTimer.Stop()
 	if l.pending != nil {
-		_ = l.spec.tr.Respond(l.pending.tx, sip.NewResponseFromRequest(l.pending.req, 500, "Server Internal Error", nil))
-		l.pending.answered()
+		l.respond(l.pending, 500, "Server Internal Error", nil)
 		l.pending = nil
 	}
+	tr := l.spec.tr
 	switch l.phase {
 	case phaseCalling, phaseEarly:
-		l.abandonInvite()
-		if l.phase == phaseEarly {
-			l.sendCancel()
-		}
+		tr.Abandon(l.inviteTx, nil)
+		l.inviteTx = nil
 	case phaseConfirmed:
-		if l.acked.Load() == nil {
-			l.ack(nil)
+		l.ack(nil)
+		tr.Fire(l.dialog.Request(sip.BYE, nil))
+	case phaseEnding:
+		tr.Finish(l.byeTx)
+		l.byeTx = nil
+	}
+	for _, tx := range []*transport.ClientTx{l.inviteTx, l.ourReInv, l.referTx, l.byeTx} {
+		if tx != nil {
+			tx.Stop()
 		}
-		bye := l.dialog.request(sip.BYE, nil)
-		l.cleanup(func() { l.fireAndForget(bye) })
 	}
 	l.phase = phaseEnded
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/clicktocall/clicktocall/transport/timing"
 )
 
 // Mode is how a call connects the destination.
@@ -67,8 +69,10 @@ type callSupervisor struct {
 	setupOffer       []byte
 	glareRetries     int
 	shuttingDown     bool
-	referTimer       *time.Timer
-	durationTimer    *time.Timer
+	self             *mailbox
+	referTimer       *timing.Timer
+	durationTimer    *timing.Timer
+	glareTimer       *timing.Timer
 }
 
 func newCallSupervisor(spec callSpec) actor.Producer {
@@ -87,6 +91,7 @@ var stopOnPanic = actor.NewOneForOneStrategy(0, time.Second, func(reason any) ac
 func (c *callSupervisor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		c.self = newMailbox(ctx)
 		c.start(ctx)
 	case *actor.Stopping:
 		if !c.final {
@@ -95,6 +100,7 @@ func (c *callSupervisor) Receive(ctx actor.Context) {
 	case *actor.Stopped:
 		c.stopTimer(&c.referTimer)
 		c.stopTimer(&c.durationTimer)
+		c.stopTimer(&c.glareTimer)
 		c.spec.onEnd(c.spec.id)
 	case *actor.Terminated:
 		c.onLegTerminated(ctx, m.Who)
@@ -192,7 +198,7 @@ func (c *callSupervisor) spawnLeg(ctx actor.Context, spec legSpec) {
 	spec.proxy = s.tr.OutboundProxy()
 	spec.tr = s.tr
 	spec.log = c.spec.log
-	spec.cleanups = &s.cleanups
+	spec.clock = s.clock
 	props := actor.PropsFromProducer(newLeg(spec), actor.WithDispatcher(callDispatcher))
 	c.legs[spec.role] = ctx.Spawn(props)
 }
@@ -265,18 +271,15 @@ func (c *callSupervisor) onAnswered(ctx actor.Context, m *legAnswered) {
 
 func (c *callSupervisor) startReferTimer(ctx actor.Context) {
 	c.referGen++
-	gen, self, root := c.referGen, ctx.Self(), ctx.ActorSystem().Root
 	c.stopTimer(&c.referTimer)
-	c.referTimer = time.AfterFunc(c.spec.settings.referTimeout, func() { root.Send(self, referTimedOut{gen: gen}) })
+	c.referTimer = c.spec.settings.clock.After(c.spec.settings.referTimeout, c.self, referTimedOut{gen: c.referGen})
 }
 
 // stopTimer stops *t, so a finished call holds no timer (with long
 // max_call_duration settings they would pile up by the million).
-func (c *callSupervisor) stopTimer(t **time.Timer) {
-	if *t != nil {
-		(*t).Stop()
-		*t = nil
-	}
+func (c *callSupervisor) stopTimer(t **timing.Timer) {
+	(*t).Stop()
+	*t = nil
 }
 
 // startDestination runs RFC 3725 flow IV from its second step: an offerless
@@ -360,9 +363,8 @@ func (c *callSupervisor) onReInviteAnswered(ctx actor.Context, m *reInviteAnswer
 			// Glare with the initiator's own re-INVITE: try again after
 			// 2.1 to 4 s (RFC 3261 14.1) rather than fail the call.
 			c.glareRetries++
-			self, root := ctx.Self(), ctx.ActorSystem().Root
 			wait := 2100*time.Millisecond + time.Duration(rand.Int64N(int64(1900*time.Millisecond)))
-			time.AfterFunc(wait, func() { root.Send(self, retrySetup{}) })
+			c.glareTimer = c.spec.settings.clock.After(wait, c.self, retrySetup{})
 			return
 		}
 		c.setupReInvite = false
@@ -373,8 +375,7 @@ func (c *callSupervisor) onReInviteAnswered(ctx actor.Context, m *reInviteAnswer
 				c.connected = true
 				c.emit(200, LegDestination)
 				if d := c.spec.settings.maxCallDuration; d > 0 {
-					self, root := ctx.Self(), ctx.ActorSystem().Root
-					c.durationTimer = time.AfterFunc(d, func() { root.Send(self, callDurationUp{}) })
+					c.durationTimer = c.spec.settings.clock.After(d, c.self, callDurationUp{})
 				}
 				return
 			}

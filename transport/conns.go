@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/clicktocall/clicktocall/transport/locate"
 )
@@ -56,10 +56,10 @@ func newConnector(t *Transport, keepAliveInterval time.Duration) *connector {
 }
 
 // serve starts sipgo reading the connections handed over.
-func (c *connector) serve(srv *sipgo.Server) {
-	go func() { _ = srv.ServeTCP(c.handover["TCP"]) }()
+func (c *connector) serve(tpl *sip.TransportLayer) {
+	go func() { _ = tpl.ServeTCP(c.handover["TCP"]) }()
 	if ln := c.handover["TLS"]; ln != nil {
-		go func() { _ = srv.ServeTLS(ln) }()
+		go func() { _ = tpl.ServeTLS(ln) }()
 	}
 }
 
@@ -80,7 +80,7 @@ func (c *connector) wait() { c.loops.Wait() }
 // concurrent callers for the same target share one attempt.
 func (c *connector) ensure(ctx context.Context, tg locate.Target) error {
 	network, addr := lower(tg.Transport), tg.Addr.String()
-	if conn, err := c.t.ua.TransportLayer().GetConnection(network, addr); err == nil {
+	if conn, err := c.t.tpl.GetConnection(network, addr); err == nil {
 		_, _ = conn.TryClose() // GetConnection took a reference
 		return nil
 	}

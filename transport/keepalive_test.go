@@ -110,20 +110,12 @@ func sendOptions(t *testing.T, tr *transport.Transport, to sip.Uri) {
 	req.AppendHeader(tr.Contact("TCP"))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	tx, err := tr.Request(ctx, req)
+	res, err := tr.Do(ctx, req)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("OPTIONS: %v", err)
 	}
-	defer tx.Terminate()
-	select {
-	case res := <-tx.Responses():
-		if res.StatusCode != 200 {
-			t.Fatalf("OPTIONS answered %d", res.StatusCode)
-		}
-	case <-tx.Done():
-		t.Fatalf("OPTIONS: %v", tx.Err())
-	case <-ctx.Done():
-		t.Fatal("OPTIONS: no answer")
+	if res.StatusCode != 200 {
+		t.Fatalf("OPTIONS answered %d", res.StatusCode)
 	}
 }
 

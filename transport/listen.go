@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"syscall"
 	"time"
-
-	"github.com/emiago/sipgo"
 )
 
 // family is an IP address family the transport may have sockets for.
@@ -35,9 +33,8 @@ func familyOf(a netip.Addr) family {
 	return ipv6
 }
 
-// stack is one address family's sockets and the sipgo clients that send from
-// them. sipgo's Via comes from the client, so each family needs its own
-// clients to put an address of that family in Via.
+// stack is one address family's sockets and the address it advertises in
+// Via and Contact.
 type stack struct {
 	fam     family
 	bind    netip.Addr // bound address: the configured one or the wildcard
@@ -46,7 +43,6 @@ type stack struct {
 	udp     net.PacketConn
 	tcp     net.Listener
 	tls     net.Listener // the raw TCP listener under TLS; nil without TLS
-	clients map[string]*sipgo.Client
 }
 
 // bindPlan is what IPAddress asks for: "" is both families on their

@@ -10,7 +10,6 @@ package transport
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -20,11 +19,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/google/uuid"
 
 	"github.com/clicktocall/clicktocall/transport/locate"
+	"github.com/clicktocall/clicktocall/transport/timing"
 )
 
 // Options configures a Transport.
@@ -50,6 +49,11 @@ type Options struct {
 	// retransmissions): kind is the method of a request or the status class
 	// ("2xx") of a response. For metrics; it must not block.
 	OnMessage func(direction, kind string)
+	// Linger is how long answered requests and ACKed final responses are
+	// kept to absorb their retransmissions; 0 = 64*T1 (32 s), as RFC 3261.
+	Linger time.Duration
+	// Clock runs the transactions' timers; nil = the process's wheel.
+	Clock timing.Clock
 	// MaxMessageSize bounds a SIP message in bytes; a larger one is dropped
 	// (UDP) or ends the connection (TCP, TLS). 0 keeps sipgo's 65535.
 	MaxMessageSize int
@@ -64,24 +68,12 @@ type TLSOptions struct {
 	CAFile   string // PEM roots trusted besides the system's, "" = system roots only
 }
 
-// InDialogHandler receives the requests of one SIP dialog (keyed by Call-ID).
-// HandleRequest must answer tx (except for ACK, which has no transaction)
-// and may return before doing so; the router keeps sipgo's handler alive until
-// the answer is sent or the transaction ends.
-type InDialogHandler interface {
-	HandleRequest(req *sip.Request, tx sip.ServerTransaction, answered func())
-	// HandleProvisional gets each 18x to an INVITE of this Call-ID in
-	// arrival order. sipgo hands responses to transactions in goroutines, so
-	// a 180 followed at once by a 200 can otherwise be overtaken and lost.
-	HandleProvisional(res *sip.Response)
-}
-
-// Transport owns the SIP sockets and routes in-dialog requests.
+// Transport owns the SIP sockets, routes what arrives to the owner of its
+// Call-ID and absorbs retransmissions.
 type Transport struct {
 	opts      Options
 	log       *slog.Logger
-	ua        *sipgo.UserAgent
-	srv       *sipgo.Server
+	tpl       *sip.TransportLayer // sipgo's sockets, connections and parser
 	stacks    [numFamilies]*stack // nil: no sockets of that family
 	port      int                 // UDP and TCP
 	tlsPort   int                 // 0 without TLS
@@ -89,13 +81,13 @@ type Transport struct {
 	resolver  *locate.Resolver
 	conns     *connector
 	proxy     *sip.Uri
-	dialogs   sync.Map // Call-ID -> InDialogHandler
+	dialogs   sync.Map // Call-ID -> Endpoint
+	clock     timing.Clock
+	linger    *linger
+	orphans   *orphanage
+	closed    chan struct{}
 	closeOnce sync.Once
 }
-
-// answerWait bounds how long sipgo's handler goroutine waits for the owning
-// actor to answer an in-dialog request (Timer F: after that the peer gave up).
-const answerWait = 32 * time.Second
 
 // New binds the sockets and starts serving. UDP and TCP share one port
 // number, read back when Port is 0; so do the TLS listeners.
@@ -143,105 +135,37 @@ func New(opts Options) (*Transport, error) {
 			s.advertise(domain)
 		}
 	}
-	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent(opts.UserAgent), sipgo.WithUserAgentHostname(t.Host()),
-		sipgo.WithUserAgentDNSResolver(res.NetResolver())}
-	if t.tlsClient != nil {
-		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(t.tlsClient))
-	}
+	parser := sip.NewParser()
 	if opts.MaxMessageSize > 0 {
-		parser := sip.NewParser()
 		parser.MaxMessageLength = opts.MaxMessageSize
-		uaOpts = append(uaOpts, sipgo.WithUserAgentParser(parser))
 	}
-	ua, err := sipgo.NewUA(uaOpts...)
-	if err != nil {
-		t.closeSockets()
-		return nil, fmt.Errorf("sip user agent: %w", err)
+	t.tpl = sip.NewTransportLayer(res.NetResolver(), parser, t.tlsClient)
+	t.tpl.OnMessage(t.onMessage)
+	t.clock = opts.Clock
+	if t.clock == nil {
+		t.clock = timing.Default
 	}
-	t.ua = ua
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(opts.Logger))
-	if err != nil {
-		t.Close()
-		return nil, fmt.Errorf("sip server: %w", err)
+	linger := opts.Linger
+	if linger == 0 {
+		linger = 64 * sip.T1
 	}
-	t.srv = srv
-	for _, s := range t.stacks {
-		if s == nil {
-			continue
-		}
-		if err := t.newClients(s); err != nil {
-			t.Close()
-			return nil, err
-		}
-	}
+	t.linger = newLinger(linger)
+	t.orphans = newOrphanage(t)
+	t.closed = make(chan struct{})
 	t.conns = newConnector(t, opts.KeepAliveInterval)
-	t.routes()
-	ua.TransportLayer().OnMessage(t.observeProvisional)
-	if opts.OnMessage != nil {
-		ua.TransportLayer().OnMessage(func(m sip.Message) { opts.OnMessage("in", messageKind(m)) })
-	}
 	for _, s := range t.stacks {
 		if s == nil {
 			continue
 		}
-		go func() { _ = srv.ServeUDP(s.udp) }()
-		go func() { _ = srv.ServeTCP(s.tcp) }()
+		go func() { _ = t.tpl.ServeUDP(s.udp) }()
+		go func() { _ = t.tpl.ServeTCP(s.tcp) }()
 		if s.tls != nil {
-			go func() { _ = srv.ServeTLS(tls.NewListener(s.tls, serverTLS)) }()
+			go func() { _ = t.tpl.ServeTLS(tls.NewListener(s.tls, serverTLS)) }()
 		}
 	}
-	t.conns.serve(srv)
-	if err := t.waitUDP(); err != nil {
-		t.Close()
-		return nil, err
-	}
+	t.conns.serve(t.tpl)
+	t.clock.After(sweepInterval, sweeper{t}, nil)
 	return t, nil
-}
-
-// newClients makes the family's clients. UDP requests leave from the
-// listening socket so replies and in-dialog requests come back to the
-// address in Via; TCP and TLS must not bind their listening port again
-// ("address already in use"), and their connections are opened by the
-// connector anyway.
-func (t *Transport) newClients(s *stack) error {
-	s.clients = map[string]*sipgo.Client{}
-	udpAddr := s.udp.LocalAddr().String()
-	var err error
-	if s.clients["UDP"], err = sipgo.NewClient(t.ua, sipgo.WithClientHostname(s.host), sipgo.WithClientPort(t.port),
-		sipgo.WithClientConnectionAddr(udpAddr)); err != nil {
-		return fmt.Errorf("sip udp client: %w", err)
-	}
-	if s.clients["TCP"], err = sipgo.NewClient(t.ua, sipgo.WithClientHostname(s.host), sipgo.WithClientPort(t.port)); err != nil {
-		return fmt.Errorf("sip tcp client: %w", err)
-	}
-	if s.tls != nil {
-		if s.clients["TLS"], err = sipgo.NewClient(t.ua, sipgo.WithClientHostname(s.tlsHost), sipgo.WithClientPort(t.tlsPort)); err != nil {
-			return fmt.Errorf("sip tls client: %w", err)
-		}
-	}
-	return nil
-}
-
-// waitUDP returns once sipgo has pooled every UDP listener: before that a
-// request sent from the listener's address would try to bind it a second time.
-func (t *Transport) waitUDP() error {
-	for _, s := range t.stacks {
-		if s == nil {
-			continue
-		}
-		addr := s.udp.LocalAddr().String()
-		for deadline := time.Now().Add(5 * time.Second); ; {
-			if c, err := t.ua.TransportLayer().GetConnection("udp", addr); err == nil && c != nil {
-				_, _ = c.TryClose() // GetConnection took a reference
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("sip udp listener %s did not start", addr)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
-	return nil
 }
 
 func ensureLR(p sip.HeaderParams) sip.HeaderParams {
@@ -382,12 +306,6 @@ func (t *Transport) NewCallID() string { return uuid.NewString() + "@" + t.Host(
 // OutboundProxy is the pre-loaded route for out-of-dialog requests, or nil.
 func (t *Transport) OutboundProxy() *sip.Uri { return t.proxy }
 
-// Register makes h the owner of the dialog(s) with this Call-ID.
-func (t *Transport) Register(callID string, h InDialogHandler) { t.dialogs.Store(callID, h) }
-
-// Unregister forgets the Call-ID; later requests in it get out-of-dialog answers.
-func (t *Transport) Unregister(callID string) { t.dialogs.Delete(callID) }
-
 // Close stops serving and releases the sockets and connections.
 func (t *Transport) Close() error {
 	var err error
@@ -395,8 +313,9 @@ func (t *Transport) Close() error {
 		if t.conns != nil {
 			t.conns.stop()
 		}
-		if t.ua != nil {
-			err = t.ua.Close()
+		close(t.closed)
+		if t.tpl != nil {
+			err = t.tpl.Close()
 		}
 		t.closeSockets()
 		if t.conns != nil {
@@ -414,62 +333,82 @@ func (t *Transport) closeSockets() {
 	}
 }
 
-func (t *Transport) routes() {
-	for _, m := range []sip.RequestMethod{sip.INVITE, sip.ACK, sip.BYE, sip.CANCEL, sip.OPTIONS,
-		sip.NOTIFY, sip.REFER, sip.INFO, sip.UPDATE, sip.MESSAGE, sip.SUBSCRIBE, sip.PRACK} {
-		t.srv.OnRequest(m, t.route)
+// sweepInterval is how often expired linger entries are dropped.
+const sweepInterval = time.Second
+
+// sweeper drops expired linger entries, on the clock, until Close.
+type sweeper struct{ t *Transport }
+
+func (w sweeper) Post(any) {
+	select {
+	case <-w.t.closed:
+		return
+	default:
 	}
-	t.srv.OnNoRoute(t.route)
+	w.t.linger.sweep(time.Now())
+	w.t.clock.After(sweepInterval, w, nil)
 }
 
-// route hands a request to its dialog's owner or answers it itself.
-func (t *Transport) route(req *sip.Request, tx sip.ServerTransaction) {
+// onMessage runs in the socket's read loop (one per UDP socket and per
+// connection), in arrival order: it answers what the transport can answer
+// alone and hands the rest to the owner of the Call-ID, one post each.
+func (t *Transport) onMessage(msg sip.Message) {
 	defer func() {
 		// Nothing a peer sends may stop the server.
 		if r := recover(); r != nil {
-			t.log.Error("sip request handler panic", "method", req.Method, "panic", r)
+			t.log.Error("sip message handler panic", "panic", r)
 		}
 	}()
-	if cid := req.CallID(); cid != nil && hasToTag(req) {
-		if h, ok := t.dialogs.Load(cid.Value()); ok {
-			t.deliver(h.(InDialogHandler), req, tx)
+	if t.opts.OnMessage != nil {
+		t.opts.OnMessage("in", messageKind(msg))
+	}
+	switch m := msg.(type) {
+	case *sip.Response:
+		t.onResponse(m)
+	case *sip.Request:
+		t.onRequest(m)
+	}
+}
+
+func (t *Transport) onResponse(res *sip.Response) {
+	cseq, via, cid := res.CSeq(), res.Via(), res.CallID()
+	if cseq == nil || via == nil || cid == nil {
+		return
+	}
+	if cseq.MethodName == sip.INVITE && res.StatusCode >= 200 {
+		if e := t.linger.lookup(responseKey(res)); e != nil {
+			t.resend(e) // our ACK was lost
 			return
 		}
 	}
-	t.answerOutOfDialog(req, tx)
-}
-
-func (t *Transport) deliver(h InDialogHandler, req *sip.Request, tx sip.ServerTransaction) {
-	if tx == nil { // ACK to a 2xx
-		h.HandleRequest(req, nil, func() {})
+	if t.orphans.claim(res) {
 		return
 	}
-	done := make(chan struct{})
-	var once sync.Once
-	h.HandleRequest(req, tx, func() { once.Do(func() { close(done) }) })
-	timer := time.NewTimer(answerWait)
-	defer timer.Stop()
-	select {
-	case <-done:
-	case <-tx.Done():
-	case <-timer.C:
-		t.respond(req, tx, 500, "Server Internal Error")
+	if ep := t.owner(cid.Value()); ep != nil {
+		ep.Post(res)
+		return
+	}
+	if cseq.MethodName == sip.INVITE && res.IsSuccess() && t.ourHost(via.Host) {
+		// A 2xx for a call that is gone: its dialog must not stay up.
+		target := res.To().Address
+		t.AckAndBye(res, target)
 	}
 }
 
-// observeProvisional runs in the socket's read loop, in arrival order.
-func (t *Transport) observeProvisional(msg sip.Message) {
-	res, ok := msg.(*sip.Response)
-	if !ok || res.StatusCode < 180 || res.StatusCode >= 200 {
-		return
+func (t *Transport) onRequest(req *sip.Request) {
+	if req.Method != sip.ACK {
+		if e := t.linger.lookup(requestKey(req)); e != nil {
+			t.resend(e) // our answer was lost
+			return
+		}
 	}
-	cseq, cid := res.CSeq(), res.CallID()
-	if cseq == nil || cid == nil || cseq.MethodName != sip.INVITE {
-		return
+	if cid := req.CallID(); cid != nil && hasToTag(req) {
+		if ep := t.owner(cid.Value()); ep != nil {
+			ep.Post(req)
+			return
+		}
 	}
-	if h, ok := t.dialogs.Load(cid.Value()); ok {
-		h.(InDialogHandler).HandleProvisional(res)
-	}
+	t.answerOutOfDialog(req)
 }
 
 func hasToTag(req *sip.Request) bool {
@@ -481,8 +420,8 @@ func hasToTag(req *sip.Request) bool {
 	return ok
 }
 
-func (t *Transport) answerOutOfDialog(req *sip.Request, tx sip.ServerTransaction) {
-	if tx == nil {
+func (t *Transport) answerOutOfDialog(req *sip.Request) {
+	if req.Method == sip.ACK {
 		return // a stray ACK needs no answer
 	}
 	inDialog := hasToTag(req)
@@ -490,20 +429,20 @@ func (t *Transport) answerOutOfDialog(req *sip.Request, tx sip.ServerTransaction
 	case req.Method == sip.OPTIONS:
 		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 		res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY, REFER"))
-		t.reply(tx, res)
+		t.replyStateless(req, res)
 	case req.Method == sip.INVITE && !inDialog:
-		t.respond(req, tx, 403, "Forbidden")
+		t.respondStateless(req, 403, "Forbidden")
 	case req.Method == sip.NOTIFY && isReferEvent(req):
 		// A final NOTIFY may arrive after the dialog it reports on has ended.
-		t.respond(req, tx, 200, "OK")
+		t.respondStateless(req, 200, "OK")
 	case req.Method == sip.CANCEL:
-		t.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		t.respondStateless(req, 481, "Call/Transaction Does Not Exist")
 	case inDialog || req.Method == sip.BYE || req.Method == sip.NOTIFY:
-		t.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		t.respondStateless(req, 481, "Call/Transaction Does Not Exist")
 	default:
 		res := sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
 		res.AppendHeader(sip.NewHeader("Allow", "OPTIONS"))
-		t.reply(tx, res)
+		t.replyStateless(req, res)
 	}
 }
 
@@ -516,28 +455,22 @@ func isReferEvent(req *sip.Request) bool {
 	return len(v) >= 5 && strings.EqualFold(v[:5], "refer")
 }
 
-func (t *Transport) respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string) {
-	t.reply(tx, sip.NewResponseFromRequest(req, code, reason, nil))
+func (t *Transport) respondStateless(req *sip.Request, code int, reason string) {
+	t.replyStateless(req, sip.NewResponseFromRequest(req, code, reason, nil))
 }
 
-func (t *Transport) reply(tx sip.ServerTransaction, res *sip.Response) {
-	if err := t.Respond(tx, res); err != nil && !errors.Is(err, sip.ErrTransactionTerminated) {
-		t.log.Debug("sip respond failed", "status", res.StatusCode, "error", err)
-	}
-}
-
-// Respond answers a request received in tx.
-func (t *Transport) Respond(tx sip.ServerTransaction, res *sip.Response) error {
+// replyStateless answers without keeping the answer: a repeat of the
+// request is answered anew, the same way.
+func (t *Transport) replyStateless(req *sip.Request, res *sip.Response) {
 	t.sent(res)
-	return tx.Respond(res)
-}
-
-// CountTransactionACK counts the ACK sipgo's INVITE client transaction
-// sends by itself for a final response of 300 or more (RFC 3261 17.1.1.3),
-// which never passes through Request or Write.
-func (t *Transport) CountTransactionACK() {
-	if t.opts.OnMessage != nil {
-		t.opts.OnMessage("out", "ACK")
+	d, err := replyDest(req)
+	if err == nil {
+		buf := encode(res)
+		err = t.writeRaw(d, buf.Bytes())
+		bufPool.Put(buf)
+	}
+	if err != nil {
+		t.log.Debug("sip respond failed", "status", res.StatusCode, "error", err)
 	}
 }
 

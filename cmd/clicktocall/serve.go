@@ -50,7 +50,6 @@ func serve(args []string) int {
 	// sipgo logs through its package logger; its INFO records (e.g. a
 	// retransmission no transaction waits for) are noise under load.
 	sip.SetDefaultLogger(logging.AtLeast(log, slog.LevelWarn).With("lib", "sipgo"))
-	lingerTransactions(cfg.SIP.TransactionLinger)
 	setMemoryLimit(cfg.MemoryLimit, log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -149,7 +148,8 @@ func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 // sipTransportOptions maps the sip { } settings onto the SIP transport.
 func sipTransportOptions(s config.SIP, userAgent string, log *slog.Logger) transport.Options {
 	o := transport.Options{IPAddress: s.IPAddress, Port: s.UDPTCPPort, OutboundProxy: s.OutboundProxy,
-		UserAgent: userAgent, Logger: log, DNSServers: s.DNSServers, MaxMessageSize: s.MaxMessageSize}
+		UserAgent: userAgent, Logger: log, DNSServers: s.DNSServers, MaxMessageSize: s.MaxMessageSize,
+		Linger: s.TransactionLinger}
 	if s.KeepAlives {
 		o.KeepAliveInterval = s.KeepAliveInterval
 	}
@@ -193,14 +193,6 @@ func (s *server) shutdown(timeout time.Duration) error {
 	return errors.Join(errs...)
 }
 
-// lingerTransactions sets how long sipgo keeps finished transactions to
-// absorb retransmissions (process-wide, so set here before any transport
-// starts, not in start(), which tests call while other servers run).
-func lingerTransactions(d time.Duration) {
-	if d > 0 {
-		sip.Timer_D, sip.Timer_J, sip.Timer_L, sip.Timer_M = d, d, d, d
-	}
-}
 
 // setMemoryLimit makes memory_limit Go's soft memory limit, so the GC works
 // harder as the heap nears it instead of letting RSS grow. Process-wide, so
