@@ -276,10 +276,8 @@ func (t *Transport) Drain(ctx context.Context) error {
 // response: for tools and tests; calls run their transactions as actors.
 func (t *Transport) Do(ctx context.Context, req *sip.Request) (*sip.Response, error) {
 	ep := make(chanEndpoint, 16)
+	t.complete(req)
 	cid := req.CallID()
-	if cid == nil {
-		return nil, errors.New("request without Call-ID")
-	}
 	t.Register(cid.Value(), ep)
 	defer t.Unregister(cid.Value(), ep)
 	tx, err := t.StartTx(ep, req)
@@ -338,4 +336,33 @@ func responseDest(res *sip.Response) (destination, error) {
 		return destination{}, fmt.Errorf("resend to %q: %w", res.Destination(), err)
 	}
 	return destination{transport: res.Transport(), addr: a}, nil
+}
+
+// complete adds what a request needs and lacks (RFC 3261 §8.1.1): From
+// (our identity on this host, with a tag), To (the Request-URI), Call-ID,
+// CSeq and Max-Forwards.
+func (t *Transport) complete(req *sip.Request) {
+	if req.From() == nil {
+		from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: contactUser, Host: uriHost(t.Host())}, Params: sip.NewParams()}
+		from.Params.Add("tag", sip.GenerateTagN(16))
+		req.AppendHeader(from)
+	}
+	if req.To() == nil {
+		req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: req.Recipient.Scheme, User: req.Recipient.User,
+			Host: req.Recipient.Host, Port: req.Recipient.Port}})
+	}
+	if req.CallID() == nil {
+		cid := sip.CallIDHeader(t.NewCallID())
+		req.AppendHeader(&cid)
+	}
+	if req.CSeq() == nil {
+		req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: req.Method})
+	}
+	if req.MaxForwards() == nil {
+		mf := sip.MaxForwardsHeader(70)
+		req.AppendHeader(&mf)
+	}
+	if req.Body() == nil {
+		req.SetBody(nil)
+	}
 }
