@@ -577,7 +577,7 @@ func (l *legActor) onRequest(ctx actor.Context, req *sip.Request) {
 		}
 		ctx.Send(ctx.Parent(), &referNotify{code: code, final: code >= 200})
 	case sip.INVITE:
-		if l.pending != nil && branch(l.pending) == branch(req) {
+		if l.pending != nil && transport.BranchOf(l.pending) == transport.BranchOf(req) {
 			return // a retransmission of the re-INVITE we are answering
 		}
 		if l.phase != phaseConfirmed || l.pending != nil || l.ourReInv != nil {
@@ -587,7 +587,7 @@ func (l *legActor) onRequest(ctx actor.Context, req *sip.Request) {
 		l.pending = req
 		ctx.Send(ctx.Parent(), &remoteReInvite{role: l.spec.role, body: req.Body()})
 	case sip.CANCEL:
-		if l.pending == nil || branch(l.pending) != branch(req) {
+		if l.pending == nil || transport.BranchOf(l.pending) != transport.BranchOf(req) {
 			l.respond(req, 481, "Call/Transaction Does Not Exist", nil)
 			return
 		}
@@ -609,13 +609,6 @@ func (l *legActor) onRequest(ctx actor.Context, req *sip.Request) {
 	}
 }
 
-func branch(req *sip.Request) string {
-	if v := req.Via(); v != nil {
-		b, _ := v.Params.Get("branch")
-		return b
-	}
-	return ""
-}
 
 // ownsReferNotify reports whether a NOTIFY belongs to the implicit
 // subscription of our REFER (RFC 3515): Event "refer", and when it carries

@@ -171,3 +171,12 @@ func ToTag(m interface{ To() *sip.ToHeader }) string {
 	}
 	return ""
 }
+
+// BranchOf is the branch of a request's top Via ("" without one).
+func BranchOf(req *sip.Request) string {
+	if v := req.Via(); v != nil {
+		b, _ := v.Params.Get("branch")
+		return b
+	}
+	return ""
+}

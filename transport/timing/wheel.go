@@ -32,13 +32,21 @@ type Timer struct {
 	p          Poster
 	msg        any
 	armed      bool
+	fake       *Fake         // set for a Fake's timers
+	after      time.Duration // as armed (Fake)
 }
 
 // Stop disarms t; it reports whether t was still pending. A message already
 // posted is not taken back: owners tag timer messages so they can tell a
 // stale one (a generation, or the transaction it belongs to).
 func (t *Timer) Stop() bool {
-	if t == nil || t.w == nil {
+	if t == nil {
+		return false
+	}
+	if t.fake != nil {
+		return t.fake.stop(t)
+	}
+	if t.w == nil {
 		return false
 	}
 	w := t.w
