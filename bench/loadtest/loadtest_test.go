@@ -184,40 +184,45 @@ func fakeXMLServer(t *testing.T, capacity float64) string {
 	t.Cleanup(func() { ln.Close() })
 	limiter := rate.NewLimiter(rate.Limit(capacity), max(1, int(capacity/20)))
 	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				s := xmlclient.NewScanner(c, 1<<16)
-				w := bufio.NewWriter(c)
-				for {
-					doc, err := s.Next()
-					if err != nil {
-						_ = w.Flush()
-						return
-					}
-					req := strings.TrimSuffix(strings.TrimPrefix(string(doc), "<ClickToCall>"), "</ClickToCall>")
-					mu.Lock()
-					ok := limiter.Allow()
-					mu.Unlock()
-					if ok {
-						w.WriteString("<ClickToCall>" + req + "<Response><Result Code=\"100\">In progress</Result></Response></ClickToCall>\n")
-						w.WriteString("<ClickToCall>" + req + "<Response><Result Code=\"200\" Leg=\"Destination\">Connected to destination</Result></Response></ClickToCall>\n")
-					} else {
-						w.WriteString("<ClickToCall>" + req + "<Response><Result Code=\"503\">Call rate limit reached</Result></Response></ClickToCall>\n")
-					}
-					if err := w.Flush(); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
+	go serveFakeXML(ln, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return limiter.Allow()
+	})
 	return ln.Addr().String()
+}
+
+// serveFakeXML answers every request on ln's connections with 100 then
+// 200 Destination when admit says so, and 503 when not.
+func serveFakeXML(ln net.Listener, admit func() bool) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			s := xmlclient.NewScanner(c, 1<<16)
+			w := bufio.NewWriter(c)
+			for {
+				doc, err := s.Next()
+				if err != nil {
+					_ = w.Flush()
+					return
+				}
+				req := strings.TrimSuffix(strings.TrimPrefix(string(doc), "<ClickToCall>"), "</ClickToCall>")
+				if admit() {
+					w.WriteString("<ClickToCall>" + req + "<Response><Result Code=\"100\">In progress</Result></Response></ClickToCall>\n")
+					w.WriteString("<ClickToCall>" + req + "<Response><Result Code=\"200\" Leg=\"Destination\">Connected to destination</Result></Response></ClickToCall>\n")
+				} else {
+					w.WriteString("<ClickToCall>" + req + "<Response><Result Code=\"503\">Call rate limit reached</Result></Response></ClickToCall>\n")
+				}
+				if err := w.Flush(); err != nil {
+					return
+				}
+			}
+		}()
+	}
 }
 
 func fakeRun(t *testing.T, args ...string) *Result {

@@ -21,8 +21,9 @@ import (
 )
 
 // Main runs the bench with command-line args and returns the exit status:
-// 0 when every trial passed (a search: when some rate passed), 1 when calls
-// failed or the run could not be done, 2 for bad flags.
+// 0 when every trial passed (a search: when some rate passed; an A/B
+// search: when some rate of each binary passed), 1 when calls failed or
+// the run could not be done, 2 for bad flags.
 func Main(args []string, stdout, stderr io.Writer, hooks Hooks) int {
 	o, err := parseOptions(args, stderr, hooks)
 	if err != nil {
@@ -47,6 +48,12 @@ func Main(args []string, stdout, stderr io.Writer, hooks Hooks) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 1
+	}
+	if res.AB != nil {
+		if !abPassed(res) {
+			return 1
+		}
+		return 0
 	}
 	if res.Search != nil {
 		if res.Search.Best == 0 {

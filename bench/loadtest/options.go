@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os/exec"
 	"strings"
 	"time"
 )
@@ -26,6 +27,12 @@ type Options struct {
 	ServerEnv         []string // extra KEY=VALUE environment of a started server process (GOGC=400, say)
 	CPUProfile        string   // in-process only: the whole process, goroutines labelled side=server|phones|client
 	MemProfile        string   // in-process only: allocations of the whole process, written at the end
+
+	// A/B comparison, when BaselineBin is set: each trial is run against
+	// BaselineBin and against the candidate (ServerBin), ABRounds times
+	// each, alternating, on a fresh server process every time.
+	BaselineBin string
+	ABRounds    int
 
 	// Calls.
 	Mode         string // "refer" or "anchored"
@@ -53,7 +60,8 @@ type Options struct {
 	JSONFile string
 	Quiet    bool
 
-	noPhones bool // tests against a fake server: judge calls by their XML results only
+	noPhones    bool // tests against a fake server: judge calls by their XML results only
+	abRoundsSet bool // -ab-rounds was given
 }
 
 // Hooks are what the clicktocall binary gives the bench that package
@@ -92,6 +100,8 @@ flags:`)
 		fs.StringVar(&o.MemProfile, "memprofile", "", "with -inproc: write an allocation profile to `file` at the end")
 	}
 	fs.StringVar(&o.ServerBin, "server-bin", "", "server `binary` for -start-server (default: this clicktocall, or go build ./cmd/clicktocall)")
+	fs.StringVar(&o.BaselineBin, "baseline-bin", "", "with -start-server: A/B mode, the same trials against this baseline server `binary` and the candidate (-server-bin or the default), alternating, baseline first, a fresh server each trial; prints medians and candidate/baseline ratios")
+	fs.IntVar(&o.ABRounds, "ab-rounds", 3, "with -baseline-bin: trials of each binary (at least 1)")
 	fs.StringVar(&o.ServerLogLevel, "server-log-level", "INFO", "log.level of a started server")
 	fs.IntVar(&o.ServerMaxCalls, "server-max-calls", 20000, "limits.max_active_calls of a started server")
 	fs.DurationVar(&o.RingTimeout, "ring-timeout", 5*time.Second, "sip.ring_timeout of a started server (noanswer calls last this long)")
@@ -120,7 +130,7 @@ flags:`)
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to send calls (each search step too)")
 	fs.IntVar(&o.Conns, "conns", 16, "XML connections (requests are pipelined on them) or HTTP connections")
 	fs.DurationVar(&o.Drain, "drain", 0, "after the last request, wait at most this for every call's outcome (default 10s, or ring-timeout+10s with noanswer calls)")
-	fs.DurationVar(&o.Settle, "settle", 3*time.Second, "pause between search steps")
+	fs.DurationVar(&o.Settle, "settle", 3*time.Second, "pause between trials (search steps, A/B trials)")
 	fs.BoolVar(&o.Search, "search", false, "search for the highest rate with no failed call (RFC 7502 style)")
 	fs.Float64Var(&o.SearchConfig.Start, "search-start", 500, "search: first rate")
 	fs.Float64Var(&o.SearchConfig.Max, "search-max", 20000, "search: highest rate to try")
@@ -136,6 +146,11 @@ flags:`)
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "ab-rounds" {
+			o.abRoundsSet = true
+		}
+	})
 	var err error
 	if o.Mix, err = ParseMix(*mix); err != nil {
 		return nil, err
@@ -164,6 +179,22 @@ func (o *Options) validate() error {
 	}
 	if o.InProcess && !o.StartServer {
 		errs = append(errs, errors.New("-inproc goes with -start-server"))
+	}
+	if o.BaselineBin != "" {
+		if !o.StartServer || o.InProcess {
+			errs = append(errs, errors.New("-baseline-bin needs -start-server without -inproc: each trial starts a server process of one binary"))
+		}
+		if _, err := exec.LookPath(o.BaselineBin); err != nil {
+			errs = append(errs, fmt.Errorf("-baseline-bin: %w", err))
+		}
+		if o.ABRounds < 1 {
+			errs = append(errs, fmt.Errorf("-ab-rounds %d: at least 1", o.ABRounds))
+		}
+		if o.Search && o.abRoundsSet {
+			errs = append(errs, errors.New("-ab-rounds does not go with -search: an A/B search runs one search of each binary"))
+		}
+	} else if o.abRoundsSet {
+		errs = append(errs, errors.New("-ab-rounds goes with -baseline-bin"))
 	}
 	if (o.CPUProfile != "" || o.MemProfile != "") && !o.InProcess {
 		errs = append(errs, errors.New("-cpuprofile and -memprofile need -start-server -inproc (a separate server process cannot be profiled from here)"))

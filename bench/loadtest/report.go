@@ -38,33 +38,73 @@ func WriteReport(w io.Writer, res *Result) {
 		writeSearch(w, res)
 	}
 	for i, t := range res.Trials {
-		if res.Search != nil && (t.Rate != res.Search.Best || !t.Pass) {
-			continue // the steps table has them; detail the best one only
+		if !detailed(res, t) {
+			continue
 		}
-		fmt.Fprintf(w, "\ntrial %d: %g calls/s for %v\n", i+1, t.Rate, time.Duration(t.DurationS*float64(time.Second)))
+		fmt.Fprintf(w, "\ntrial %d: %g calls/s for %v", i+1, t.Rate, time.Duration(t.DurationS*float64(time.Second)))
+		if t.Side != "" {
+			fmt.Fprintf(w, ", %s server (pid %d)", t.Side, t.ServerPID)
+		}
+		fmt.Fprintln(w)
 		writeTrial(w, t)
+	}
+	if res.AB != nil {
+		writeAB(w, res)
 	}
 	for _, p := range res.Problems {
 		fmt.Fprintln(w, "problem:", p)
 	}
 }
 
+// detailed says whether the report details trial t beyond its row in a
+// table: every trial of a fixed-rate run; a search's best one; those of a
+// fixed-rate A/B run that failed or had errors; the best of each side of an
+// A/B search.
+func detailed(res *Result, t *Trial) bool {
+	switch {
+	case res.AB != nil && res.AB.Search != nil:
+		best := res.AB.Search.Baseline.Best
+		if t.Side == sideCandidate {
+			best = res.AB.Search.Candidate.Best
+		}
+		return t.Pass && t.Rate == best
+	case res.AB != nil:
+		return !t.Pass || len(t.Errors) > 0
+	case res.Search != nil:
+		return t.Pass && t.Rate == res.Search.Best
+	}
+	return true
+}
+
 func writeSearch(w io.Writer, res *Result) {
 	s := res.Search
 	fmt.Fprintf(w, "\nsearch for the highest rate with no failed call: start %g, factor %g, resolution %g, at most %d steps\n",
 		s.Config.Start, s.Config.Factor, s.Config.Resolution, s.Config.MaxSteps)
+	writeTrialRows(w, "step", res.Trials)
+	fmt.Fprintf(w, "highest rate with no failed call: %g calls/s\n", s.Best)
+}
+
+// writeTrialRows prints trials one a row, numbered in a column named
+// first, with the side of each in an A/B run.
+func writeTrialRows(w io.Writer, first string, trials []*Trial) {
+	sides := len(trials) > 0 && trials[0].Side != ""
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "step\trate/s\tresult\tok\tfailed\tachieved/s\tp99 INVITE\tp99 final\tserver µs/call\tserver RSS MiB\t")
-	for i, t := range res.Trials {
+	side := func(s string) string { // a column only in A/B runs
+		if sides {
+			return s + "\t"
+		}
+		return ""
+	}
+	fmt.Fprintf(tw, "%s\t%srate/s\tresult\tok\tfailed\tachieved/s\tp99 INVITE\tp99 final\tserver µs/call\tserver RSS MiB\t\n", first, side("side"))
+	for i, t := range trials {
 		cpu, rss := "-", "-"
 		if t.Server != nil {
 			cpu, rss = fmt.Sprintf("%.0f", t.Server.CPUPerCallUS), fmt.Sprintf("%.0f", t.Server.PeakRSSMiB)
 		}
-		fmt.Fprintf(tw, "%d\t%g\t%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t\n", i+1, t.Rate, passWord(t.Pass), t.Succeeded, t.Failed,
+		fmt.Fprintf(tw, "%d\t%s%g\t%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t\n", i+1, side(t.Side), t.Rate, passWord(t.Pass), t.Succeeded, t.Failed,
 			t.AchievedRate, ms(t.Latency.Invite.P99), ms(t.Latency.Final.P99), cpu, rss)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "highest rate with no failed call: %g calls/s\n", s.Best)
 }
 
 func writeTrial(w io.Writer, t *Trial) {

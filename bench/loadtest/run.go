@@ -25,14 +25,17 @@ import (
 
 // Result is a whole bench run; -json writes it.
 type Result struct {
-	Started  time.Time `json:"started"`
-	Command  []string  `json:"command"`
-	Machine  Machine   `json:"machine"`
-	Target   Target    `json:"target"`
-	Calls    CallSetup `json:"calls"`
-	Trials   []*Trial  `json:"trials"`
-	Search   *Searched `json:"search,omitempty"`
-	Problems []string  `json:"problems,omitempty"`
+	Started time.Time `json:"started"`
+	Command []string  `json:"command"`
+	Machine Machine   `json:"machine"`
+	Target  Target    `json:"target"`
+	Calls   CallSetup `json:"calls"`
+	Trials  []*Trial  `json:"trials"`
+	Search  *Searched `json:"search,omitempty"`
+	// AB compares the baseline and candidate binaries of an A/B run
+	// (-baseline-bin); its trials are in Trials, each with its Side.
+	AB       *Comparison `json:"ab,omitempty"`
+	Problems []string    `json:"problems,omitempty"`
 }
 
 // Machine describes where the bench ran.
@@ -79,6 +82,8 @@ type Searched struct {
 
 // Trial is one run at a fixed rate.
 type Trial struct {
+	Side         string         `json:"side,omitempty"`       // A/B runs: "baseline" or "candidate"
+	ServerPID    int            `json:"server_pid,omitempty"` // A/B runs: the server process of this trial
 	Rate         float64        `json:"rate"`
 	DurationS    float64        `json:"duration_s"`
 	Offered      int            `json:"offered"`
@@ -176,7 +181,26 @@ func Run(ctx context.Context, o *Options, hooks Hooks, progress io.Writer) (*Res
 	}
 
 	tgt := &target{xmlAddr: o.XMLAddr, httpAddr: o.HTTPAddr, pid: o.ServerPID}
-	if o.StartServer {
+	var ab *abServers
+	switch {
+	case o.BaselineBin != "":
+		var err error
+		if ab, err = prepareAB(o, hooks, progress); err != nil {
+			return nil, err
+		}
+		defer ab.files.remove(o.KeepServerFiles)
+		tgt = ab.files.target() // started anew for every trial
+		res.Target.LogLevel, res.Target.Env = o.ServerLogLevel, o.ServerEnv
+		if o.KeepServerFiles {
+			res.Target.LogFile = tgt.logFile
+		}
+		res.AB = &Comparison{BaselineBin: ab.bins[sideBaseline], CandidateBin: ab.bins[sideCandidate], Order: abOrderText}
+		if !o.Search {
+			res.AB.Rounds = o.ABRounds
+		}
+		fmt.Fprintf(progress, "A/B: baseline %s, candidate %s, each trial on a fresh server process with %s\n",
+			ab.bins[sideBaseline], ab.bins[sideCandidate], ab.files.config)
+	case o.StartServer:
 		var err error
 		labelled("server", func() { tgt, err = startServer(o, hooks, progress) })
 		if err != nil {
@@ -244,6 +268,16 @@ func Run(ctx context.Context, o *Options, hooks Hooks, progress io.Writer) (*Res
 		}
 	}()
 
+	if ab != nil {
+		var err error
+		if o.Search {
+			err = r.abSearch(res, ab)
+		} else {
+			err = r.abFixed(res, ab)
+		}
+		res.Machine.LoadAvgEnd = loadAvg()
+		return res, err
+	}
 	if !o.Search {
 		t, err := r.trial(o.Rate)
 		if t != nil {
@@ -254,15 +288,8 @@ func Run(ctx context.Context, o *Options, hooks Hooks, progress io.Writer) (*Res
 	}
 	res.Search = &Searched{Config: o.SearchConfig}
 	steps, best, err := Search(o.SearchConfig, func(rate float64) (bool, error) {
-		if len(res.Trials) > 0 && o.Settle > 0 {
-			fmt.Fprintf(progress, "settling %v\n", o.Settle)
-			select {
-			case <-time.After(o.Settle):
-			case <-ctx.Done():
-			}
-		}
-		if ctx.Err() != nil {
-			return false, ctx.Err()
+		if err := r.settle(len(res.Trials)); err != nil {
+			return false, err
 		}
 		t, err := r.trial(rate)
 		if t != nil {
@@ -277,6 +304,19 @@ func Run(ctx context.Context, o *Options, hooks Hooks, progress io.Writer) (*Res
 	res.Search.Steps, res.Search.Best = steps, best
 	res.Machine.LoadAvgEnd = loadAvg()
 	return res, err
+}
+
+// settle waits -settle before a trial that follows others (after of them)
+// and returns the run's context error, if it was interrupted.
+func (r *runner) settle(after int) error {
+	if after > 0 && r.o.Settle > 0 {
+		fmt.Fprintf(r.progress, "settling %v\n", r.o.Settle)
+		select {
+		case <-time.After(r.o.Settle):
+		case <-r.ctx.Done():
+		}
+	}
+	return r.ctx.Err()
 }
 
 func passWord(pass bool) string {

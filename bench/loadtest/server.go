@@ -15,7 +15,11 @@ import (
 )
 
 // serverConfig is the config.hcl of a server the bench starts: loopback
-// only, the given ports, SIP URIs passed through untranslated.
+// only, the given ports, SIP URIs passed through untranslated. An A/B run
+// (-baseline-bin) gives this same file to a binary built from an older
+// commit, which refuses settings it does not know: it uses only settings
+// every release has (all of them since the first config, 96e7227); a new
+// one needs a way to leave it out for older binaries.
 const serverConfig = `# written by the clicktocall bench
 sip {
   ip_address   = "127.0.0.1"
@@ -105,6 +109,13 @@ func freeSIPPort() (int, error) {
 	return 0, errors.New("no port free for both UDP and TCP")
 }
 
+// remove deletes the files unless keep.
+func (f *serverFiles) remove(keep bool) {
+	if !keep {
+		os.RemoveAll(f.dir)
+	}
+}
+
 // target is the server under test.
 type target struct {
 	xmlAddr, httpAddr string
@@ -115,71 +126,99 @@ type target struct {
 }
 
 // startServer starts a server for the bench: in this process through
-// hooks.StartInProcess, or as a child process of the server binary.
+// hooks.StartInProcess, or as a child process of the server binary. Its
+// files go when it is stopped.
 func startServer(o *Options, hooks Hooks, progress io.Writer) (*target, error) {
 	files, err := writeServerConfig(o)
 	if err != nil {
 		return nil, err
 	}
-	t := &target{
-		xmlAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(files.xml)),
-		httpAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(files.http)),
-		logFile:  files.log,
-	}
-	cleanup := func() {
-		if !o.KeepServerFiles {
-			os.RemoveAll(files.dir)
-		}
-	}
+	var t *target
 	if o.InProcess {
-		if hooks.StartInProcess == nil {
-			cleanup()
-			return nil, errors.New("-inproc needs the clicktocall binary: run 'clicktocall bench -start-server -inproc'")
-		}
-		stop, err := hooks.StartInProcess(files.config)
-		if err != nil {
-			cleanup()
-			return nil, fmt.Errorf("starting the server in process: %w", err)
-		}
-		t.pid, t.inProcess = os.Getpid(), true
-		t.stop = func() error { defer cleanup(); return stop() }
-		return t, waitListening(t.xmlAddr, 10*time.Second, nil)
-	}
-
-	bin := o.ServerBin
-	if bin == "" {
-		bin = hooks.ServerBin
-	}
-	if bin == "" {
-		bin = filepath.Join(files.dir, "clicktocall")
-		fmt.Fprintf(progress, "building the server: go build -o %s ./cmd/clicktocall\n", bin)
-		build := exec.Command("go", "build", "-o", bin, "github.com/clicktocall/clicktocall/cmd/clicktocall")
-		build.Stdout, build.Stderr = progress, progress
-		if err := build.Run(); err != nil {
-			cleanup()
-			return nil, fmt.Errorf("building the server (run from the clicktocall checkout, or pass -server-bin): %w", err)
+		t, err = startInProcess(files, hooks)
+	} else {
+		var bin string
+		if bin, err = serverBinary(o, hooks, files.dir, progress); err == nil {
+			t, err = startProcess(bin, files, o.ServerEnv, "server.out")
 		}
 	}
-	out, err := os.Create(filepath.Join(files.dir, "server.out"))
 	if err != nil {
-		cleanup()
+		files.remove(o.KeepServerFiles)
+		return nil, err
+	}
+	stop := t.stop
+	t.stop = func() error { defer files.remove(o.KeepServerFiles); return stop() }
+	return t, nil
+}
+
+// startInProcess runs the server on files' config in this process.
+func startInProcess(files *serverFiles, hooks Hooks) (*target, error) {
+	if hooks.StartInProcess == nil {
+		return nil, errors.New("-inproc needs the clicktocall binary: run 'clicktocall bench -start-server -inproc'")
+	}
+	stop, err := hooks.StartInProcess(files.config)
+	if err != nil {
+		return nil, fmt.Errorf("starting the server in process: %w", err)
+	}
+	t := files.target()
+	t.pid, t.inProcess, t.stop = os.Getpid(), true, stop
+	if err := waitListening(t.xmlAddr, 10*time.Second, nil); err != nil {
+		_ = stop()
+		return nil, err
+	}
+	return t, nil
+}
+
+// target is the server these files configure, not yet started.
+func (f *serverFiles) target() *target {
+	return &target{
+		xmlAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(f.xml)),
+		httpAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(f.http)),
+		logFile:  f.log,
+	}
+}
+
+// serverBinary is the binary -start-server runs: -server-bin, else this
+// clicktocall, else one go build makes in dir.
+func serverBinary(o *Options, hooks Hooks, dir string, progress io.Writer) (string, error) {
+	if o.ServerBin != "" {
+		return o.ServerBin, nil
+	}
+	if hooks.ServerBin != "" {
+		return hooks.ServerBin, nil
+	}
+	bin := filepath.Join(dir, "clicktocall")
+	fmt.Fprintf(progress, "building the server: go build -o %s ./cmd/clicktocall\n", bin)
+	build := exec.Command("go", "build", "-o", bin, "github.com/clicktocall/clicktocall/cmd/clicktocall")
+	build.Stdout, build.Stderr = progress, progress
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("building the server (run from the clicktocall checkout, or pass -server-bin): %w", err)
+	}
+	return bin, nil
+}
+
+// startProcess starts "bin serve" on files' config as a child process with
+// env added to the bench's environment, its stdout and stderr going to
+// outName in files' directory, and waits until it listens.
+func startProcess(bin string, files *serverFiles, env []string, outName string) (*target, error) {
+	out, err := os.Create(filepath.Join(files.dir, outName))
+	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "serve", "-config", files.config)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Dir = files.dir
-	cmd.Env = append(os.Environ(), o.ServerEnv...)
+	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		out.Close()
-		cleanup()
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
 	exited := make(chan struct{})
 	var waitErr error
 	go func() { waitErr = cmd.Wait(); out.Close(); close(exited) }()
+	t := files.target()
 	t.pid = cmd.Process.Pid
 	t.stop = func() error {
-		defer cleanup()
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -194,8 +233,8 @@ func startServer(o *Options, hooks Hooks, progress io.Writer) (*target, error) {
 		}
 	}
 	if err := waitListening(t.xmlAddr, 15*time.Second, exited); err != nil {
-		text, _ := os.ReadFile(out.Name())
 		_ = t.stop()
+		text, _ := os.ReadFile(out.Name())
 		return nil, fmt.Errorf("%w; server output:\n%s", err, text)
 	}
 	return t, nil

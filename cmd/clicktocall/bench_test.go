@@ -74,6 +74,7 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{"-start-server", "-mode", "sideways"},
 		{"-start-server", "-mix", "accept=x"},
 		{"-xml", "127.0.0.1:1", "-cpuprofile", "x.prof"},
+		{"-start-server", "-inproc", "-baseline-bin", os.Args[0]}, // A/B needs a server process per trial
 	} {
 		var out, errOut bytes.Buffer
 		if status := runBench(args, &out, &errOut); status != 2 {
