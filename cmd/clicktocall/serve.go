@@ -193,7 +193,6 @@ func (s *server) shutdown(timeout time.Duration) error {
 	return errors.Join(errs...)
 }
 
-
 // setMemoryLimit makes memory_limit Go's soft memory limit, so the GC works
 // harder as the heap nears it instead of letting RSS grow. Process-wide, so
 // serve sets it, not start. 0 leaves the runtime's limit alone: none, or
