@@ -25,7 +25,7 @@ sip {
   auto_answer       = false                          # add Call-Info: <sip:host>;answer-after=0 to the initiator INVITE
   max_call_duration = "0s"                           # anchored calls are ended (BYE) after this, "0s" = no limit
   max_message_size  = 65535                          # bytes; larger SIP messages are dropped
-  transaction_linger = "32s"                         # finished SIP transactions kept to absorb retransmissions (RFC 3261: 64*T1); "5s" saves memory on a LAN
+  transaction_linger = "32s"                         # answers and ACKs kept to absorb retransmissions (RFC 3261: 64*T1), a few hundred bytes each
 }
 
 http {

@@ -609,7 +609,6 @@ func (l *legActor) onRequest(ctx actor.Context, req *sip.Request) {
 	}
 }
 
-
 // ownsReferNotify reports whether a NOTIFY belongs to the implicit
 // subscription of our REFER (RFC 3515): Event "refer", and when it carries
 // an id, the id is our REFER's CSeq.

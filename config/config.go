@@ -48,7 +48,8 @@ type SIP struct {
 	MaxCallDuration   time.Duration // max_call_duration: anchored calls, 0 = none
 	MaxMessageSize    int           // max_message_size: bytes, larger SIP messages are dropped
 	// TransactionLinger is how long finished SIP transactions are kept to
-	// absorb retransmissions (Timers D, J, L, M): transaction_linger.
+	// absorb retransmissions (the encoded answer or ACK; Timers D, J and the
+	// 2xx ACK window): transaction_linger.
 	TransactionLinger time.Duration
 }
 
