@@ -86,8 +86,9 @@ func NewWheel(tick time.Duration, slots int) *Wheel {
 	return w
 }
 
-// Default is the process's wheel: 2 ms ticks, a turn of about 8 s.
-var Default = NewWheel(2*time.Millisecond, 4096)
+// Default is the process's wheel: 5 ms ticks (SIP's shortest timer, T1, is
+// 500 ms), a turn of about 20 s.
+var Default = NewWheel(5*time.Millisecond, 4096)
 
 // After implements Clock.
 func (w *Wheel) After(d time.Duration, p Poster, msg any) *Timer {
@@ -148,9 +149,12 @@ func (w *Wheel) Close() {
 func (w *Wheel) run() {
 	defer close(w.done)
 	var fire []*Timer
+	sleep := time.NewTimer(time.Hour)
+	sleep.Stop()
 	for {
 		w.mu.Lock()
 		idle := w.count == 0
+		next := w.start.Add(time.Duration(w.ticks+1) * w.tick)
 		w.mu.Unlock()
 		if idle {
 			select {
@@ -160,15 +164,12 @@ func (w *Wheel) run() {
 			}
 			continue
 		}
-		w.mu.Lock()
-		next := w.start.Add(time.Duration(w.ticks+1) * w.tick)
-		w.mu.Unlock()
 		if wait := time.Until(next); wait > 0 {
-			t := time.NewTimer(wait)
+			sleep.Reset(wait)
 			select {
-			case <-t.C:
+			case <-sleep.C:
 			case <-w.stop:
-				t.Stop()
+				sleep.Stop()
 				return
 			}
 		}
