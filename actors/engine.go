@@ -51,6 +51,7 @@ type callSettings struct {
 	authPassword             string
 	observer                 Observer
 	clock                    timing.Clock
+	tracer                   CallTracer // nil: no call ladders
 }
 
 func (s *callSettings) observe(req CallRequest, p Progress) {
@@ -102,7 +103,8 @@ type EngineOptions struct {
 	Limits    config.Limits
 	Transport *transport.Transport
 	Logger    *slog.Logger
-	Observer  Observer // nil: none
+	Observer  Observer   // nil: none
+	Tracer    CallTracer // nil: the calls' SIP messages are not traced
 	System    *actor.ActorSystem
 	Clock     timing.Clock // the calls' timers; nil = the process's wheel
 }
@@ -133,6 +135,7 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 			authPassword:             o.SIP.AuthPassword,
 			observer:                 o.Observer,
 			clock:                    o.Clock,
+			tracer:                   o.Tracer,
 		},
 		limits:    o.Limits,
 		log:       o.Logger,

@@ -193,6 +193,7 @@ func (c *callSupervisor) start(ctx actor.Context) {
 func (c *callSupervisor) spawnLeg(ctx actor.Context, spec legSpec) {
 	s := c.spec.settings
 	spec.callID = s.tr.NewCallID()
+	s.traceLeg(c.spec.id, spec.role, spec.callID)
 	spec.ringTimeout = s.ringTimeout
 	spec.username, spec.password = s.authUsername, s.authPassword
 	spec.proxy = s.tr.OutboundProxy()

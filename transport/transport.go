@@ -49,6 +49,11 @@ type Options struct {
 	// retransmissions): kind is the method of a request or the status class
 	// ("2xx") of a response. For metrics; it must not block.
 	OnMessage func(direction, kind string)
+	// OnTrace, when set, is shown every SIP message received (in) and every
+	// request and response the server sends (out; not retransmissions), for
+	// the calls' message ladders. It runs on the hot path: it must be quick,
+	// must not block, and must not keep m.
+	OnTrace func(m sip.Message, in bool)
 	// Linger is how long answered requests and ACKed final responses are
 	// kept to absorb their retransmissions; 0 = 64*T1 (32 s), as RFC 3261.
 	Linger time.Duration
@@ -362,6 +367,9 @@ func (t *Transport) onMessage(msg sip.Message) {
 	if t.opts.OnMessage != nil {
 		t.opts.OnMessage("in", messageKind(msg))
 	}
+	if t.opts.OnTrace != nil {
+		t.opts.OnTrace(msg, true)
+	}
 	switch m := msg.(type) {
 	case *sip.Response:
 		t.onResponse(m)
@@ -474,10 +482,13 @@ func (t *Transport) replyStateless(req *sip.Request, res *sip.Response) {
 	}
 }
 
-// sent counts an outgoing message for Options.OnMessage.
+// sent counts an outgoing message for Options.OnMessage and OnTrace.
 func (t *Transport) sent(m sip.Message) {
 	if t.opts.OnMessage != nil {
 		t.opts.OnMessage("out", messageKind(m))
+	}
+	if t.opts.OnTrace != nil {
+		t.opts.OnTrace(m, false)
 	}
 }
 
