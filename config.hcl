@@ -80,6 +80,7 @@ api {
   max_request_ids             = 10000   # request_ids remembered at most; the oldest are forgotten first
   events_heartbeat            = "15s"   # comment line sent on idle event streams (SSE)
   metrics_auth                = true    # /metrics needs the http authentication too; false lets scrapers in without
+  trace_calls                 = 1000    # last calls whose SIP messages (summaries, no bodies) the console's ladder shows; 0 = none
 }
 
 cdr {

@@ -20,6 +20,7 @@ api {
   max_request_ids             = 20
   events_heartbeat            = "1s"
   metrics_auth                = false
+  trace_calls                 = 0
 }
 cdr {
   file      = "calls.cdr"
@@ -58,6 +59,7 @@ func TestAPIAndCDRErrorsNameFileAndLine(t *testing.T) {
 		{"zero pending", "api {\n\n  status_callback_max_pending = -1\n}\n", 3, "at least 1"},
 		{"zero retention", "api {\n  call_retention = \"0s\"\n}\n", 2, "longer than zero"},
 		{"bad heartbeat", "api {\n  events_heartbeat = \"often\"\n}\n", 2, "not a duration"},
+		{"negative trace_calls", "api {\n  trace_calls = -1\n}\n", 2, "api.trace_calls"},
 		{"negative cdr lines", "cdr {\n  max_lines = -2\n}\n", 2, "cdr.max_lines"},
 		{"misspelt cdr key", "cdr {\n  files = \"x\"\n}\n", 2, `Did you mean "file"?`},
 	} {

@@ -111,6 +111,7 @@ type API struct {
 	MaxRequestIDs            int           // max_request_ids: request_ids remembered at most, oldest dropped first
 	EventsHeartbeat          time.Duration // events_heartbeat: comment line on idle event streams
 	MetricsAuth              bool          // metrics_auth: /metrics needs the HTTP authentication too
+	TraceCalls               int           // trace_calls: calls whose SIP message summaries are kept for their ladder; 0 = none
 }
 
 // CDR holds the cdr { } block: call detail records, one JSON line per call.

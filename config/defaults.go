@@ -62,6 +62,7 @@ func Default() *Config {
 			MaxRequestIDs:            10000,
 			EventsHeartbeat:          15 * time.Second,
 			MetricsAuth:              true,
+			TraceCalls:               1000,
 		},
 		CDR: CDR{
 			File:     "",

@@ -199,6 +199,7 @@ type apiBlock struct {
 	MaxRequestIDs            *int     `hcl:"max_request_ids,optional"`
 	EventsHeartbeat          *string  `hcl:"events_heartbeat,optional"`
 	MetricsAuth              *bool    `hcl:"metrics_auth,optional"`
+	TraceCalls               *int     `hcl:"trace_calls,optional"`
 	Body                     hcl.Body `hcl:",body"`
 }
 
@@ -447,6 +448,7 @@ func (c *converter) api(b *apiBlock, a *API) {
 	f.positive("max_request_ids", b.MaxRequestIDs, &a.MaxRequestIDs)
 	f.positiveDuration("events_heartbeat", b.EventsHeartbeat, &a.EventsHeartbeat)
 	f.boolean(b.MetricsAuth, &a.MetricsAuth)
+	f.count("trace_calls", b.TraceCalls, &a.TraceCalls)
 }
 
 func (c *converter) rule(t translationBlock) (Rule, bool) {

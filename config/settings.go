@@ -87,6 +87,7 @@ func (c *Config) Settings() []Setting {
 	add("api.max_request_ids", a.MaxRequestIDs)
 	add("api.events_heartbeat", a.EventsHeartbeat)
 	add("api.metrics_auth", a.MetricsAuth)
+	add("api.trace_calls", a.TraceCalls)
 	add("cdr.file", c.CDR.File)
 	add("cdr.max_lines", c.CDR.MaxLines)
 	add("shutdown_timeout", c.ShutdownTimeout)
