@@ -1,45 +1,17 @@
 package actors
 
-import (
-	"runtime"
+import "github.com/asynkron/protoactor-go/actor"
 
-	"github.com/asynkron/protoactor-go/actor"
-)
-
-// poolDispatcher runs actor mailboxes on long-lived worker goroutines
-// instead of a new goroutine per mailbox run (protoactor's default). Call
-// actors run a few messages at a time, thousands of times a second, and a
-// fresh goroutine grows its stack anew each time; workers keep theirs.
-// When every worker is busy the run gets a goroutine of its own, so a
-// blocked actor can never stall the others.
-type poolDispatcher struct {
-	work chan func()
-}
-
-// newPoolDispatcher starts workers goroutines that live as long as the process.
-func newPoolDispatcher(workers int) *poolDispatcher {
-	d := &poolDispatcher{work: make(chan func())}
-	for range workers {
-		go func() {
-			for fn := range d.work {
-				fn()
-			}
-		}()
-	}
-	return d
-}
-
-func (d *poolDispatcher) Schedule(fn func()) {
-	select {
-	case d.work <- fn:
-	default:
-		go fn()
-	}
-}
-
-// Throughput is how many messages a mailbox run takes before yielding,
-// protoactor's default.
-func (d *poolDispatcher) Throughput() int { return 300 }
-
-// callDispatcher runs every call actor of the process.
-var callDispatcher actor.Dispatcher = newPoolDispatcher(4 * runtime.GOMAXPROCS(0))
+// callDispatcher runs a call actor's mailbox on the goroutine that posts to
+// it: the transport's read loop for the SIP messages of a leg's dialog, the
+// timing wheel for timers, the front end that starts the call, the other
+// actors of the same call for their messages. A SIP message is then parsed,
+// routed and handled, and its consequences in the call (a result, the next
+// request) carried out, without a goroutine switch: on this server the
+// switches, not the work, were the largest cost per call (the runtime's
+// scheduler and idle processors spinning for work). The mailbox still
+// runs one message at a time: a post to an actor already running elsewhere
+// is queued and handled there. This holds because call actors never block
+// (the transport only writes to sockets) and no poster holds a lock a call
+// actor takes (the engine spawns calls outside its lock).
+var callDispatcher = actor.NewSynchronizedDispatcher(300)

@@ -184,10 +184,22 @@ func (e *Engine) StartCall(req CallRequest, onProgress func(Progress)) (string, 
 	}
 	props := actor.PropsFromProducer(newCallSupervisor(spec),
 		actor.WithSupervisor(stopOnPanic), actor.WithGuardian(stopOnPanic), actor.WithDispatcher(callDispatcher))
-	// Spawned under the lock so Shutdown never misses a call it admitted.
-	pid := e.system.Root.Spawn(props)
-	e.calls[id] = pid
+	// The call is counted (and Shutdown waits for it) from here; it is
+	// spawned outside the lock because its first steps run on this
+	// goroutine and may end it at once (ended takes the lock).
+	e.calls[id] = nil
 	e.mu.Unlock()
+	pid := e.system.Root.Spawn(props)
+	e.mu.Lock()
+	if _, running := e.calls[id]; running {
+		e.calls[id] = pid
+	}
+	stopping := e.stopping
+	e.mu.Unlock()
+	if stopping {
+		// Shutdown began while it was being spawned, and did not see its PID.
+		e.system.Root.Send(pid, shutdownCall{})
+	}
 	return id, nil
 }
 
@@ -274,7 +286,9 @@ func (e *Engine) Describe() []string {
 	e.mu.Lock()
 	pids := make(map[string]*actor.PID, len(e.calls))
 	for id, pid := range e.calls {
-		pids[id] = pid
+		if pid != nil {
+			pids[id] = pid
+		}
 	}
 	e.mu.Unlock()
 	// Ask every call at once, so busy calls cost one second in all.
@@ -313,7 +327,9 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	e.stopping = true
 	pids := make([]*actor.PID, 0, len(e.calls))
 	for _, pid := range e.calls {
-		pids = append(pids, pid)
+		if pid != nil { // nil: being spawned; StartCall sends it shutdownCall
+			pids = append(pids, pid)
+		}
 	}
 	if len(e.calls) == 0 {
 		select {
@@ -338,10 +354,16 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		// Calls still ending their legs: stop them; their legs CANCEL or BYE
 		// on the way out.
 		e.mu.Lock()
+		pids = pids[:0]
 		for _, pid := range e.calls {
-			e.system.Root.Stop(pid)
+			if pid != nil {
+				pids = append(pids, pid)
+			}
 		}
 		e.mu.Unlock()
+		for _, pid := range pids { // outside the lock: a stopping call ends at once, in ended
+			e.system.Root.Stop(pid)
+		}
 		return fmt.Errorf("shutdown: %d calls still ending: %w", e.ActiveCalls(), ctx.Err())
 	}
 }

@@ -496,9 +496,19 @@ func (t *Transport) sent(m sip.Message) {
 func messageKind(m sip.Message) string {
 	switch m := m.(type) {
 	case *sip.Request:
-		return string(m.Method)
+		switch m.Method {
+		case sip.INVITE, sip.ACK, sip.CANCEL, sip.BYE, sip.OPTIONS, sip.NOTIFY, sip.REFER, sip.INFO,
+			sip.UPDATE, sip.MESSAGE, sip.SUBSCRIBE, sip.PRACK, sip.REGISTER, sip.PUBLISH:
+			return string(m.Method)
+		}
+		return "other" // any token parses as a method: peers must not mint label values
 	case *sip.Response:
-		return string(rune('0'+m.StatusCode/100)) + "xx"
+		if c := m.StatusCode / 100; c >= 1 && c <= 6 {
+			return statusClasses[c-1]
+		}
 	}
 	return "other"
 }
+
+// statusClasses are the kinds of responses, written once, not per message.
+var statusClasses = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx", "6xx"}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -61,6 +62,7 @@ type Metrics struct {
 	toAnswer      prometheus.Histogram
 	toFinal       *prometheus.HistogramVec
 	sipMessages   *prometheus.CounterVec
+	sipCounters   sync.Map // sipKey -> prometheus.Counter
 	callbacks     *prometheus.CounterVec
 }
 
@@ -203,8 +205,20 @@ func outcomeOfReason(reason string) string {
 // SIPMessage counts a SIP message; kind is the method of a request or the
 // status class ("2xx") of a response.
 func (m *Metrics) SIPMessage(direction, kind string) {
-	m.sipMessages.WithLabelValues(direction, kind).Inc()
+	key := sipKey{direction, kind}
+	if c, ok := m.sipCounters.Load(key); ok {
+		c.(prometheus.Counter).Inc()
+		return
+	}
+	c := m.sipMessages.WithLabelValues(direction, kind)
+	m.sipCounters.Store(key, c)
+	c.Inc()
 }
+
+// sipKey names one clicktocall_sip_messages_total series. The series are
+// resolved once and kept: SIPMessage runs for every message, and hashing
+// its labels each time was a measurable share of a call's CPU.
+type sipKey struct{ direction, kind string }
 
 // StatusCallback counts a status callback delivery outcome.
 func (m *Metrics) StatusCallback(outcome string) {
