@@ -72,7 +72,8 @@ func (l *listenerActor) admit(ctx actor.Context, c net.Conn) {
 		go refuse(c, "Too many connections")
 		return
 	}
-	pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newConnActor(l.s, c, ip) }))
+	pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newConnActor(l.s, c, ip) },
+		actor.WithDispatcher(connDispatcher)))
 	l.conns[pid.Id] = ip
 }
 
@@ -113,3 +114,11 @@ func closeGracefully(c net.Conn) {
 	}
 	c.Close()
 }
+
+// connDispatcher runs a connection actor on the goroutine that posts to it:
+// its reader for requests (which then starts the call right there), the
+// call's goroutine for results. Protoactor's default starts a goroutine per
+// mailbox run, and one that starts a call grows its stack anew each time: a
+// measurable share of a call's CPU. The actor never blocks: the socket is
+// written by its own writer goroutine.
+var connDispatcher = actor.NewSynchronizedDispatcher(300)
