@@ -22,6 +22,10 @@ const (
 	StateFailed             State = "failed"              // any other final
 )
 
+// States lists every State, in that order.
+var States = []State{StateStarting, StateInProgress, StateRingingInitiator, StateInitiatorConnected,
+	StateRingingDestination, StateConnected, StateEnded, StateCancelled, StateFailed}
+
 // Result is one result of a call, as the XML interface streams it.
 type Result struct {
 	Code int       `json:"code"`

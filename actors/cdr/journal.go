@@ -375,24 +375,41 @@ func (j *Journal) Get(id string) (Call, bool) {
 // List returns snapshots of the calls kept, newest first; activeOnly keeps
 // those that may still be going on. limit > 0 caps the number returned.
 func (j *Journal) List(activeOnly bool, limit int) []Call {
+	if !activeOnly {
+		return j.Select(nil, limit)
+	}
+	return j.Select(Call.Active, limit)
+}
+
+// Select returns snapshots of the calls keep accepts (nil: all), newest
+// first; limit > 0 caps the number returned. keep sees the journal's own
+// record under its lock: it must be quick and must not keep the Call.
+// Only the calls returned are copied, so a short list out of many calls
+// is cheap.
+func (j *Journal) Select(keep func(Call) bool, limit int) []Call {
 	j.mu.Lock()
 	j.sweepLocked(time.Now())
-	out := make([]Call, 0, len(j.calls))
+	picked := make([]*entry, 0, len(j.calls))
 	for _, e := range j.calls {
-		if !activeOnly || e.call.Active() {
-			out = append(out, e.call.clone())
+		if keep == nil || keep(e.call) {
+			picked = append(picked, e)
 		}
+	}
+	sort.Slice(picked, func(a, b int) bool {
+		ca, cb := &picked[a].call, &picked[b].call
+		if !ca.CreatedAt.Equal(cb.CreatedAt) {
+			return ca.CreatedAt.After(cb.CreatedAt)
+		}
+		return ca.ID < cb.ID
+	})
+	if limit > 0 && len(picked) > limit {
+		picked = picked[:limit]
+	}
+	out := make([]Call, len(picked))
+	for i, e := range picked {
+		out[i] = e.call.clone()
 	}
 	j.mu.Unlock()
-	sort.Slice(out, func(a, b int) bool {
-		if !out[a].CreatedAt.Equal(out[b].CreatedAt) {
-			return out[a].CreatedAt.After(out[b].CreatedAt)
-		}
-		return out[a].ID < out[b].ID
-	})
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
 	return out
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -352,8 +353,8 @@ type callList struct {
 	Calls []callView `json:"calls"`
 }
 
-// listCalls is GET /api/v1/calls[?active=true][&limit=N]: the calls kept,
-// newest first.
+// listCalls is GET /api/v1/calls[?active=true][&state=S,...][&limit=N]: the
+// calls kept, newest first; state keeps those in one of the states listed.
 func (s *Server) listCalls(ctx *fasthttp.RequestCtx, _ params) outcome {
 	if s.apiDisabled(ctx) {
 		return outcome{problem: "api disabled"}
@@ -369,13 +370,41 @@ func (s *Server) listCalls(ctx *fasthttp.RequestCtx, _ params) outcome {
 		}
 		limit = n
 	}
-	calls := s.records.List(active, limit)
+	states, bad := statesOf(string(args.Peek("state")))
+	if bad != "" {
+		writeJSONError(ctx, fasthttp.StatusBadRequest, bad)
+		return outcome{problem: "bad state"}
+	}
+	calls := s.records.Select(func(c cdr.Call) bool {
+		return (!active || c.Active()) && (states == nil || states[c.State])
+	}, limit)
 	out := callList{Calls: make([]callView, len(calls))}
 	for i, c := range calls {
 		out.Calls[i] = viewOf(c)
 	}
 	writeJSON(ctx, fasthttp.StatusOK, out)
 	return outcome{}
+}
+
+// statesOf reads the state parameter of GET /api/v1/calls, a comma-separated
+// list of states; nil for none. bad names the problem.
+func statesOf(v string) (states map[cdr.State]bool, bad string) {
+	if v == "" {
+		return nil, ""
+	}
+	states = map[cdr.State]bool{}
+	for name := range strings.SplitSeq(v, ",") {
+		st := cdr.State(strings.TrimSpace(name))
+		if !slices.Contains(cdr.States, st) {
+			names := make([]string, len(cdr.States))
+			for i, s := range cdr.States {
+				names[i] = string(s)
+			}
+			return nil, fmt.Sprintf("Unknown state %q (want %s)", st, strings.Join(names, ", "))
+		}
+		states[st] = true
+	}
+	return states, ""
 }
 
 // deleteCall is DELETE /api/v1/calls/{id}: cancel a pending call, hang up a

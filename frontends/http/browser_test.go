@@ -185,7 +185,7 @@ func TestBrowserPlacesACallSeesItsProgressAndHangsItUp(t *testing.T) {
 	})()`, st.uri(st.init), st.uri(st.dest)))
 
 	// The progress appears live, result by result, up to the final.
-	const results = `Array.from(document.querySelectorAll("#results li")).map(li => li.textContent).join(" | ")`
+	const results = `Array.from(document.querySelectorAll("#results li .result-text")).map(e => e.textContent).join(" | ")`
 	seen := map[string]bool{}
 	got := b.waitFor("progress", results, func(s string) bool {
 		seen[s] = true
@@ -206,7 +206,9 @@ func TestBrowserPlacesACallSeesItsProgressAndHangsItUp(t *testing.T) {
 		t.Errorf("the page placed %+v", v)
 	}
 
-	// The connected call is listed as active; hang it up from the list.
+	// Back on the console, the connected call is listed as in progress;
+	// hang it up from the list.
+	b.eval(`location.hash = ""`)
 	row := fmt.Sprintf(`document.querySelector('#active-calls tbody tr[data-id=%q]')`, id)
 	b.waitFor("active call listed", `(`+row+` || {textContent: ""}).textContent`,
 		func(s string) bool {

@@ -25,6 +25,7 @@ import (
 	"github.com/clicktocall/clicktocall/actors"
 	"github.com/clicktocall/clicktocall/actors/cdr"
 	"github.com/clicktocall/clicktocall/actors/metrics"
+	"github.com/clicktocall/clicktocall/actors/siptrace"
 	"github.com/clicktocall/clicktocall/bench/phone"
 	"github.com/clicktocall/clicktocall/config"
 	"github.com/clicktocall/clicktocall/config/logging"
@@ -42,15 +43,21 @@ type stack struct {
 	init    *phone.Phone
 	dest    *phone.Phone
 	cdrPath string
+	live    *metrics.Live  // samples every liveTick
+	traces  *siptrace.Ring // the last 100 calls' SIP messages
 }
+
+// liveTick is how often the stack's live statistics are sampled (a second
+// in serve); shorter, so tests see the charts move sooner.
+const liveTick = 200 * time.Millisecond
 
 const callbackSecret = "callback-secret"
 
 func newStack(t *testing.T, initB, destB phone.Behaviour) *stack {
 	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
-	st := &stack{t: t, cdrPath: filepath.Join(t.TempDir(), "calls.cdr")}
-	tr, err := transport.New(transport.Options{IPAddress: "127.0.0.1", Logger: quiet})
+	st := &stack{t: t, cdrPath: filepath.Join(t.TempDir(), "calls.cdr"), traces: siptrace.New(100)}
+	tr, err := transport.New(transport.Options{IPAddress: "127.0.0.1", Logger: quiet, OnTrace: st.traces.Observe})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,11 +84,13 @@ func newStack(t *testing.T, initB, destB phone.Behaviour) *stack {
 	eng, err = actors.NewEngine(actors.EngineOptions{
 		SIP: config.SIP{IPAddress: "127.0.0.1", Identity: "sip:clicktocall@example.com",
 			RingTimeout: 10 * time.Second, ReferTimeout: 5 * time.Second, DestinationFrom: "initiator"},
-		Transport: tr, Logger: quiet, Observer: st.journal})
+		Transport: tr, Logger: quiet, Observer: st.journal, Tracer: st.traces})
 	if err != nil {
 		t.Fatal(err)
 	}
 	st.eng = eng
+	st.live = metrics.StartLive(m, eng.ActiveCalls, liveTick, 900)
+	t.Cleanup(st.live.Close)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -99,7 +108,7 @@ func newStack(t *testing.T, initB, destB phone.Behaviour) *stack {
 	}
 	st.srv = New(Options{HTTP: config.HTTP{}, Translate: translate, Calls: m.Starter(eng), Logger: quiet,
 		Records: st.journal, Cancel: eng.Cancel, API: api, Metrics: m.Handler(), Rejections: m,
-		CallbackOutcome: m.StatusCallback})
+		CallbackOutcome: m.StatusCallback, Stats: st.live, Traces: st.traces})
 	done := make(chan error, 1)
 	go func() { done <- st.srv.Serve(ln) }()
 	t.Cleanup(func() { stop(t, st.srv, done) })

@@ -57,12 +57,11 @@ func writeText(ctx *fasthttp.RequestCtx, status int, text string) {
 	ctx.SetBodyString(text)
 }
 
-// index is GET / : the page that places calls and follows them.
+// index is GET / : the operator console.
 func (s *Server) index(ctx *fasthttp.RequestCtx, _ params) outcome {
 	writePage(ctx, fasthttp.StatusOK, indexPage, nil)
-	// The page's script comes from this server and talks only to it.
-	ctx.Response.Header.Set(fasthttp.HeaderContentSecurityPolicy,
-		"default-src 'none'; script-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	// The page's scripts and styles come from this server and talk only to it.
+	ctx.Response.Header.Set(fasthttp.HeaderContentSecurityPolicy, consolePolicy)
 	return outcome{}
 }
 

@@ -14,35 +14,95 @@ const pageHead = `<!DOCTYPE html>
 <body>
 `
 
-// indexPage works without its script as a plain form posting to
-// /clicktocall.html; app.js turns it into a client of the JSON API that
-// shows the call's progress live, lists active calls and cancels them.
+// indexPage is the operator console. Without its script it is a plain
+// form posting to /clicktocall.html; app.js turns it into a client of the
+// JSON API: live charts fed by /api/v1/stats/events (drawn by charts.js),
+// the recent calls with a filter and a cancel button, and a call's page
+// (#/calls/{id}) with its progress timeline and SIP message ladder.
 var indexPage = template.Must(template.New("index").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Click-to-call</title>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Click-to-call console</title>
+<link rel="stylesheet" href="/console.css">
+<script src="/charts.js" defer></script>
 <script src="/app.js" defer></script></head>
 <body>
+<a class="skip" href="#main">Skip to the content</a>
+<header class="top">
 <h1>Click-to-call</h1>
+<p id="live-status" role="status">Live statistics need JavaScript.</p>
+</header>
+<main id="main">
+<div id="console-view">
+<section id="live" aria-labelledby="live-title" hidden>
+<h2 id="live-title">Last 15 minutes</h2>
+<div class="charts">
+<figure class="chart" id="chart-requests"><figcaption id="chart-requests-title">Requests per second</figcaption>
+<svg role="img" aria-labelledby="chart-requests-title chart-requests-now"></svg><ul class="legend"></ul><p class="now" id="chart-requests-now"></p></figure>
+<figure class="chart" id="chart-active"><figcaption id="chart-active-title">Calls in progress</figcaption>
+<svg role="img" aria-labelledby="chart-active-title chart-active-now"></svg><ul class="legend"></ul><p class="now" id="chart-active-now"></p></figure>
+<figure class="chart" id="chart-endings"><figcaption id="chart-endings-title">Calls ended per second</figcaption>
+<svg role="img" aria-labelledby="chart-endings-title chart-endings-now"></svg><ul class="legend"></ul><p class="now" id="chart-endings-now"></p></figure>
+<figure class="chart" id="chart-connect"><figcaption id="chart-connect-title">Time to connect (ms)</figcaption>
+<svg role="img" aria-labelledby="chart-connect-title chart-connect-now"></svg><ul class="legend"></ul><p class="now" id="chart-connect-now"></p></figure>
+</div>
+</section>
+<section class="panel" aria-labelledby="place-title">
+<h2 id="place-title">Place a call</h2>
 <form id="call-form" method="post" action="/clicktocall.html">
-<p><label>Initiator <input name="initiator" required></label></p>
-<p><label>Destination <input name="destination" required></label></p>
-<p><label><input type="checkbox" name="anchor" value="true"> Anchor the call</label></p>
+<p><label for="initiator">Initiator</label> <input id="initiator" name="initiator" required autocomplete="off" placeholder="alice@example.com"></p>
+<p><label for="destination">Destination</label> <input id="destination" name="destination" required autocomplete="off" placeholder="9055551234"></p>
+<p><label class="check"><input type="checkbox" name="anchor" value="true"> Anchor the call (the server stays in the signalling path)</label></p>
 <p><button type="submit">Call</button></p>
 </form>
 <p id="message" role="status"></p>
-<section id="progress" hidden>
-<h2>Call <span id="call-id"></span></h2>
-<p id="call-summary"></p>
-<ol id="results"></ol>
-<p><button id="cancel-current" type="button">Cancel this call</button></p>
 </section>
-<section>
-<h2>Active calls</h2>
+<section class="panel" aria-labelledby="calls-title">
+<h2 id="calls-title">Calls</h2>
+<div class="toolbar">
+<label for="filter">Show</label>
+<select id="filter">
+<option value="active=true">In progress</option>
+<option value="">All recent</option>
+<option value="state=connected,ended">Connected</option>
+<option value="state=failed">Failed</option>
+<option value="state=cancelled">Cancelled</option>
+</select>
+<button id="refresh" type="button">Refresh</button>
+</div>
+<div class="scroll">
 <table id="active-calls">
-<thead><tr><th>Call</th><th>Initiator</th><th>Destination</th><th>Mode</th><th>State</th><th>Since</th><th></th></tr></thead>
+<caption class="visually-hidden">Calls, newest first</caption>
+<thead><tr><th scope="col">Since</th><th scope="col">Call</th><th scope="col">Initiator</th><th scope="col">Destination</th><th scope="col">Mode</th><th scope="col">State</th><th scope="col">Result</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
 <tbody></tbody>
 </table>
-<p><button id="refresh" type="button">Refresh</button></p>
+</div>
+<p id="calls-empty" hidden>No calls to show.</p>
 </section>
+</div>
+<div id="call-view" hidden>
+<p><a href="#" id="back">&larr; Back to the console</a></p>
+<h2 tabindex="-1">Call <span id="call-id"></span></h2>
+<p id="call-summary"></p>
+<p><button id="cancel-current" type="button">Cancel this call</button></p>
+<section class="panel" aria-labelledby="progress-title">
+<h3 id="progress-title">Progress</h3>
+<svg id="timeline" role="img" aria-label="Timeline of the call's results"></svg>
+<ol id="results"></ol>
+</section>
+<section class="panel" aria-labelledby="ladder-title">
+<h3 id="ladder-title">SIP messages</h3>
+<p id="trace-note"></p>
+<div class="scroll"><svg id="ladder" role="img" aria-labelledby="ladder-title"></svg></div>
+<details><summary>The messages as a table</summary>
+<div class="scroll"><table id="trace-table">
+<thead><tr><th scope="col">Time</th><th scope="col">Leg</th><th scope="col">Direction</th><th scope="col">Message</th><th scope="col">CSeq</th></tr></thead>
+<tbody></tbody>
+</table></div>
+</details>
+</section>
+</div>
+</main>
 </body></html>
 `))
 

@@ -37,6 +37,10 @@ const (
 	clickToCallPath = "/clicktocall.html"
 	indexPath       = "/"
 	scriptPath      = "/app.js"
+	chartsPath      = "/charts.js"
+	stylePath       = "/console.css"
+	tracePath       = "/api/v1/calls/{id}/trace"
+	statsPath       = "/api/v1/stats/events"
 	callsPath       = "/api/v1/calls"
 	callPath        = "/api/v1/calls/{id}"
 	eventsPath      = "/api/v1/calls/{id}/events"
@@ -53,11 +57,15 @@ var routes = []route{
 	{fasthttp.MethodGet, indexPath, authenticated, (*Server).index},
 	{fasthttp.MethodHead, indexPath, authenticated, (*Server).index},
 	{fasthttp.MethodGet, scriptPath, authenticated, (*Server).script},
+	{fasthttp.MethodGet, chartsPath, authenticated, (*Server).charts},
+	{fasthttp.MethodGet, stylePath, authenticated, (*Server).stylesheet},
 	{fasthttp.MethodPost, callsPath, authenticated, (*Server).createCall},
 	{fasthttp.MethodGet, callsPath, authenticated, (*Server).listCalls},
 	{fasthttp.MethodGet, callPath, authenticated, (*Server).getCall},
 	{fasthttp.MethodDelete, callPath, authenticated, (*Server).deleteCall},
 	{fasthttp.MethodGet, eventsPath, authenticated, (*Server).callEvents},
+	{fasthttp.MethodGet, tracePath, authenticated, (*Server).callTrace},
+	{fasthttp.MethodGet, statsPath, authenticated, (*Server).statsEvents},
 	{fasthttp.MethodGet, openAPIPath, authenticated, (*Server).openAPI},
 	{fasthttp.MethodGet, metricsPath, metricsAccess, (*Server).metrics},
 	{fasthttp.MethodGet, healthPath, open, (*Server).healthz},

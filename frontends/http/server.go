@@ -34,6 +34,8 @@ import (
 
 	"github.com/clicktocall/clicktocall/actors"
 	"github.com/clicktocall/clicktocall/actors/cdr"
+	"github.com/clicktocall/clicktocall/actors/metrics"
+	"github.com/clicktocall/clicktocall/actors/siptrace"
 	"github.com/clicktocall/clicktocall/config"
 	"github.com/clicktocall/clicktocall/frontends/http/webhook"
 )
@@ -87,6 +89,12 @@ type Options struct {
 	// CallbackOutcome is told the outcome of each status callback delivery
 	// (metrics.Metrics.StatusCallback); nil: nobody.
 	CallbackOutcome func(outcome string)
+	// Stats feeds the console's live charts (/api/v1/stats/events); nil
+	// answers 503 there.
+	Stats *metrics.Live
+	// Traces are the calls' SIP message summaries, for their ladders
+	// (/api/v1/calls/{id}/trace); nil traces nothing.
+	Traces *siptrace.Ring
 	// TLS, when set, makes the server speak HTTPS only on its port
 	// (config.HTTP.ServerTLS); nil serves plain HTTP. The handshake is bound
 	// by read_timeout, like the first request.
@@ -120,6 +128,8 @@ type Server struct {
 	notifier    *webhook.Notifier // nil: status callbacks refused
 	requestIDs  *requestIDs
 	stopping    chan struct{} // closed by Shutdown: event streams end
+	stats       *metrics.Live
+	traces      *siptrace.Ring
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -149,6 +159,8 @@ func New(opts Options) *Server {
 		tls:         opts.TLS,
 		requestIDs:  newRequestIDs(api.IdempotencyWindow, api.MaxRequestIDs),
 		stopping:    make(chan struct{}),
+		stats:       opts.Stats,
+		traces:      opts.Traces,
 	}
 	if opts.Metrics != nil {
 		s.metricsFast = fasthttpadaptor.NewFastHTTPHandler(opts.Metrics)
