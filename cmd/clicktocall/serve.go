@@ -28,8 +28,14 @@ import (
 func serve(args []string) int {
 	fs := newFlagSet("serve", "", os.Stderr)
 	configPath := fs.String("config", defaultConfig, "configuration `file`")
+	quiet := fs.Bool("q", false, "print no start-up banner and no state changes on stdout")
 	if status, ok := parseFlags(fs, args); !ok {
 		return status
+	}
+	began := time.Now()
+	out := &banner{w: os.Stdout}
+	if *quiet {
+		out.w = nil
 	}
 	cfg, err := config.Load(*configPath)
 	if err != nil {
@@ -59,17 +65,23 @@ func serve(args []string) int {
 		fmt.Fprintf(os.Stderr, "clicktocall: %v\n", err)
 		return 1
 	}
+	out.started(cfg, srv.listening)
+	out.state("ready in %s; Ctrl-C or SIGTERM stops it", elapsed(time.Since(began)))
 	select {
 	case <-ctx.Done():
 		log.Info("stopping", "reason", "signal")
+		out.state("draining: %d calls in progress, new requests refused (at most %v)", srv.engine.ActiveCalls(), cfg.ShutdownTimeout)
 	case err := <-srv.failed:
 		log.Error("stopping", "reason", err)
+		out.state("stopping: %v; draining %d calls", err, srv.engine.ActiveCalls())
 	}
 	if err := srv.shutdown(cfg.ShutdownTimeout); err != nil {
 		log.Warn("shutdown incomplete", "error", err)
+		out.state("stopped, incomplete: %v", err)
 		return 1
 	}
 	log.Info("stopped")
+	out.state("stopped")
 	return 0
 }
 
@@ -82,6 +94,8 @@ type server struct {
 	xml    *xmlfront.Server
 	obs    *observability
 	failed chan error
+	// listening is what was bound, for the start-up banner.
+	listening listening
 	// stopping is set when shutdown begins: /readyz answers 503 from then.
 	stopping atomic.Bool
 }
@@ -103,6 +117,9 @@ func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 	}
 	trOpts := sipTransportOptions(cfg.SIP, "clicktocall/"+version, log)
 	trOpts.OnMessage = s.obs.metrics.SIPMessage
+	if s.obs.traces != nil {
+		trOpts.OnTrace = s.obs.traces.Observe
+	}
 	tr, err := transport.New(trOpts)
 	if err != nil {
 		s.obs.close()
@@ -112,7 +129,7 @@ func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 	log.Info("sip listening", "udp_tcp", tr.Addr(), "sockets", tr.Addrs())
 	system := actors.NewActorSystem(log)
 	s.engine, err = actors.NewEngine(actors.EngineOptions{SIP: cfg.SIP, Limits: cfg.Limits, Transport: tr, Logger: log, System: system,
-		Observer: s.obs.journal})
+		Observer: s.obs.journal, Tracer: s.obs.tracer()})
 	if err != nil {
 		tr.Close()
 		s.obs.close()
@@ -129,18 +146,31 @@ func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 			return nil, fmt.Errorf("xml listener: %w", err)
 		}
 		log.Info("xml listening", "addr", s.xml.Addr().String())
+		s.listening.xml, s.listening.xmlTLS = s.xml.Addr(), xmlTLS != nil
 	}
+	s.listening.sip = tr.Addrs()
 	if cfg.HTTP.Port != 0 {
+		s.obs.startLive(s.engine.ActiveCalls)
 		s.http = httpfront.New(httpfront.Options{HTTP: cfg.HTTP, Translate: translate, Calls: starter, Logger: log,
 			Records: s.obs.journal, Cancel: s.engine.Cancel, API: cfg.API, Metrics: s.obs.metrics.Handler(),
 			Rejections: s.obs.metrics, CallbackOutcome: s.obs.metrics.StatusCallback,
-			Ready: func() bool { return !s.stopping.Load() }, TLS: httpTLS})
+			Ready: func() bool { return !s.stopping.Load() }, TLS: httpTLS, Stats: s.obs.live, Traces: s.obs.traces})
+		ln, err := s.http.Listen()
+		if err != nil {
+			if s.xml != nil {
+				_ = s.xml.Shutdown(context.Background())
+			}
+			tr.Close()
+			s.obs.close()
+			return nil, err
+		}
+		s.listening.http, s.listening.tls = ln.Addr(), httpTLS != nil
 		go func() {
-			if err := s.http.ListenAndServe(); err != nil && !errors.Is(err, httpfront.ErrServerClosed) {
+			if err := s.http.Serve(ln); err != nil && !errors.Is(err, httpfront.ErrServerClosed) {
 				s.failed <- fmt.Errorf("http listener: %w", err)
 			}
 		}()
-		log.Info("http listening", "port", cfg.HTTP.Port)
+		log.Info("http listening", "addr", ln.Addr().String())
 	}
 	return s, nil
 }
