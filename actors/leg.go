@@ -181,7 +181,9 @@ func (l *legActor) Receive(ctx actor.Context) {
 	case *sip.Request:
 		l.onRequest(ctx, m)
 	case *transport.TxEvent:
-		l.onTxUpdate(ctx, m.Tx, m.Tx.OnEvent(m))
+		if l.owns(m.Tx) { // not one handed to the transport since (Abandon)
+			l.onTxUpdate(ctx, m.Tx, m.Tx.OnEvent(m))
+		}
 	case ringTimedOut:
 		if l.phase < phaseConfirmed {
 			l.timedOut = true
@@ -318,13 +320,12 @@ func (l *legActor) onTxUpdate(ctx actor.Context, tx *transport.ClientTx, upd tra
 			l.phase = phaseEnded
 			l.report(ctx, &legEnded{role: l.spec.role})
 		}
-	default:
-		// A transaction replaced since (an INVITE retried with credentials):
-		// a 2xx of it is still a dialog to deal with.
-		if upd.Res != nil && upd.Res.IsSuccess() && tx.Req.Method == sip.INVITE {
-			l.onStray2xx(upd.Res)
-		}
 	}
+}
+
+// owns reports whether tx is one of the leg's transactions still running.
+func (l *legActor) owns(tx *transport.ClientTx) bool {
+	return tx != nil && (tx == l.inviteTx || tx == l.ourReInv || tx == l.referTx || tx == l.byeTx)
 }
 
 // finalCode is the status of a final response, 408 when none came.

@@ -314,6 +314,17 @@ func TestRetransmittedRequestGetsTheSameAnswer(t *testing.T) {
 		t.Fatalf("answer again differs:\n%s\n%s", ok1, ok2)
 	}
 	quiet(t, ep, 50*time.Millisecond)
+	// The same branch in another call (a peer that reuses branches) is a
+	// new request of that call, not a retransmission.
+	other := make(chanEndpoint, 16)
+	tr.Register("call-2", other)
+	bye2 := bye.Clone()
+	cid2 := sip.CallIDHeader("call-2")
+	bye2.ReplaceHeader(&cid2)
+	p.send(bye2)
+	if got := next(t, other).(*sip.Request); got.CallID().Value() != "call-2" {
+		t.Fatalf("call-2 got %s", got.CallID().Value())
+	}
 	tr.Unregister("call-1", ep)
 	tr.linger.sweep(time.Now().Add(tr.linger.ttl + time.Second))
 	p.send(bye)

@@ -27,11 +27,16 @@ type linger struct {
 
 // lingerKey names what a retransmission is matched on: the branch of the
 // top Via plus the method for a request (CANCEL and ACK share the INVITE's
-// branch), the branch plus the To tag for a final response to our INVITE
-// (each fork's 2xx needs its own ACK).
+// branch; RFC 3261 §17.2.3), the branch plus the To tag for a final
+// response to our INVITE (each fork's 2xx needs its own ACK). The Call-ID
+// is part of it too: a peer that reuses branches across calls (they are
+// meant to be unique, not all phones make them so) must not get another
+// call's answer.
 type lingerKey struct {
 	branch string
-	extra  string
+	method string // a request's; "" for a response
+	toTag  string // a response's
+	callID string
 }
 
 type lingerEntry struct {
@@ -100,19 +105,19 @@ func (l *linger) size() int {
 }
 
 func requestKey(req *sip.Request) lingerKey {
-	v := req.Via()
-	if v == nil {
+	v, cid := req.Via(), req.CallID()
+	if v == nil || cid == nil {
 		return lingerKey{}
 	}
 	b, _ := v.Params.Get("branch")
-	return lingerKey{branch: b, extra: string(req.Method)}
+	return lingerKey{branch: b, method: string(req.Method), callID: cid.Value()}
 }
 
 func responseKey(res *sip.Response) lingerKey {
-	v := res.Via()
-	if v == nil {
+	v, cid := res.Via(), res.CallID()
+	if v == nil || cid == nil {
 		return lingerKey{}
 	}
 	b, _ := v.Params.Get("branch")
-	return lingerKey{branch: b, extra: "\x00" + ToTag(res)}
+	return lingerKey{branch: b, toTag: ToTag(res), callID: cid.Value()}
 }

@@ -34,7 +34,11 @@ func newOrphanage(t *Transport) *orphanage {
 }
 
 func txKey(tx *ClientTx) lingerKey {
-	return lingerKey{branch: tx.branch, extra: string(tx.Req.Method)}
+	k := lingerKey{branch: tx.branch, method: string(tx.Req.Method)}
+	if cid := tx.Req.CallID(); cid != nil {
+		k.callID = cid.Value()
+	}
+	return k
 }
 
 // adopt takes tx over from its owner; o.mu is held.
@@ -60,8 +64,10 @@ func (o *orphanage) adopt(tx *ClientTx, cancel bool, reason sip.Header) {
 		tx.giveUp.Stop()
 		tx.giveUp = tx.arm(64*sip.T1, evGiveUp)
 	}
+	if _, dup := o.byBranch[txKey(tx)]; !dup {
+		o.wg.Add(1)
+	}
 	o.byBranch[txKey(tx)] = &orphan{tx: tx, cancel: cancel, reason: reason}
-	o.wg.Add(1)
 	if cancel && tx.state == txProceeding {
 		o.sendCancel(o.byBranch[txKey(tx)])
 	}
@@ -145,13 +151,12 @@ func (o *orphanage) sendCancel(or *orphan) {
 // claim handles a response to one of the orphanage's transactions and
 // reports whether it was one.
 func (o *orphanage) claim(res *sip.Response) bool {
-	cseq := res.CSeq()
-	v := res.Via()
-	if cseq == nil || v == nil {
+	cseq, v, cid := res.CSeq(), res.Via(), res.CallID()
+	if cseq == nil || v == nil || cid == nil {
 		return false
 	}
 	b, _ := v.Params.Get("branch")
-	key := lingerKey{branch: b, extra: string(cseq.MethodName)}
+	key := lingerKey{branch: b, method: string(cseq.MethodName), callID: cid.Value()}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	or := o.byBranch[key]

@@ -44,6 +44,12 @@ func Main(args []string, stdout, stderr io.Writer, hooks Hooks) int {
 				return 1
 			}
 		}
+		if o.ReportFile != "" {
+			if rerr := WriteHTMLReportFile(o.ReportFile, res); rerr != nil {
+				fmt.Fprintln(stderr, "bench:", rerr)
+				return 1
+			}
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "bench:", err)

@@ -57,8 +57,9 @@ type Options struct {
 	Search   bool
 	SearchConfig
 
-	JSONFile string
-	Quiet    bool
+	JSONFile   string
+	ReportFile string // -report: a self-contained HTML report with charts
+	Quiet      bool
 
 	noPhones    bool // tests against a fake server: judge calls by their XML results only
 	abRoundsSet bool // -ab-rounds was given
@@ -139,6 +140,7 @@ flags:`)
 	fs.IntVar(&o.SearchConfig.MaxSteps, "search-steps", 10, "search: most steps")
 
 	fs.StringVar(&o.JSONFile, "json", "", "write the results as JSON to `file`")
+	fs.StringVar(&o.ReportFile, "report", "", "write a self-contained HTML report with charts to `file` (latencies, ok and failed calls per second, server CPU and RSS over time; goodput against offered rate for -search; both binaries side by side for -baseline-bin)")
 	fs.BoolVar(&o.Quiet, "q", false, "no progress lines on stderr")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

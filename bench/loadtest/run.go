@@ -107,6 +107,8 @@ type Trial struct {
 	// UDPDrops counts datagrams the kernel dropped for full socket receive
 	// buffers during the trial, on the whole machine.
 	UDPDrops uint64 `json:"udp_rcvbuf_drops"`
+	// Series is the trial second by second, recorded for -report.
+	Series *Series `json:"series,omitempty"`
 }
 
 // Latencies are measured from the moment the bench sent the request.
@@ -362,6 +364,7 @@ func (r *runner) trial(rate float64) (*Trial, error) {
 
 	t.start = time.Now()
 	r.cur.Store(t)
+	series := r.startSeries(t)
 	stop := make(chan struct{})
 	progressDone := make(chan struct{})
 	go func() { defer close(progressDone); r.report(t, stop) }()
@@ -409,6 +412,7 @@ func (r *runner) trial(rate float64) (*Trial, error) {
 	in1, dest1 := r.phones.stats()
 	tr.Initiators, tr.Destinations = diffStats(in1, in0), diffStats(dest1, dest0)
 	r.evaluate(t, sent, tr)
+	tr.Series = series.finish(t, sent)
 	wall := end.Sub(t.start)
 	tr.Server, tr.Bench = r.usage1(u0, wall, tr.Succeeded)
 	if tr.SendS > 0 {
