@@ -54,16 +54,17 @@ const (
 type Metrics struct {
 	reg *prometheus.Registry
 
-	requests      *prometheus.CounterVec
-	rejections    *prometheus.CounterVec
-	results       *prometheus.CounterVec
-	referOutcomes *prometheus.CounterVec
-	toInvite      prometheus.Histogram
-	toAnswer      prometheus.Histogram
-	toFinal       *prometheus.HistogramVec
-	sipMessages   *prometheus.CounterVec
-	sipCounters   sync.Map // sipKey -> prometheus.Counter
-	callbacks     *prometheus.CounterVec
+	requests       *prometheus.CounterVec
+	rejections     *prometheus.CounterVec
+	results        *prometheus.CounterVec
+	referOutcomes  *prometheus.CounterVec
+	toInvite       prometheus.Histogram
+	toAnswer       prometheus.Histogram
+	toFinal        *prometheus.HistogramVec
+	sipMessages    *prometheus.CounterVec
+	sipCounters    sync.Map // sipKey -> prometheus.Counter
+	resultCounters sync.Map // resultKey -> prometheus.Counter
+	callbacks      *prometheus.CounterVec
 }
 
 // setupBuckets span a machine answering at once to a person picking up late.
@@ -137,7 +138,7 @@ func (m *Metrics) Handler() http.Handler {
 // CallResult counts a result and observes the set-up latencies; see
 // cdr.Follower.
 func (m *Metrics) CallResult(c cdr.Call, p actors.Progress) {
-	m.results.WithLabelValues(strconv.Itoa(p.Code), p.Leg.String()).Inc()
+	m.resultCounter(p.Code, p.Leg).Inc()
 	since := p.At.Sub(c.StartedAt()).Seconds()
 	switch {
 	case p.Code >= 200 && p.Code < 300 && p.Leg == actors.LegInitiator:
@@ -155,6 +156,24 @@ func (m *Metrics) CallResult(c cdr.Call, p actors.Progress) {
 			m.referOutcomes.WithLabelValues(referOutcome(p.Code)).Inc()
 		}
 	}
+}
+
+// resultCounter is the clicktocall_results_total series of a code and
+// leg, resolved once: codes are SIP status codes (100..699), so the set is
+// bounded.
+func (m *Metrics) resultCounter(code int, leg actors.Leg) prometheus.Counter {
+	key := resultKey{code, leg}
+	if c, ok := m.resultCounters.Load(key); ok {
+		return c.(prometheus.Counter)
+	}
+	c := m.results.WithLabelValues(strconv.Itoa(code), leg.String())
+	m.resultCounters.Store(key, c)
+	return c
+}
+
+type resultKey struct {
+	code int
+	leg  actors.Leg
 }
 
 func referOutcome(code int) string {
