@@ -97,13 +97,6 @@ func (l *linger) sweep(now time.Time) {
 	}
 }
 
-// size is the number of entries kept.
-func (l *linger) size() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.byKey)
-}
-
 func requestKey(req *sip.Request) lingerKey {
 	v, cid := req.Via(), req.CallID()
 	if v == nil || cid == nil {
