@@ -222,6 +222,7 @@ func (tx *ClientTx) OnEvent(ev *TxEvent) TxUpdate {
 	switch ev.kind {
 	case evRetransmit:
 		if tx.state == txCalling || (!tx.invite && tx.state == txProceeding) {
+			tx.t.resent.Add(1)
 			if err := tx.t.writeRaw(targetDest(tx.targets[0]), tx.raw); err != nil {
 				tx.t.log.Debug("sip retransmission failed", "method", tx.Req.Method, "error", err)
 			}

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -92,6 +93,7 @@ type Transport struct {
 	orphans   *orphanage
 	closed    chan struct{}
 	closeOnce sync.Once
+	resent    atomic.Uint64 // messages sent again; see Retransmissions
 }
 
 // New binds the sockets and starts serving. UDP and TCP share one port

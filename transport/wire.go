@@ -244,6 +244,7 @@ func replyDest(req *sip.Request) (destination, error) {
 
 // resend writes a lingered message again.
 func (t *Transport) resend(e *lingerEntry) {
+	t.resent.Add(1)
 	if err := t.writeRaw(e.dest, e.raw); err != nil {
 		t.log.Debug("sip retransmission failed", "to", e.dest.addr.String(), "error", err)
 	}
@@ -321,6 +322,7 @@ func (c chanEndpoint) Post(m any) {
 // ResendResponse sends a response again, where Reply sent it (our 2xx to a
 // re-INVITE, until its ACK comes).
 func (t *Transport) ResendResponse(res *sip.Response) error {
+	t.resent.Add(1)
 	d, err := responseDest(res)
 	if err != nil {
 		return err
