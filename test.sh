@@ -40,6 +40,17 @@ if ! command -v chromium >/dev/null 2>&1 && [ -z "${CTC_NO_BROWSER:-}" ] && comm
     echo "chromium could not be installed: the browser test will skip" >&2
 fi
 
+# promtool (Debian package prometheus) and systemd-analyze (package systemd)
+# for the checks of the deploy files (deploy/check.sh).
+for tool in promtool:prometheus systemd-analyze:systemd; do
+  if ! command -v "${tool%%:*}" >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing ${tool##*:} (${tool%%:*}, for deploy/check.sh)"
+    install_pkg() { as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$1"; }
+    install_pkg "${tool##*:}" || { as_root apt-get update && install_pkg "${tool##*:}"; } ||
+      echo "${tool##*:} could not be installed: deploy/check.sh will skip its checks" >&2
+  fi
+done
+
 export PATH="$PATH:$(go env GOPATH)/bin"
 if ! command -v staticcheck >/dev/null 2>&1; then
   echo "== installing staticcheck"
@@ -59,6 +70,9 @@ go vet ./...
 
 echo "== staticcheck"
 staticcheck ./...
+
+echo "== deploy files (systemd-analyze, promtool, example config)"
+./deploy/check.sh
 
 echo "== go test -race"
 go test -race -timeout 15m ./...
