@@ -119,3 +119,29 @@ func TestObservingAnUntracedMessageAllocatesNothing(t *testing.T) {
 		t.Error("a ring of 0 calls traced something")
 	}
 }
+
+// The cost on the SIP hot path: every message the transport handles goes
+// through Observe.
+func BenchmarkObserve(b *testing.B) {
+	r := New(1000)
+	for i := range 1000 {
+		r.TraceLeg(fmt.Sprint("call-", i), actors.LegInitiator, fmt.Sprint("sip-", i))
+	}
+	traced := response(request(sip.INVITE, "sip-999", 1, "", ""), 200, "OK")
+	untraced := request(sip.OPTIONS, "nobody", 1, "", "")
+	b.Run("traced", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			r.Observe(traced, true)
+			if b.N > MaxMessagesPerCall {
+				r.calls["call-999"].msgs = r.calls["call-999"].msgs[:0] // stay under the per-call cap
+			}
+		}
+	})
+	b.Run("untraced", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			r.Observe(untraced, true)
+		}
+	})
+}
