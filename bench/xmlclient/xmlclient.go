@@ -61,6 +61,9 @@ type Response struct {
 	Code      int    // Result Code
 	Leg       string // Result Leg: "Initiator", "Destination" or ""
 	Text      string // the result text, entities decoded
+	// RetryAfter is the RetryAfter attribute of a refusal, whole seconds
+	// (0: none).
+	RetryAfter int
 	// TranslatedInitiator and TranslatedDestination come with the 100.
 	TranslatedInitiator, TranslatedDestination string
 }
@@ -144,6 +147,9 @@ func Parse(doc []byte) (Response, error) {
 	}
 	r.Code = n
 	r.Leg, _ = attr(res.attrs, "Leg")
+	if ra, ok := attr(res.attrs, "RetryAfter"); ok {
+		r.RetryAfter, _ = strconv.Atoi(strings.TrimSpace(ra))
+	}
 	r.Text = unescape(res.text)
 	if e, ok := element(doc, "Initiator"); ok {
 		r.Initiator = strings.TrimSpace(unescape(e.text))

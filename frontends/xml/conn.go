@@ -165,7 +165,7 @@ func (c *connActor) handleRequest(ctx actor.Context, req *request) {
 		res := result{code: 500, text: "Internal error"}
 		var refusal *actors.Refusal
 		if errors.As(err, &refusal) && refusal.Code >= 300 {
-			res = result{code: refusal.Code, text: refusal.Text}
+			res = result{code: refusal.Code, text: refusal.Text, retryAfter: refusal.RetryAfter}
 			if refusal.Code == 429 {
 				// The XML interface has one code for every limit
 				// (behaviour.md §1.2); the text says which.

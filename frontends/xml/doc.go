@@ -30,6 +30,9 @@
 //     waiting for a '<' that a non-XML client never sends.
 //   - Errors found by the front end itself and the 503 of a refused connection
 //     carry no Leg attribute.
+//   - A request the engine refuses at a limit, under overload or while
+//     shutting down gets its 503 with a RetryAfter attribute, the whole
+//     seconds after which to try again: <Result Code="503" RetryAfter="2">.
 //   - A client that half-closes after its requests still gets every result;
 //     the connection closes after the last final. A client that closes for good
 //     loses its results, and its calls go on.

@@ -20,6 +20,7 @@ func TestEveryLimitIsA503AndTheConnectionStaysUsable(t *testing.T) {
 		{Code: 503, Text: "Too many active calls", RetryAfter: time.Second},
 		{Code: 503, Text: "Too many calls to this initiator", RetryAfter: 5 * time.Second},
 		{Code: 429, Text: "Call rate limit reached for this client", RetryAfter: time.Second},
+		{Code: 503, Text: "Server overloaded", RetryAfter: 2500 * time.Millisecond},
 	} {
 		t.Run(refusal.Text, func(t *testing.T) {
 			s := startServer(t, config.XML{}, refusingStarter{refusal})
@@ -29,6 +30,10 @@ func TestEveryLimitIsA503AndTheConnectionStaysUsable(t *testing.T) {
 				r := c.next()
 				if r.Response.Result.Code != 503 || r.Response.Result.Text != refusal.Text || !r.final() {
 					t.Fatalf("got %s, want the final 503 %s", r.summary(), refusal.Text)
+				}
+				// When to try again, in whole seconds rounded up.
+				if want := int((refusal.RetryAfter + time.Second - 1) / time.Second); r.Response.Result.RetryAfter != want {
+					t.Fatalf("RetryAfter %d, want %d", r.Response.Result.RetryAfter, want)
 				}
 			}
 		})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"strconv"
+	"time"
 
 	"github.com/clicktocall/clicktocall/actors"
 )
@@ -15,6 +16,9 @@ type result struct {
 	text string
 	// translated URIs, only on the 100 "In progress" of an accepted call
 	initiator, destination string
+	// retryAfter, on a refusal at a limit or under overload, tells the
+	// client when to try again (a RetryAfter attribute, whole seconds).
+	retryAfter time.Duration
 }
 
 // appendResponse renders one response document: the request element as it
@@ -43,10 +47,20 @@ func appendResponse(dst []byte, raw []byte, r result) []byte {
 		b.WriteString(`" Leg="`)
 		escape(b, leg)
 	}
+	if r.retryAfter > 0 {
+		b.WriteString(`" RetryAfter="`)
+		b.WriteString(strconv.Itoa(retryAfterSeconds(r.retryAfter)))
+	}
 	b.WriteString(`">`)
 	escape(b, r.text)
 	b.WriteString("</Result>\n</Response>\n</ClickToCall>\n")
 	return b.Bytes()
+}
+
+// retryAfterSeconds rounds up to whole seconds, at least one, as HTTP's
+// Retry-After does.
+func retryAfterSeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
 }
 
 // escape writes s as XML character data; characters XML cannot carry become U+FFFD.

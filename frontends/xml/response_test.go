@@ -43,9 +43,10 @@ type parsedResponse struct {
 		TranslatedInitiator   *string `xml:"TranslatedInitiator"`
 		TranslatedDestination *string `xml:"TranslatedDestination"`
 		Result                struct {
-			Code int     `xml:"Code,attr"`
-			Leg  *string `xml:"Leg,attr"`
-			Text string  `xml:",chardata"`
+			Code       int     `xml:"Code,attr"`
+			Leg        *string `xml:"Leg,attr"`
+			RetryAfter int     `xml:"RetryAfter,attr"`
+			Text       string  `xml:",chardata"`
 		} `xml:"Result"`
 	} `xml:"Response"`
 }
