@@ -96,6 +96,12 @@ type Limits struct {
 	MaxCallsPerSecond      int // max_calls_per_second, 0 = unlimited
 	MaxCallsPerSecondPerIP int // max_calls_per_second_per_ip, 0 = unlimited
 	MaxCallsPerInitiator   int // max_calls_per_initiator: concurrent calls to one initiator, 0 = unlimited
+	// OverloadLagTarget (overload_lag_target) is how late the server may
+	// handle what arrives before it sheds new calls; 0 = no overload protection.
+	OverloadLagTarget time.Duration
+	// QueueTimeout (queue_timeout) is how long a new call may wait for its
+	// turn while the server sheds load, instead of being refused; 0 = none.
+	QueueTimeout time.Duration
 }
 
 // API holds the api { } block: the JSON API, its status callbacks and the

@@ -200,6 +200,8 @@ func TestErrorsNameFileAndLine(t *testing.T) {
 		{"memory limit wrong type", "memory_limit = [1]\n", 1, "Invalid value for memory_limit"},
 		{"negative size", "xml {\n  max_request_size = -5\n}\n", 2, "positive"},
 		{"negative limit", "limits {\n  max_active_calls = -1\n}\n", 2, "negative"},
+		{"lag target without unit", "limits {\n  overload_lag_target = \"50\"\n}\n", 2, "limits.overload_lag_target"},
+		{"queue timeout too long", "limits {\n\n  queue_timeout = \"2m\"\n}\n", 3, `"2m" is longer than 1m`},
 		{"negative max_lines", "log {\n  max_lines = -1\n}\n", 2, "log.max_lines"},
 		{"bind address", "http {\n  address = \"localhost\"\n}\n", 2, "not an IP address"},
 		{"auth without password", "http {\n  auth = true\n}\n", 2, "password"},

@@ -50,7 +50,9 @@ func Default() *Config {
 			MaxLines: 50000,
 		},
 		Limits: Limits{
-			MaxActiveCalls: 20000,
+			MaxActiveCalls:    20000,
+			OverloadLagTarget: 50 * time.Millisecond,
+			QueueTimeout:      0, // refuse at once while shedding
 		},
 		API: API{
 			StatusCallbackTimeout:    5 * time.Second,

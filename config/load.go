@@ -185,6 +185,8 @@ type limitsBlock struct {
 	MaxCallsPerSecond      *int     `hcl:"max_calls_per_second,optional"`
 	MaxCallsPerSecondPerIP *int     `hcl:"max_calls_per_second_per_ip,optional"`
 	MaxCallsPerInitiator   *int     `hcl:"max_calls_per_initiator,optional"`
+	OverloadLagTarget      *string  `hcl:"overload_lag_target,optional"`
+	QueueTimeout           *string  `hcl:"queue_timeout,optional"`
 	Body                   hcl.Body `hcl:",body"`
 }
 
@@ -298,6 +300,8 @@ func (c *converter) convert(raw *fileBlock, cfg *Config) {
 		f.count("max_calls_per_second", b.MaxCallsPerSecond, &cfg.Limits.MaxCallsPerSecond)
 		f.count("max_calls_per_second_per_ip", b.MaxCallsPerSecondPerIP, &cfg.Limits.MaxCallsPerSecondPerIP)
 		f.count("max_calls_per_initiator", b.MaxCallsPerInitiator, &cfg.Limits.MaxCallsPerInitiator)
+		f.duration("overload_lag_target", b.OverloadLagTarget, &cfg.Limits.OverloadLagTarget)
+		f.durationAtMost("queue_timeout", b.QueueTimeout, &cfg.Limits.QueueTimeout, maxQueueTimeout)
 	}
 	if b := raw.API; b != nil {
 		c.api(b, &cfg.API)
@@ -571,6 +575,28 @@ func (f fieldSet) duration(name string, v *string, dst *time.Duration) {
 	}
 	if d < 0 {
 		f.c.fail(f.body, f.block, name, "%q is negative.", s)
+		return
+	}
+	*dst = d
+}
+
+// maxQueueTimeout bounds limits.queue_timeout: a call that waits longer to
+// start has been accepted (HTTP 200) long before its phone rings.
+const maxQueueTimeout = time.Minute
+
+// durationAtMost is a duration no longer than limit.
+func (f fieldSet) durationAtMost(name string, v *string, dst *time.Duration, limit time.Duration) {
+	if v == nil {
+		return
+	}
+	var d time.Duration
+	before := len(f.c.diags)
+	f.duration(name, v, &d)
+	if len(f.c.diags) > before {
+		return
+	}
+	if d > limit {
+		f.c.fail(f.body, f.block, name, "%q is longer than %s.", strings.TrimSpace(*v), shortDuration(limit))
 		return
 	}
 	*dst = d

@@ -76,6 +76,8 @@ func (c *Config) Settings() []Setting {
 	add("limits.max_calls_per_second", l.MaxCallsPerSecond)
 	add("limits.max_calls_per_second_per_ip", l.MaxCallsPerSecondPerIP)
 	add("limits.max_calls_per_initiator", l.MaxCallsPerInitiator)
+	add("limits.overload_lag_target", l.OverloadLagTarget)
+	add("limits.queue_timeout", l.QueueTimeout)
 	a := c.API
 	add("api.status_callback_secret", redacted(a.StatusCallbackSecret))
 	add("api.status_callback_timeout", a.StatusCallbackTimeout)
