@@ -3,10 +3,11 @@
 # test.sh's FUZZ_TARGETS for FUZZTIME each, then the torture, limit and fault
 # tests REPEAT times with the race detector and bigger floods and loads.
 # test.sh runs the same things briefly. Everything is bounded in time:
-# about (targets x FUZZTIME) + REPEAT x 2 minutes.
+# about (targets x FUZZTIME) + REPEAT x 2 minutes, then a soak of
+# SOAK_DURATION (30 minutes) at SOAK_RATE calls/s with SIPp phones.
 #
-#   ./hardening.sh                          # 5m per fuzz target, 3 repeats
-#   FUZZTIME=30s REPEAT=1 ./hardening.sh    # a quicker pass
+#   ./hardening.sh                          # 5m per fuzz target, 3 repeats, 30m soak
+#   FUZZTIME=30s REPEAT=1 SOAK_DURATION=5m ./hardening.sh    # a quicker pass
 #
 # FUZZPARALLEL (default 1) is the fuzzing workers per target: the machine is
 # shared, so one core by default. A crash leaves its input under the
@@ -36,9 +37,41 @@ CTC_FLOOD="${CTC_FLOOD:-1000}" CTC_LOAD_MS="${CTC_LOAD_MS:-5000}" \
   -run 'Torture|Oversize|Slowloris|CallRate|TotalCallRate|AClientOverItsRate|ConcurrentCallsToOneInitiator|XMLClientThatDisconnects|SIGTERMUnderLoad|SIGKILLThenRestart' \
   ./cmd/clicktocall
 go test -race -count="$REPEAT" -timeout 60m \
-  -run 'PhoneThatStopsAnswering|PhoneSendingGarbage|NotifyOfAnotherSubscription|PeerThatResetsTCP|ThousandConcurrentCalls' \
+  -run 'PhoneThatStopsAnswering|PhoneSendingGarbage|NotifyOfAnotherSubscription|PeerThatResetsTCP|ThousandConcurrentCalls|FinalNotify|InitiatorHangingUp|Overload|QueueTimeout|Governor' \
   ./actors
 go test -race -count="$REPEAT" -timeout 30m -run 'ConnectionRefusals|ConnectionLimits|ClientThatNeverFinishes|SlowClient|Oversize' ./frontends/http
 go test -race -count="$REPEAT" -timeout 30m -run 'EveryLimit|Trickling|ConnectionLimits|ClientThatDoesNotRead|ClientClosingMidCall|Idle' ./frontends/xml
+
+# The soak (README "Reliability"): REFER calls at SOAK_RATE calls/s, about
+# half the clean capacity with SIPp phones on the 2-core machine, for
+# SOAK_DURATION, with the bench's server (log level INFO as shipped) and two
+# SIPp phones. It fails when a request is refused or a call fails, or when
+# the server's RSS grows more than 1 % per 10 minutes after the first 2.
+# SOAK_DURATION=0 skips it; the minute lines go to stderr, the report and
+# soak.json to SOAK_DIR (a temporary directory by default).
+SOAK_DURATION="${SOAK_DURATION:-30m}"
+SOAK_RATE="${SOAK_RATE:-1300}"
+SOAK_PORT="${SOAK_PORT:-35070}" # SIPp phones on this port and +10 (media +1000, control +3000)
+if [ "$SOAK_DURATION" != 0 ]; then
+  command -v sipp >/dev/null || { echo "the soak needs sipp (./test.sh installs it)"; exit 1; }
+  SOAK_DIR="${SOAK_DIR:-$(mktemp -d)}"
+  echo "== soak: REFER at $SOAK_RATE calls/s for $SOAK_DURATION with SIPp phones (files in $SOAK_DIR)"
+  go build -o "$SOAK_DIR/clicktocall" ./cmd/clicktocall
+  tune=(-buff_size 8388608 -max_recv_loops 5000 -max_sched_loops 5000 -l 200000 -nostdin -trace_err -timeout 86400s)
+  ini=$SOAK_PORT dst=$((SOAK_PORT + 10))
+  (cd "$SOAK_DIR" && exec sipp -sf "$OLDPWD/bench/sipp/initiator.xml" -i 127.0.0.1 -p "$ini" -bind_local \
+    -mi 127.0.0.1 -mp $((ini + 1000)) -ci 127.0.0.1 -cp $((ini + 3000)) "${tune[@]}" >sipp-initiator.out 2>&1) &
+  sipp_ini=$!
+  (cd "$SOAK_DIR" && exec sipp -sf "$OLDPWD/bench/sipp/destination.xml" -i 127.0.0.1 -p "$dst" -bind_local \
+    -mi 127.0.0.1 -mp $((dst + 1000)) -ci 127.0.0.1 -cp $((dst + 3000)) "${tune[@]}" -d 0 >sipp-destination.out 2>&1) &
+  sipp_dst=$!
+  trap 'kill $sipp_ini $sipp_dst 2>/dev/null || true' EXIT
+  sleep 1
+  "$SOAK_DIR/clicktocall" bench -start-server -initiator-at "127.0.0.1:$ini" -destination-at "127.0.0.1:$dst" \
+    -rate "$SOAK_RATE" -duration "$SOAK_DURATION" -warmup 2m -max-rss-slope 1 -json "$SOAK_DIR/soak.json" \
+    | tee "$SOAK_DIR/soak.txt"
+  kill $sipp_ini $sipp_dst 2>/dev/null || true
+  trap - EXIT
+fi
 
 echo "== hardening passed"

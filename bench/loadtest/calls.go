@@ -179,6 +179,19 @@ type callRec struct {
 	httpCode  atomic.Int32 // HTTP status (HTTP front end)
 	phone     atomic.Uint32
 	resolved  atomic.Bool
+
+	// A request the server refused before starting its call: a 503 or 429
+	// as its only result (XML: no 100 before it), or as its HTTP status.
+	admitted   atomic.Bool  // the XML 100 arrived
+	refused    atomic.Bool  // it was refused
+	retryAfter atomic.Int32 // the refusal's retry-after, seconds (0: none)
+	refusal    atomic.Value // string: the refusal's text
+}
+
+// isRefusal says whether a final result is a refusal of the request: 503 or
+// 429 about no leg before any 100.
+func isRefusal(code int, leg string, admitted bool) bool {
+	return !admitted && leg == "" && (code == 503 || code == 429)
 }
 
 // table holds one trial's calls; call index i (global across trials, so a
@@ -191,10 +204,11 @@ type table struct {
 	http     bool // outcome from the HTTP status and the phones only
 	noPhones bool // tests against a fake server: no phone view expected
 
-	sent      atomic.Int64 // calls handed to the driver
-	resolved  atomic.Int64 // calls whose outcome is known
-	succeeded atomic.Int64 // resolved and as expected (so far)
-	failedNow atomic.Int64 // resolved and not as expected
+	sent       atomic.Int64 // calls handed to the driver
+	resolved   atomic.Int64 // calls whose outcome is known
+	succeeded  atomic.Int64 // resolved and as expected (so far)
+	failedNow  atomic.Int64 // resolved and not as expected
+	refusedNow atomic.Int64 // resolved as refused by the server
 }
 
 func newTable(base uint64, n int, sched []Kind, anchored, http, noPhones bool) *table {
@@ -239,6 +253,13 @@ func (t *table) check(r *callRec) {
 		ok = answered && r.finalCode.Load() == int32(r.exp.code) && r.finalLeg.Load().(string) == r.exp.leg
 	}
 	if !answered {
+		return
+	}
+	if r.refused.Load() {
+		if r.resolved.CompareAndSwap(false, true) {
+			t.resolved.Add(1)
+			t.refusedNow.Add(1)
+		}
 		return
 	}
 	phoneDone := t.noPhones || r.phone.Load()&r.exp.phone == r.exp.phone

@@ -72,10 +72,18 @@ func (d *xmlDriver) onResponse(res xmlclient.Response, at time.Time) {
 		d.t.check(r)
 		return
 	}
+	if res.Code == 100 {
+		r.admitted.Store(true)
+	}
 	if res.Code == 200 && res.Leg == "Initiator" {
 		r.initOK.CompareAndSwap(0, ns)
 	}
 	if res.Final() {
+		if isRefusal(res.Code, res.Leg, r.admitted.Load()) {
+			r.refusal.Store(fmt.Sprintf("%d %s", res.Code, res.Text))
+			r.retryAfter.Store(int32(res.RetryAfter))
+			r.refused.Store(true)
+		}
 		r.final.Store(ns)
 		r.finalCode.Store(int32(res.Code))
 		r.finalLeg.Store(res.Leg)
@@ -173,7 +181,15 @@ func (d *httpDriver) work() {
 			d.mu.Unlock()
 			r.httpCode.Store(-1)
 		} else {
-			r.httpCode.Store(int32(res.StatusCode()))
+			code := res.StatusCode()
+			if isRefusal(code, "", false) {
+				r.final.Store(d.t.since(time.Now()))
+				r.refusal.Store(fmt.Sprintf("HTTP %d", code))
+				ra, _ := strconv.Atoi(string(res.Header.Peek("Retry-After")))
+				r.retryAfter.Store(int32(ra))
+				r.refused.Store(true)
+			}
+			r.httpCode.Store(int32(code))
 		}
 		d.t.check(r)
 	}

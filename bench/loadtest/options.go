@@ -57,6 +57,16 @@ type Options struct {
 	Search   bool
 	SearchConfig
 
+	// AllowRefused: requests the server refuses (503/429 before their call
+	// starts, as overload protection does) do not fail the trial; only
+	// admitted calls that fail do.
+	AllowRefused bool
+	// Soak (-duration of soakMinimum or more): the RSS slope is fitted
+	// after Warmup, and a slope above MaxRSSSlope (% per 10 min) fails the
+	// trial (0: any slope passes).
+	Warmup      time.Duration
+	MaxRSSSlope float64
+
 	JSONFile   string
 	ReportFile string // -report: a self-contained HTML report with charts
 	Quiet      bool
@@ -139,6 +149,9 @@ flags:`)
 	fs.Float64Var(&o.SearchConfig.Resolution, "search-resolution", 100, "search: stop when passing and failing rates are this close")
 	fs.IntVar(&o.SearchConfig.MaxSteps, "search-steps", 10, "search: most steps")
 
+	fs.BoolVar(&o.AllowRefused, "allow-refused", false, "requests the server refuses before starting their call (503/429: overload protection, limits) do not fail a trial; admitted calls must still all succeed")
+	fs.DurationVar(&o.Warmup, "warmup", 2*time.Minute, "soak (-duration 2m or more): the server's RSS slope is fitted after this")
+	fs.Float64Var(&o.MaxRSSSlope, "max-rss-slope", 0, "soak: fail the trial when the server's RSS grows faster than this `percent` per 10 minutes after -warmup (0: report only)")
 	fs.StringVar(&o.JSONFile, "json", "", "write the results as JSON to `file`")
 	fs.StringVar(&o.ReportFile, "report", "", "write a self-contained HTML report with charts to `file` (latencies, ok and failed calls per second, server CPU and RSS over time; goodput against offered rate for -search; both binaries side by side for -baseline-bin)")
 	fs.BoolVar(&o.Quiet, "q", false, "no progress lines on stderr")

@@ -108,8 +108,20 @@ func writeTrialRows(w io.Writer, first string, trials []*Trial) {
 }
 
 func writeTrial(w io.Writer, t *Trial) {
-	fmt.Fprintf(w, "  calls      %d sent of %d, %d ok, %d failed: %s; %.1f ok calls/s over %.1fs of sending, drained in %.1fs\n",
-		t.Sent, t.Offered, t.Succeeded, t.Failed, passWord(t.Pass), t.AchievedRate, t.SendS, t.DrainS)
+	fmt.Fprintf(w, "  calls      %d sent of %d, %d ok, %d failed", t.Sent, t.Offered, t.Succeeded, t.Failed)
+	if t.Refused > 0 {
+		fmt.Fprintf(w, " (%d admitted and failed, %d refused)", t.Failed-t.Refused, t.Refused)
+	}
+	fmt.Fprintf(w, ": %s; %.1f ok calls/s over %.1fs of sending, drained in %.1fs\n",
+		passWord(t.Pass), t.AchievedRate, t.SendS, t.DrainS)
+	if t.Refused > 0 {
+		var by []string
+		for _, why := range sortedFailures(t.Refusals) {
+			by = append(by, fmt.Sprintf("%d× %s", t.Refusals[why], why))
+		}
+		fmt.Fprintf(w, "  refused    %.1f %% of the requests sent (%s); %d without a retry-after\n",
+			100*float64(t.Refused)/float64(max(t.Sent, 1)), strings.Join(by, ", "), t.NoRetryAfter)
+	}
 	if t.Interrupted {
 		fmt.Fprintln(w, "  interrupted")
 	}
@@ -125,10 +137,18 @@ func writeTrial(w io.Writer, t *Trial) {
 	row("initiator answer", t.Latency.Answer)
 	row("final result", t.Latency.Final)
 	row("connected (phones)", t.Latency.Connected)
+	row("refusal", t.Latency.Refusal)
 	tw.Flush()
 	if u := t.Server; u != nil {
 		fmt.Fprintf(w, "  server     %.2f s CPU = %.2f cores, %.0f µs per ok call; RSS peak %.0f MiB, end %.0f MiB (lifetime peak %.0f MiB)\n",
 			u.CPUS, u.Cores, u.CPUPerCallUS, u.PeakRSSMiB, u.EndRSSMiB, u.LifePeakMiB)
+	}
+	if x := t.ServerSIP; x != nil {
+		fmt.Fprintf(w, "  server SIP %d messages sent, %d received; %d retransmissions (%.2f %% of what it sent); %d requests refused for overload\n",
+			x.Sent, x.Received, x.Retransmissions, x.RetransmittedPct, x.OverloadRefusals)
+	}
+	if s := t.RSSSlope; s != nil {
+		fmt.Fprintf(w, "  soak       server RSS slope %s; %d minute lines\n", s, len(t.Minutes))
 	}
 	if u := t.Bench; u != nil {
 		fmt.Fprintf(w, "  bench      %.2f s CPU = %.2f cores (its phones and load generator); RSS peak %.0f MiB\n", u.CPUS, u.Cores, u.PeakRSSMiB)

@@ -90,12 +90,22 @@ type Trial struct {
 	Sent         int            `json:"sent"`
 	Succeeded    int            `json:"succeeded"`
 	Failed       int            `json:"failed"`
+	Refused      int            `json:"refused"`                     // of the failed: 503/429 before the call started; a trial passes with only these under -allow-refused
+	Refusals     map[string]int `json:"refusals,omitempty"`          // by result text (XML) or status (HTTP)
+	NoRetryAfter int            `json:"refused_without_retry_after"` // refusals that said nothing of when to come back
 	Pass         bool           `json:"pass"`
 	Interrupted  bool           `json:"interrupted,omitempty"`
 	AchievedRate float64        `json:"achieved_rate"` // succeeded calls per second of sending
 	SendS        float64        `json:"send_s"`
 	DrainS       float64        `json:"drain_s"`
 	PacerLagMaxS float64        `json:"pacer_lag_max_s"`
+	// ServerSIP is what the server counted itself (its /metrics), when the
+	// bench can reach its HTTP interface.
+	ServerSIP *ServerSIP `json:"server_sip,omitempty"`
+	// Soak: a line a minute and the RSS trend, for trials of -duration
+	// soakMinimum or longer.
+	Minutes      []MinuteStat   `json:"minutes,omitempty"`
+	RSSSlope     *RSSSlope      `json:"rss_slope,omitempty"`
 	Failures     map[string]int `json:"failures,omitempty"`
 	Latency      Latencies      `json:"latency"`
 	Server       *Usage         `json:"server,omitempty"`
@@ -116,6 +126,7 @@ type Latencies struct {
 	Invite    stats.Summary `json:"to_initiator_invite"`   // the initiator phone got the INVITE
 	Answer    stats.Summary `json:"to_initiator_answer"`   // XML "200 Initiator" read (HTTP: the phone sent its 200)
 	Final     stats.Summary `json:"to_final"`              // XML final read (HTTP: the phones saw the connection)
+	Refusal   stats.Summary `json:"to_refusal"`            // the refusal of a refused request read
 	Connected stats.Summary `json:"to_connected_by_phone"` // final NOTIFY sent, or destination ACKed
 }
 
@@ -358,6 +369,7 @@ func (r *runner) trial(rate float64) (*Trial, error) {
 	defer drv.close()
 
 	u0 := r.usage0()
+	sip0, sipErr0 := r.scrapeServer()
 	udp0, udpErr := procstat.ReadUDPErrors()
 	in0, dest0 := r.phones.stats()
 	fmt.Fprintf(r.progress, "%s: %g calls/s for %v (%d calls)\n", o.Mode, rate, o.Duration, total)
@@ -367,7 +379,8 @@ func (r *runner) trial(rate float64) (*Trial, error) {
 	series := r.startSeries(t)
 	stop := make(chan struct{})
 	progressDone := make(chan struct{})
-	go func() { defer close(progressDone); r.report(t, stop) }()
+	soak := &soakLog{}
+	go func() { defer close(progressDone); r.report(t, stop, soak) }()
 	interrupt := make(chan struct{})
 	go func() {
 		select {
@@ -397,8 +410,10 @@ func (r *runner) trial(rate float64) (*Trial, error) {
 	close(stop)
 	<-progressDone
 
+	sip1, sipErr1 := r.scrapeServer()
 	tr := &Trial{
 		Rate: rate, DurationS: o.Duration.Seconds(), Offered: total, Sent: sent,
+		ServerSIP: serverSIP(sip0, sip1, sipErr0, sipErr1), Minutes: soak.minutes,
 		Interrupted: r.ctx.Err() != nil,
 		SendS:       sendEnd.Sub(t.start).Seconds(), DrainS: end.Sub(sendEnd).Seconds(),
 		PacerLagMaxS: lag.Seconds(), Errors: drv.errs(), LoadAvgEnd: loadAvg(),
@@ -413,20 +428,39 @@ func (r *runner) trial(rate float64) (*Trial, error) {
 	tr.Initiators, tr.Destinations = diffStats(in1, in0), diffStats(dest1, dest0)
 	r.evaluate(t, sent, tr)
 	tr.Series = series.finish(t, sent)
+	if o.Duration >= soakMinimum {
+		tr.RSSSlope = soak.slope(o.Warmup, sendEnd.Sub(t.start))
+	}
 	wall := end.Sub(t.start)
 	tr.Server, tr.Bench = r.usage1(u0, wall, tr.Succeeded)
 	if tr.SendS > 0 {
 		tr.AchievedRate = float64(tr.Succeeded) / tr.SendS
 	}
-	tr.Pass = tr.Failed == 0 && sent == total && !tr.Interrupted
+	tr.Pass = sent == total && !tr.Interrupted && (tr.Failed == 0 || o.AllowRefused && tr.Failed == tr.Refused)
+	if slope := tr.RSSSlope; slope != nil && o.MaxRSSSlope > 0 && slope.PctPer10Min > o.MaxRSSSlope {
+		tr.Pass = false
+		tr.Errors = append(tr.Errors, fmt.Sprintf("RSS grew %.2f %% per 10 min after the warm-up, more than -max-rss-slope %g", slope.PctPer10Min, o.MaxRSSSlope))
+	}
 	return tr, nil
 }
 
 func (r *runner) evaluate(t *table, sent int, tr *Trial) {
-	var invite, answer, final, connected []time.Duration
+	var invite, answer, final, connected, refusal []time.Duration
 	tr.Failures = map[string]int{}
+	tr.Refusals = map[string]int{}
 	for i := range sent {
 		rec := &t.recs[i]
+		if rec.refused.Load() {
+			tr.Refused++
+			text, _ := rec.refusal.Load().(string)
+			tr.Refusals[text]++
+			if rec.retryAfter.Load() <= 0 {
+				tr.NoRetryAfter++
+			}
+			if s, at := rec.sent.Load(), rec.final.Load(); s > 0 && at > 0 {
+				refusal = append(refusal, time.Duration(at-s))
+			}
+		}
 		if why := t.failure(rec); why != "" {
 			tr.Failed++
 			tr.Failures[rec.kind.String()+": "+why]++
@@ -452,8 +486,11 @@ func (r *runner) evaluate(t *table, sent int, tr *Trial) {
 	if len(tr.Failures) == 0 {
 		tr.Failures = nil
 	}
+	if len(tr.Refusals) == 0 {
+		tr.Refusals = nil
+	}
 	tr.Latency = Latencies{Invite: stats.Summarize(invite), Answer: stats.Summarize(answer),
-		Final: stats.Summarize(final), Connected: stats.Summarize(connected)}
+		Final: stats.Summarize(final), Connected: stats.Summarize(connected), Refusal: stats.Summarize(refusal)}
 }
 
 type usageStart struct {
@@ -497,8 +534,10 @@ func (r *runner) usage1(u0 usageStart, wall time.Duration, calls int) (server, b
 	return server, bench
 }
 
-// report prints a progress line a second until stop.
-func (r *runner) report(t *table, stop <-chan struct{}) {
+// report prints a progress line a second until stop; in a soak (a trial
+// of soakMinimum or longer) also a line a minute, and it samples the
+// server's RSS for the slope.
+func (r *runner) report(t *table, stop <-chan struct{}, soak *soakLog) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var lastCPU time.Duration
@@ -506,15 +545,28 @@ func (r *runner) report(t *table, stop <-chan struct{}) {
 	if r.server != nil {
 		u, _ := r.server.Now()
 		lastCPU = u.CPU
+		soak.cpu = u.CPU
 	}
+	soak.at = t.start
+	soaking := r.o.Duration >= soakMinimum
+	nextMinute, nextRSS := t.start.Add(time.Minute), t.start
 	for {
 		select {
 		case <-stop:
 			return
 		case now := <-tick.C:
+			if soaking && r.server != nil && !now.Before(nextRSS) {
+				u, _ := r.server.Now()
+				soak.rss = append(soak.rss, rssSample{at: now.Sub(t.start), mib: float64(u.RSS) / mib})
+				nextRSS = nextRSS.Add(rssEvery)
+			}
+			if soaking && !now.Before(nextMinute) {
+				soak.minute(r.progress, len(soak.minutes)+1, t, r.server, now)
+				nextMinute = nextMinute.Add(time.Minute)
+			}
 			sent := t.sent.Load()
-			line := fmt.Sprintf("  %5.1fs sent %d ok %d failed %d pending %d",
-				now.Sub(t.start).Seconds(), sent, t.succeeded.Load(), t.failedNow.Load(), sent-t.resolved.Load())
+			line := fmt.Sprintf("  %5.1fs sent %d ok %d failed %d refused %d pending %d",
+				now.Sub(t.start).Seconds(), sent, t.succeeded.Load(), t.failedNow.Load(), t.refusedNow.Load(), sent-t.resolved.Load())
 			if r.server != nil {
 				u, _ := r.server.Now()
 				line += fmt.Sprintf(" | server %.2f cores, RSS %.0f MiB", (u.CPU-lastCPU).Seconds()/now.Sub(lastAt).Seconds(), float64(u.RSS)/mib)

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -44,6 +45,10 @@ type Config struct {
 	// NoRecording keeps no messages and forgets each call when it is over, for long bench
 	// runs: Stats and OnEvent still work, Calls lists only calls in progress.
 	NoRecording bool
+	// Loss is the share (0 to 1) of UDP datagrams the phone loses, each way, at random: a
+	// lossy network for tests of retransmission. LossSeed seeds the choice.
+	Loss     float64
+	LossSeed uint64
 }
 
 // Phone is a simulated SIP phone. It serves any number of concurrent calls; all methods are
@@ -64,6 +69,7 @@ type Phone struct {
 	serve  sync.WaitGroup // listener loops
 
 	counters counters
+	lost     atomic.Int64 // datagrams Loss dropped
 
 	mu        sync.Mutex
 	closed    bool
@@ -217,7 +223,11 @@ func (p *Phone) listen(tp string) (func() error, error) {
 		}
 		addr = conn.LocalAddr().String()
 		p.listeners = append(p.listeners, conn)
-		start = func() error { return p.srv.ServeUDP(conn) }
+		served := conn
+		if p.cfg.Loss > 0 {
+			served = newLossyConn(conn, p.cfg.Loss, p.cfg.LossSeed, &p.lost)
+		}
+		start = func() error { return p.srv.ServeUDP(served) }
 	case "tcp":
 		ln, err := net.Listen("tcp", net.JoinHostPort(p.cfg.Host, "0"))
 		if err != nil {
