@@ -102,8 +102,16 @@ type dialogPeer struct {
 // send writes one in-dialog request; extra headers and body as given,
 // Content-Length computed unless extra sets one.
 func (d *dialogPeer) send(method, extra, body string) string {
+	msg, branch := d.request(method, extra, body)
+	d.raw(msg)
+	return branch
+}
+
+// request builds the next in-dialog request (a new CSeq and branch), for
+// send, or for a test that sends it more than once (a retransmission).
+func (d *dialogPeer) request(method, extra, body string) (msg []byte, branch string) {
 	d.cseq++
-	branch := fmt.Sprintf("z9hG4bKdp%d", d.branch.Add(1))
+	branch = fmt.Sprintf("z9hG4bKdp%d", d.branch.Add(1))
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s SIP/2.0\r\n", method, d.serverURI)
 	fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s;branch=%s;rport\r\n", d.conn.LocalAddr(), branch)
@@ -113,8 +121,7 @@ func (d *dialogPeer) send(method, extra, body string) string {
 		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(body))
 	}
 	b.WriteString("\r\n" + body)
-	d.raw([]byte(b.String()))
-	return branch
+	return []byte(b.String()), branch
 }
 
 func (d *dialogPeer) raw(data []byte) {

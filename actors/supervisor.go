@@ -328,6 +328,14 @@ func (c *callSupervisor) onReferNotify(ctx actor.Context, m *referNotify) {
 	if !c.referring || c.final {
 		return
 	}
+	if !c.referAccepted {
+		// A NOTIFY of the REFER's subscription says the REFER was accepted
+		// even when its 202 is late or was lost (RFC 6665 §4.1.2.4): from
+		// here the transfer's result is awaited, and the transferee hanging
+		// up its dialog with us no longer ends the call.
+		c.referAccepted = true
+		c.startReferTimer(ctx)
+	}
 	switch {
 	case m.code >= 180 && m.code < 200:
 		c.onRinging(LegDestination)
