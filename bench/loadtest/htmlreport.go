@@ -128,7 +128,7 @@ func trialPlots(id string, t *Trial) []plot {
 		sec[i] = float64(st.Second)
 	}
 	plots := []plot{
-		{id: id + "-latency", title: "Latency of the calls sent each second", xLabel: "second of the trial", yLabel: "ms",
+		{id: id + "-latency", title: "Latency of the calls sent each second", xLabel: "second of the trial", yLabel: "ms", logY: true,
 			series: []plotSeries{
 				{name: "p50 to the final", class: "c0", x: sec, y: col(func(x SecondStats) float64 { return x.FinalP50MS }, true)},
 				{name: "p90 to the final", class: "c1", x: sec, y: col(func(x SecondStats) float64 { return x.FinalP90MS }, true)},
@@ -198,7 +198,7 @@ func abSection(res *Result) *abView {
 		base, cand = bestOf(base, res.AB.Search.Baseline), bestOf(cand, res.AB.Search.Candidate)
 	}
 	overlay := func(id, title, yLabel string, of func(*Trial) (x, y []float64)) {
-		p := plot{id: id, title: title, xLabel: "second of the trial", yLabel: yLabel}
+		p := plot{id: id, title: title, xLabel: "second of the trial", yLabel: yLabel, logY: yLabel == "ms"}
 		for _, side := range []struct {
 			name, class string
 			trials      []*Trial

@@ -18,6 +18,9 @@ type plot struct {
 	series         []plotSeries
 	// diagonal draws y = x (goodput against offered load).
 	diagonal bool
+	// logY draws y on a log scale when the values span more than two
+	// decades (latencies: a few slow calls would flatten the rest).
+	logY bool
 }
 
 type plotSeries struct {
@@ -58,19 +61,39 @@ func (p plot) svg() string {
 	if xMax <= xMin {
 		xMax = xMin + 1
 	}
+	yMin := math.Inf(1)
+	for _, s := range p.series {
+		for _, v := range s.y {
+			if v > 0 {
+				yMin = math.Min(yMin, v)
+			}
+		}
+	}
+	logScale := p.logY && yMax > 0 && yMax/yMin > 100
 	yMax = niceCeiling(yMax * 1.05)
 	if p.diagonal {
 		xMax = yMax
 	}
 	x := func(v float64) float64 { return plotL + (v-xMin)/(xMax-xMin)*(plotW-plotL-plotR) }
 	y := func(v float64) float64 { return plotTop + (1-v/yMax)*(plotH-plotTop-plotBottom) }
+	yTicks := []float64{0, yMax / 4, yMax / 2, 3 * yMax / 4, yMax}
+	if logScale {
+		lo, hi := math.Floor(math.Log10(yMin)), math.Ceil(math.Log10(yMax))
+		y = func(v float64) float64 {
+			l := math.Log10(math.Max(v, math.Pow(10, lo)))
+			return plotTop + (1-(l-lo)/(hi-lo))*(plotH-plotTop-plotBottom)
+		}
+		yTicks = nil
+		for e := lo; e <= hi; e++ {
+			yTicks = append(yTicks, math.Pow(10, e))
+		}
+	}
 
 	var b strings.Builder
 	fmt.Fprintf(&b, `<figure class="chart" id="%s"><figcaption>%s</figcaption>`, attr(p.id), html.EscapeString(p.title))
 	fmt.Fprintf(&b, `<svg viewBox="0 0 %d %d" role="img" aria-label="%s">`, plotW, plotH, attr(p.title))
 	b.WriteString(`<g class="grid">`)
-	for k := 0; k <= 4; k++ {
-		v := yMax * float64(k) / 4
+	for _, v := range yTicks {
 		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f"/><text x="%d" y="%.1f" text-anchor="end">%s</text>`,
 			plotL, plotW-plotR, y(v), y(v), plotL-6, y(v)+4, axisNumber(v))
 	}
@@ -79,8 +102,12 @@ func (p plot) svg() string {
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`, x(v), plotH-22, axisNumber(v))
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" class="label">%s</text>`, (plotW+plotL)/2, plotH-4, html.EscapeString(p.xLabel))
+	yLabel := p.yLabel
+	if logScale {
+		yLabel += " (log scale)"
+	}
 	fmt.Fprintf(&b, `<text x="12" y="%d" text-anchor="middle" class="label" transform="rotate(-90 12 %d)">%s</text>`,
-		(plotH-plotBottom)/2, (plotH-plotBottom)/2, html.EscapeString(p.yLabel))
+		(plotH-plotBottom)/2, (plotH-plotBottom)/2, html.EscapeString(yLabel))
 	b.WriteString(`</g>`)
 	if p.diagonal {
 		fmt.Fprintf(&b, `<line class="diagonal" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"><title>offered = goodput</title></line>`,
