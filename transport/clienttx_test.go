@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -392,5 +393,40 @@ func waitFor(t *testing.T, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatal("condition not met within 5 s")
 		}
+	}
+}
+
+// Anyone can send a 2xx with our Via: the ACK and BYE the transport sends
+// for calls that are gone are rate-limited, so it is no reflector.
+func TestStrayTwoHundredsAreRateLimited(t *testing.T) {
+	tr, _ := newFakeTransport(t)
+	p := newRawPeer(t, tr)
+	invite := sip.NewRequest(sip.INVITE, p.uri())
+	tr.complete(invite)
+	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: "127.0.0.1",
+		Port: tr.Port(), Params: sip.NewParams()}
+	via.Params.Add("branch", "z9hG4bKspoof")
+	invite.AppendHeader(via)
+	const sent = 3 * strayRate
+	for i := range sent {
+		ok := answer(invite, 200, "OK")
+		cid := sip.CallIDHeader(fmt.Sprintf("spoof-%d", i))
+		ok.ReplaceHeader(&cid)
+		p.send(ok)
+	}
+	acks := 0
+	buf := make([]byte, 65535)
+	for {
+		_ = p.conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		n, _, err := p.conn.ReadFromUDP(buf)
+		if err != nil {
+			break
+		}
+		if strings.HasPrefix(string(buf[:n]), "ACK ") {
+			acks++
+		}
+	}
+	if acks == 0 || acks > strayRate+strayRate/2 {
+		t.Fatalf("%d spoofed 2xx got %d ACKs, want some and at most about %d", sent, acks, strayRate)
 	}
 }

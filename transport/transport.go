@@ -22,6 +22,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/google/uuid"
+	"golang.org/x/time/rate"
 
 	"github.com/clicktocall/clicktocall/transport/locate"
 	"github.com/clicktocall/clicktocall/transport/timing"
@@ -91,6 +92,7 @@ type Transport struct {
 	clock     timing.Clock
 	linger    *linger
 	orphans   *orphanage
+	strays    *rate.Limiter // 2xx for calls that are gone, answered with ACK and BYE
 	closed    chan struct{}
 	closeOnce sync.Once
 	resent    atomic.Uint64 // messages sent again; see Retransmissions
@@ -158,6 +160,7 @@ func New(opts Options) (*Transport, error) {
 	}
 	t.linger = newLinger(linger)
 	t.orphans = newOrphanage(t)
+	t.strays = rate.NewLimiter(strayRate, strayRate)
 	t.closed = make(chan struct{})
 	t.conns = newConnector(t, opts.KeepAliveInterval)
 	for _, s := range t.stacks {
@@ -340,6 +343,11 @@ func (t *Transport) closeSockets() {
 	}
 }
 
+// strayRate bounds, per second, the 2xx responses for calls that are gone
+// that the transport ends with ACK and BYE: a real one is a late fork or a
+// race with a CANCEL, rare; a flood is somebody using us as a reflector.
+const strayRate = 50
+
 // sweepInterval is how often expired linger entries are dropped.
 const sweepInterval = time.Second
 
@@ -398,8 +406,11 @@ func (t *Transport) onResponse(res *sip.Response) {
 		ep.Post(res)
 		return
 	}
-	if cseq.MethodName == sip.INVITE && res.IsSuccess() && t.ourHost(via.Host) {
+	if cseq.MethodName == sip.INVITE && res.IsSuccess() && t.ourHost(via.Host) && ToTag(res) != "" &&
+		t.strays.Allow() {
 		// A 2xx for a call that is gone: its dialog must not stay up.
+		// Rate-limited: anyone can send a 2xx with our Via, and each makes
+		// us send an ACK and a BYE, retransmitted, to the Contact it names.
 		target := res.To().Address
 		t.AckAndBye(res, target)
 	}
