@@ -107,14 +107,12 @@ func startBrowser(t *testing.T, url string) *browser {
 	}
 }
 
-// eval evaluates a JavaScript expression in the page and returns its value
-// as JSON.
-func (b *browser) eval(expr string) json.RawMessage {
+// cdp sends one DevTools command to the page and returns its result.
+func (b *browser) cdp(method string, params map[string]any) json.RawMessage {
 	b.t.Helper()
 	b.id++
-	msg, _ := json.Marshal(map[string]any{"id": b.id, "method": "Runtime.evaluate",
-		"params": map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true}})
-	if err := b.conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+	msg, _ := json.Marshal(map[string]any{"id": b.id, "method": method, "params": params})
+	if err := b.conn.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
 		b.t.Fatal(err)
 	}
 	if err := wsutil.WriteClientText(b.rw, msg); err != nil {
@@ -126,28 +124,39 @@ func (b *browser) eval(expr string) json.RawMessage {
 			b.t.Fatalf("devtools read: %v", err)
 		}
 		var reply struct {
-			ID     int `json:"id"`
-			Result struct {
-				Result struct {
-					Value json.RawMessage `json:"value"`
-				} `json:"result"`
-				ExceptionDetails *struct {
-					Text string `json:"text"`
-				} `json:"exceptionDetails"`
-			} `json:"result"`
-			Error *struct{ Message string } `json:"error"`
+			ID     int                       `json:"id"`
+			Result json.RawMessage           `json:"result"`
+			Error  *struct{ Message string } `json:"error"`
 		}
 		if json.Unmarshal(data, &reply) != nil || reply.ID != b.id {
 			continue // an event, or an answer to an earlier call
 		}
 		if reply.Error != nil {
-			b.t.Fatalf("evaluate %s: %s", expr, reply.Error.Message)
+			b.t.Fatalf("%s: %s", method, reply.Error.Message)
 		}
-		if ex := reply.Result.ExceptionDetails; ex != nil {
-			b.t.Fatalf("evaluate %s: %s", expr, ex.Text)
-		}
-		return reply.Result.Result.Value
+		return reply.Result
 	}
+}
+
+// eval evaluates a JavaScript expression in the page and returns its value
+// as JSON.
+func (b *browser) eval(expr string) json.RawMessage {
+	b.t.Helper()
+	var r struct {
+		Result struct {
+			Value json.RawMessage `json:"value"`
+		} `json:"result"`
+		ExceptionDetails *struct {
+			Text string `json:"text"`
+		} `json:"exceptionDetails"`
+	}
+	if err := json.Unmarshal(b.cdp("Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true}), &r); err != nil {
+		b.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	if r.ExceptionDetails != nil {
+		b.t.Fatalf("evaluate %s: %s", expr, r.ExceptionDetails.Text)
+	}
+	return r.Result.Value
 }
 
 // waitFor evaluates expr until it yields a string for which ok is true.

@@ -81,35 +81,9 @@ type statsStream struct {
 
 func (st *statsStream) run(bw *bufio.Writer) {
 	defer st.f.Stop()
-	if _, err := bw.WriteString("retry: 2000\n\n"); err != nil {
-		return
-	}
-	for _, sample := range st.f.Past {
-		if st.write(bw, sample) != nil {
-			return
-		}
-	}
-	if bw.Flush() != nil {
-		return
-	}
-	tick := time.NewTicker(st.heartbeat)
-	defer tick.Stop()
-	for {
-		select {
-		case sample, ok := <-st.f.C:
-			if !ok || st.write(bw, sample) != nil || bw.Flush() != nil {
-				return
-			}
-		case <-tick.C:
-			// Samples come every second; this only matters if the sampler
-			// has stopped while the server still runs.
-			if _, err := bw.WriteString(": heartbeat\n\n"); err != nil || bw.Flush() != nil {
-				return
-			}
-		case <-st.stopping:
-			return
-		}
-	}
+	// Samples come every second: the heartbeat only matters if the sampler
+	// has stopped while the server still runs.
+	sseLoop(bw, st.f.Past, st.f.C, st.write, func(metrics.Sample) bool { return false }, st.heartbeat, st.stopping)
 }
 
 func (st *statsStream) write(bw *bufio.Writer, sample metrics.Sample) error {

@@ -18,41 +18,9 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
-	"github.com/gobwas/ws/wsutil"
 
 	"github.com/clicktocall/clicktocall/bench/phone"
 )
-
-// cdp sends one DevTools command to the page and returns its result.
-func (b *browser) cdp(method string, params map[string]any) json.RawMessage {
-	b.t.Helper()
-	b.id++
-	msg, _ := json.Marshal(map[string]any{"id": b.id, "method": method, "params": params})
-	if err := b.conn.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
-		b.t.Fatal(err)
-	}
-	if err := wsutil.WriteClientText(b.rw, msg); err != nil {
-		b.t.Fatalf("devtools write: %v", err)
-	}
-	for {
-		data, err := wsutil.ReadServerText(b.rw)
-		if err != nil {
-			b.t.Fatalf("devtools read: %v", err)
-		}
-		var reply struct {
-			ID     int                       `json:"id"`
-			Result json.RawMessage           `json:"result"`
-			Error  *struct{ Message string } `json:"error"`
-		}
-		if json.Unmarshal(data, &reply) != nil || reply.ID != b.id {
-			continue
-		}
-		if reply.Error != nil {
-			b.t.Fatalf("%s: %s", method, reply.Error.Message)
-		}
-		return reply.Result
-	}
-}
 
 // screenshot saves the page as a PNG named name and returns its path.
 func (b *browser) screenshot(dir, name string) string {

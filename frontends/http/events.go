@@ -89,37 +89,7 @@ type eventStream struct {
 
 func (e *eventStream) run(bw *bufio.Writer) {
 	defer e.w.Stop()
-	// The reconnection delay an EventSource uses if the stream breaks.
-	if _, err := bw.WriteString("retry: 2000\n\n"); err != nil {
-		return
-	}
-	for _, r := range e.w.Past {
-		if e.write(bw, r) != nil {
-			return
-		}
-	}
-	if bw.Flush() != nil {
-		return
-	}
-	tick := time.NewTicker(e.heartbeat)
-	defer tick.Stop()
-	for {
-		select {
-		case r, ok := <-e.w.C:
-			if !ok {
-				return
-			}
-			if e.write(bw, r) != nil || bw.Flush() != nil || r.Final() {
-				return
-			}
-		case <-tick.C:
-			if _, err := bw.WriteString(": heartbeat\n\n"); err != nil || bw.Flush() != nil {
-				return
-			}
-		case <-e.stopping:
-			return
-		}
-	}
+	sseLoop(bw, e.w.Past, e.w.C, e.write, cdr.Result.Final, e.heartbeat, e.stopping)
 }
 
 func (e *eventStream) write(bw *bufio.Writer, r cdr.Result) error {
