@@ -6,8 +6,11 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // Retransmissions is how many SIP messages the transport has sent again:
@@ -26,8 +29,11 @@ func (t *Transport) Retransmissions() uint64 { return t.resent.Load() }
 // working through what came before (on this server the read loop also runs
 // the call actors, so their backlog is in it too), and the scheduling of
 // the probe's own reader on a busy machine. A probe unanswered for longer
-// counts as that long, so a socket that has stopped draining shows at once.
-// Each probe is an ordinary OPTIONS: it appears in the SIP message counts.
+// counts as that long, so a socket that has stopped draining shows at once;
+// one whose successor is answered first was dropped (the receive queue was
+// full: a socket is read in order) and no longer counts. Each probe is an
+// OPTIONS the read loop answers like any other, but it is not counted as
+// SIP traffic (Options.OnMessage) nor traced.
 type LagProbe struct {
 	interval time.Duration
 	socks    []*net.UDPConn
@@ -35,11 +41,16 @@ type LagProbe struct {
 
 	mu      sync.Mutex
 	seq     uint64
-	pending map[uint64]time.Time // probe sequence -> when it was sent
+	pending map[uint64]sentProbe // by probe sequence
 	worst   time.Duration        // since the last Lag
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+}
+
+type sentProbe struct {
+	at   time.Time
+	sock int // index in socks
 }
 
 // probeForget is how long an unanswered probe is waited for; then it is
@@ -49,7 +60,7 @@ const probeForget = 2 * time.Second
 // StartLagProbe starts probing every UDP socket of the transport every
 // interval; Close stops it.
 func (t *Transport) StartLagProbe(interval time.Duration) (*LagProbe, error) {
-	p := &LagProbe{interval: interval, pending: map[uint64]time.Time{}, stop: make(chan struct{})}
+	p := &LagProbe{interval: interval, pending: map[uint64]sentProbe{}, stop: make(chan struct{})}
 	for _, s := range t.stacks {
 		if s == nil {
 			continue
@@ -69,9 +80,9 @@ func (t *Transport) StartLagProbe(interval time.Duration) (*LagProbe, error) {
 		p.socks = append(p.socks, sock)
 		p.dests = append(p.dests, netip.AddrPortFrom(dst, uint16(t.port)))
 	}
-	for _, sock := range p.socks {
+	for i, sock := range p.socks {
 		p.wg.Add(1)
-		go p.read(sock)
+		go p.read(i, sock)
 	}
 	p.wg.Add(1)
 	go p.send()
@@ -85,8 +96,8 @@ func (p *LagProbe) Lag() time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	worst := p.worst
-	for seq, at := range p.pending {
-		age := now.Sub(at)
+	for seq, sent := range p.pending {
+		age := now.Sub(sent.at)
 		worst = max(worst, age)
 		if age > probeForget {
 			delete(p.pending, seq)
@@ -125,7 +136,7 @@ func (p *LagProbe) send() {
 			p.mu.Lock()
 			p.seq++
 			seq := p.seq
-			p.pending[seq] = time.Now()
+			p.pending[seq] = sentProbe{at: time.Now(), sock: i}
 			p.mu.Unlock()
 			buf.Reset()
 			writeProbe(&buf, sock.LocalAddr().(*net.UDPAddr).AddrPort(), p.dests[i], seq)
@@ -138,18 +149,43 @@ func (p *LagProbe) send() {
 	}
 }
 
-// probeBranch starts the branch of every probe; the sequence number follows.
-const probeBranch = "z9hG4bK-lagprobe-"
+// probeBranch starts the branch of every probe, the sequence number
+// following; probeCallID starts its Call-ID.
+const (
+	probeBranch = "z9hG4bK-lagprobe-"
+	probeCallID = "lagprobe-"
+)
 
 func writeProbe(b *bytes.Buffer, from, to netip.AddrPort, seq uint64) {
 	n := strconv.FormatUint(seq, 10)
 	fmt.Fprintf(b, "OPTIONS sip:%s SIP/2.0\r\n", to)
 	fmt.Fprintf(b, "Via: SIP/2.0/UDP %s;branch=%s%s;rport\r\n", from, probeBranch, n)
 	fmt.Fprintf(b, "From: <sip:lagprobe@%s>;tag=lagprobe\r\nTo: <sip:%s>\r\n", from, to)
-	fmt.Fprintf(b, "Call-ID: lagprobe-%s@%s\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n", n, from.Addr())
+	fmt.Fprintf(b, "Call-ID: %s%s@%s\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n", probeCallID, n, from.Addr())
 }
 
-func (p *LagProbe) read(sock *net.UDPConn) {
+// isLagProbe reports whether msg is a LagProbe's OPTIONS (by its Call-ID).
+func isLagProbe(msg sip.Message) bool {
+	req, ok := msg.(*sip.Request)
+	if !ok || req.Method != sip.OPTIONS {
+		return false
+	}
+	cid := req.CallID()
+	return cid != nil && strings.HasPrefix(cid.Value(), probeCallID)
+}
+
+// answerLagProbe answers a probe 200, as an out-of-dialog OPTIONS is.
+func (t *Transport) answerLagProbe(req *sip.Request) {
+	d, err := replyDest(req)
+	if err != nil {
+		return
+	}
+	buf := encode(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	_ = t.writeRaw(d, buf.Bytes())
+	bufPool.Put(buf)
+}
+
+func (p *LagProbe) read(i int, sock *net.UDPConn) {
 	defer p.wg.Done()
 	buf := make([]byte, 4096)
 	for {
@@ -168,9 +204,13 @@ func (p *LagProbe) read(sock *net.UDPConn) {
 			continue
 		}
 		p.mu.Lock()
-		if at, ok := p.pending[seq]; ok {
-			delete(p.pending, seq)
-			p.worst = max(p.worst, now.Sub(at))
+		if sent, ok := p.pending[seq]; ok {
+			p.worst = max(p.worst, now.Sub(sent.at))
+			for older, o := range p.pending {
+				if o.sock == i && older <= seq {
+					delete(p.pending, older) // answered, or lost before it
+				}
+			}
 		}
 		p.mu.Unlock()
 	}

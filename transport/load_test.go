@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,5 +80,23 @@ func TestRetransmissionsAreCounted(t *testing.T) {
 	}
 	if n := tr.Retransmissions() - before; n < 2 || n > 4 {
 		t.Errorf("%d retransmissions to a silent peer in 400 ms, want 3", n)
+	}
+}
+
+func TestLagProbesAreNotCountedAsSIPTraffic(t *testing.T) {
+	var counted atomic.Int64
+	tr := newTransport(t, transport.Options{IPAddress: "127.0.0.1",
+		OnMessage: func(direction, kind string) { counted.Add(1) }})
+	p, err := tr.StartLagProbe(5 * time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	time.Sleep(100 * time.Millisecond)
+	if lag := p.Lag(); lag == 0 || lag > 100*time.Millisecond {
+		t.Errorf("lag %v: the probes were not answered", lag)
+	}
+	if n := counted.Load(); n != 0 {
+		t.Errorf("%d probe messages counted as SIP traffic", n)
 	}
 }

@@ -374,6 +374,10 @@ func (t *Transport) onMessage(msg sip.Message) {
 			t.log.Error("sip message handler panic", "panic", r)
 		}
 	}()
+	if isLagProbe(msg) {
+		t.answerLagProbe(msg.(*sip.Request)) // not the peers' traffic: not counted
+		return
+	}
 	if t.opts.OnMessage != nil {
 		t.opts.OnMessage("in", messageKind(msg))
 	}
