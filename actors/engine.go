@@ -95,6 +95,8 @@ type Engine struct {
 	rate      *rate.Limiter
 	perIPRate map[string]*ipRate
 	active    atomic.Int64
+	gov       *governor              // overload protection; nil when off
+	queued    map[string]*queuedCall // admitted, waiting for their turn (limits.queue_timeout)
 }
 
 // EngineOptions configures an Engine.
@@ -107,6 +109,8 @@ type EngineOptions struct {
 	Tracer    CallTracer // nil: the calls' SIP messages are not traced
 	System    *actor.ActorSystem
 	Clock     timing.Clock // the calls' timers; nil = the process's wheel
+	// lagProbe replaces the transport's LagProbe (tests inject lag with it).
+	lagProbe lagSource
 }
 
 // NewEngine builds an engine on a running transport.
@@ -142,6 +146,7 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 		calls:     make(map[string]*actor.PID),
 		perInit:   make(map[string]int),
 		perIPRate: make(map[string]*ipRate),
+		queued:    make(map[string]*queuedCall),
 		drained:   make(chan struct{}),
 	}
 	if e.settings.clock == nil {
@@ -153,7 +158,41 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 	if o.Limits.MaxCallsPerSecond > 0 {
 		e.rate = rate.NewLimiter(rate.Limit(o.Limits.MaxCallsPerSecond), o.Limits.MaxCallsPerSecond)
 	}
+	if target := o.Limits.OverloadLagTarget; target > 0 {
+		probe, closeProbe := o.lagProbe, func() {}
+		if probe == nil && o.Transport != nil {
+			p, err := o.Transport.StartLagProbe(probeInterval)
+			if err != nil {
+				return nil, fmt.Errorf("overload protection: %w", err)
+			}
+			probe, closeProbe = p, p.Close
+		}
+		if probe == nil {
+			probe = noLag{}
+		}
+		var wheel timing.Clock
+		if w, ok := e.settings.clock.(*timing.Wheel); ok {
+			wheel = w // a fake clock's lateness means nothing
+		}
+		e.gov = newGovernor(target, o.Limits.QueueTimeout, probe, closeProbe, wheel, o.Logger)
+		e.gov.start()
+	}
 	return e, nil
+}
+
+type noLag struct{}
+
+func (noLag) Lag() time.Duration { return 0 }
+
+// Overload describes the overload protection for the metrics: the lag
+// measured in the last control period, the rate new calls are admitted at
+// (+Inf while not shedding), and the share of new requests admitted lately.
+// ok is false when the protection is off.
+func (e *Engine) Overload() (lag time.Duration, limit, admitted float64, ok bool) {
+	if e.gov == nil {
+		return 0, 0, 0, false
+	}
+	return e.gov.Lag(), e.gov.Limit(), e.gov.AdmittedShare(), true
 }
 
 // ActiveCalls is the number of calls whose supervisor is still running.
@@ -170,7 +209,8 @@ func (e *Engine) StartCall(req CallRequest, onProgress func(Progress)) (string, 
 	}
 	id := uuid.NewString()
 	e.mu.Lock()
-	if refusal := e.admit(req); refusal != nil {
+	wait, refusal := e.admit(req)
+	if refusal != nil {
 		e.mu.Unlock()
 		return "", refusal
 	}
@@ -182,13 +222,46 @@ func (e *Engine) StartCall(req CallRequest, onProgress func(Progress)) (string, 
 		log:   e.log.With("call", id),
 		onEnd: func(id string) { e.ended(id, req.Initiator) },
 	}
-	props := actor.PropsFromProducer(newCallSupervisor(spec),
-		actor.WithSupervisor(stopOnPanic), actor.WithGuardian(stopOnPanic), actor.WithDispatcher(callDispatcher))
 	// The call is counted (and Shutdown waits for it) from here; it is
 	// spawned outside the lock because its first steps run on this
 	// goroutine and may end it at once (ended takes the lock).
 	e.calls[id] = nil
+	if wait > 0 {
+		// Queued (limits.queue_timeout): the call starts when its turn comes.
+		q := &queuedCall{e: e, spec: spec}
+		e.queued[id] = q
+		q.timer = e.settings.clock.After(wait, q, nil)
+		e.mu.Unlock()
+		return id, nil
+	}
 	e.mu.Unlock()
+	e.spawn(spec)
+	return id, nil
+}
+
+// queuedCall starts a call that waited for its turn; the clock posts it,
+// or Shutdown starts it at once (to give it its 503 final).
+type queuedCall struct {
+	e     *Engine
+	spec  callSpec
+	timer *timing.Timer
+}
+
+func (q *queuedCall) Post(any) {
+	q.e.mu.Lock()
+	_, waiting := q.e.queued[q.spec.id]
+	delete(q.e.queued, q.spec.id)
+	q.e.mu.Unlock()
+	if waiting {
+		q.e.spawn(q.spec)
+	}
+}
+
+// spawn starts an admitted call's supervisor; e.mu is not held.
+func (e *Engine) spawn(spec callSpec) {
+	id := spec.id
+	props := actor.PropsFromProducer(newCallSupervisor(spec),
+		actor.WithSupervisor(stopOnPanic), actor.WithGuardian(stopOnPanic), actor.WithDispatcher(callDispatcher))
 	pid := e.system.Root.Spawn(props)
 	e.mu.Lock()
 	if _, running := e.calls[id]; running {
@@ -200,11 +273,27 @@ func (e *Engine) StartCall(req CallRequest, onProgress func(Progress)) (string, 
 		// Shutdown began while it was being spawned, and did not see its PID.
 		e.system.Root.Send(pid, shutdownCall{})
 	}
-	return id, nil
 }
 
-// admit applies the limits; e.mu is held.
-func (e *Engine) admit(req CallRequest) *Refusal {
+// admit applies the limits, overload protection last so a request refused
+// for another reason takes no admission slot; e.mu is held. A queued call
+// is admitted with the time it must wait.
+func (e *Engine) admit(req CallRequest) (wait time.Duration, refusal *Refusal) {
+	if r := e.checkLimits(req); r != nil {
+		return 0, r
+	}
+	if e.gov != nil {
+		wait, ok := e.gov.admit(time.Now())
+		if !ok {
+			return 0, &Refusal{Code: 503, Text: textOverloaded, RetryAfter: e.gov.RetryAfter()}
+		}
+		return wait, nil
+	}
+	return 0, nil
+}
+
+// checkLimits applies the configured limits; e.mu is held.
+func (e *Engine) checkLimits(req CallRequest) *Refusal {
 	switch {
 	case e.stopping:
 		return &Refusal{Code: 503, Text: textShuttingDown, RetryAfter: 5 * time.Second}
@@ -323,8 +412,17 @@ func (e *Engine) send(id string, msg any) bool {
 // Shutdown refuses new calls, gives every running call its final result
 // (503) and ends its legs, then waits until all calls have stopped or ctx ends.
 func (e *Engine) Shutdown(ctx context.Context) error {
+	if e.gov != nil {
+		e.gov.close() // no call is admitted from here on
+	}
 	e.mu.Lock()
 	e.stopping = true
+	queued := make([]*queuedCall, 0, len(e.queued))
+	for id, q := range e.queued {
+		q.timer.Stop()
+		delete(e.queued, id)
+		queued = append(queued, q)
+	}
 	pids := make([]*actor.PID, 0, len(e.calls))
 	for _, pid := range e.calls {
 		if pid != nil { // nil: being spawned; StartCall sends it shutdownCall
@@ -341,6 +439,12 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	e.mu.Unlock()
 	for _, pid := range pids {
 		e.system.Root.Send(pid, shutdownCall{})
+	}
+	for _, q := range queued {
+		// Still waiting for its turn: it gets its 100 and its 503 final,
+		// and no phone is called.
+		q.spec.shutDown = true
+		e.spawn(q.spec)
 	}
 	select {
 	case <-e.drained:

@@ -34,6 +34,8 @@ type harnessOpts struct {
 	init      phone.Behaviour
 	dest      phone.Behaviour
 	transport string
+	lag       lagSource // replaces the transport's lag probe
+	loss      float64   // share of UDP datagrams each phone loses, each way
 }
 
 func quietLogger() *slog.Logger {
@@ -66,12 +68,13 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := NewEngine(EngineOptions{SIP: sipCfg, Limits: o.limits, Transport: tr, Logger: quietLogger()})
+	eng, err := NewEngine(EngineOptions{SIP: sipCfg, Limits: o.limits, Transport: tr, Logger: quietLogger(), lagProbe: o.lag})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mk := func(user string, b phone.Behaviour) *phone.Phone {
-		p, err := phone.New(phone.Config{User: user, Transports: []string{"udp", "tcp"}, Behaviour: b})
+		p, err := phone.New(phone.Config{User: user, Transports: []string{"udp", "tcp"}, Behaviour: b,
+			Loss: o.loss, LossSeed: uint64(len(user))})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ const (
 	textInProgress   = "In progress"
 	textShuttingDown = "Server shutting down"
 	textInternal     = "Internal error"
+	textOverloaded   = "Server overloaded" // refused by overload protection
 )
 
 // resultText is the text of a result with this code about this leg.

@@ -33,6 +33,9 @@ type callSpec struct {
 	onProgress  func(Progress)
 	onEnd       func(id string)
 	log         *slog.Logger
+	// shutDown: the engine stopped before the call's turn came (it waited
+	// in the admission queue); it ends with 503 and calls nobody.
+	shutDown bool
 }
 
 // Messages to a CallSupervisor from the engine and its own timers.
@@ -173,6 +176,12 @@ func (c *callSupervisor) start(ctx actor.Context) {
 		c.mode = ModeAnchored
 	}
 	c.emit(100, LegNone)
+	if c.spec.shutDown {
+		c.shuttingDown = true
+		c.emit(503, LegNone)
+		c.maybeStop(ctx)
+		return
+	}
 	// The SDP and Call-Info carry our address in the phone's family.
 	c.initSDP = newSDPSession(s.tr.HostFor(c.spec.initiator))
 	from := sip.FromHeader{DisplayName: "Click-To-Call: " + userPart(c.spec.req.Destination), Address: s.identity}

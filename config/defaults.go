@@ -51,7 +51,7 @@ func Default() *Config {
 		},
 		Limits: Limits{
 			MaxActiveCalls:    20000,
-			OverloadLagTarget: 50 * time.Millisecond,
+			OverloadLagTarget: 20 * time.Millisecond,
 			QueueTimeout:      0, // refuse at once while shedding
 		},
 		API: API{

@@ -6,8 +6,8 @@ import (
 )
 
 func TestOverloadSettings(t *testing.T) {
-	if d := Default().Limits; d.OverloadLagTarget != 50*time.Millisecond || d.QueueTimeout != 0 {
-		t.Errorf("defaults: lag target %v, queue %v; want on at 50ms, no queue", d.OverloadLagTarget, d.QueueTimeout)
+	if d := Default().Limits; d.OverloadLagTarget != 20*time.Millisecond || d.QueueTimeout != 0 {
+		t.Errorf("defaults: lag target %v, queue %v; want on at 20ms, no queue", d.OverloadLagTarget, d.QueueTimeout)
 	}
 	cfg, err := Parse([]byte("limits {\n  overload_lag_target = \" 20ms \"\n  queue_timeout = \"2s\"\n}\n"), "limits.hcl")
 	if err != nil {

@@ -44,6 +44,7 @@ const (
 	ReasonMaxPerInitiator   = "max_calls_per_initiator"
 	ReasonMaxCallsPerSecond = "max_calls_per_second"
 	ReasonMaxPerSecondPerIP = "max_calls_per_second_per_ip"
+	ReasonOverload          = "overload" // overload protection shed the request
 	ReasonOther             = "other"
 	ReasonRequestIDConflict = "request_id_conflict"
 	ReasonStartFailed       = "start_failed"
@@ -213,7 +214,7 @@ func (m *Metrics) reject(iface, reason, outcome string) {
 func outcomeOfReason(reason string) string {
 	switch reason {
 	case ReasonShuttingDown, ReasonMaxActiveCalls, ReasonMaxPerInitiator, ReasonMaxCallsPerSecond,
-		ReasonMaxPerSecondPerIP, ReasonCallbacksBusy:
+		ReasonMaxPerSecondPerIP, ReasonCallbacksBusy, ReasonOverload:
 		return OutcomeRefused
 	case ReasonStartFailed:
 		return OutcomeError
@@ -286,6 +287,8 @@ func RefusalReason(r *actors.Refusal) string {
 		return ReasonMaxCallsPerSecond
 	case r.Text == "Call rate limit reached for this client":
 		return ReasonMaxPerSecondPerIP
+	case r.Text == "Server overloaded":
+		return ReasonOverload
 	case strings.HasPrefix(r.Text, "Invalid URI format"):
 		return ReasonInvalidURI
 	case strings.HasPrefix(r.Text, "No translation rule"):

@@ -109,7 +109,7 @@ type xmlStream struct {
 
 var (
 	echoedDest = regexp.MustCompile(`<Destination>([^<]*)</Destination>`)
-	resultCode = regexp.MustCompile(`<Result Code="(\d+)"(?: Leg="(\w+)")?>`)
+	resultCode = regexp.MustCompile(`<Result Code="(\d+)"(?: Leg="(\w+)")?(?: RetryAfter="\d+")?>`)
 )
 
 // xmlLoadClient pipelines requests on one connection and files each response

@@ -68,7 +68,7 @@ type xmlResultLine struct {
 	text string
 }
 
-var resultRE = regexp.MustCompile(`<Result Code="(\d+)"(?: Leg="(\w+)")?>([^<]*)</Result>`)
+var resultRE = regexp.MustCompile(`<Result Code="(\d+)"(?: Leg="(\w+)")?(?: RetryAfter="\d+")?>([^<]*)</Result>`)
 
 // xmlCall sends one unanchored call's request over conn and returns its
 // results up to the final one.

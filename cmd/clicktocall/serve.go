@@ -135,6 +135,8 @@ func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 		s.obs.close()
 		return nil, err
 	}
+	s.obs.metrics.Overload(s.engine.Overload)
+	s.obs.metrics.Retransmissions(tr.Retransmissions)
 	starter := s.obs.metrics.Starter(s.engine) // counts admissions and refusals by interface
 	translate := func(a string) (string, error) { return config.Translate(cfg.Translation, a) }
 	if cfg.XML.Port != 0 {

@@ -1,0 +1,41 @@
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Overload registers the gauges of the engine's overload protection, read
+// at each scrape from read (the engine's Overload): the lag measured,
+// the rate new calls are admitted at (+Inf while nothing is shed) and the
+// share of new requests admitted lately. Nothing is registered while the
+// protection is off.
+func (m *Metrics) Overload(read func() (lag time.Duration, limit, admitted float64, ok bool)) {
+	if _, _, _, ok := read(); !ok {
+		return
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "clicktocall_overload_lag_seconds",
+			Help: "How late the server handled what arrived in the last control period (100 ms): the slowest answer to its own SIP probe, or the timing wheel's lateness.",
+		}, func() float64 { lag, _, _, _ := read(); return lag.Seconds() }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "clicktocall_admission_limit_calls_per_second",
+			Help: "The rate overload protection admits new calls at; +Inf while it sheds nothing.",
+		}, func() float64 { _, limit, _, _ := read(); return limit }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "clicktocall_admission_ratio",
+			Help: "The share of new requests overload protection admitted over the last seconds (1 while it sheds nothing).",
+		}, func() float64 { _, _, admitted, _ := read(); return admitted }),
+	)
+}
+
+// Retransmissions registers clicktocall_sip_retransmissions_total, read at
+// each scrape from count (the transport's Retransmissions).
+func (m *Metrics) Retransmissions(count func() uint64) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "clicktocall_sip_retransmissions_total",
+		Help: "SIP messages the server sent again: requests retransmitted by their transaction (Timers A, E), answers and ACKs repeated for a peer's retransmission, 2xx to re-INVITEs resent until their ACK.",
+	}, func() float64 { return float64(count()) }))
+}

@@ -1,0 +1,357 @@
+package actors
+
+import (
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/clicktocall/clicktocall/transport/timing"
+)
+
+// Overload protection (limits.overload_lag_target, limits.queue_timeout).
+//
+// A server that takes in more calls than it can carry answers every call
+// late; past T1 (500 ms) its phones retransmit, and the retransmissions eat
+// what capacity was left. The governor keeps the server inside its
+// headroom instead. It measures the lag, how late the server handles its
+// work: the transport's LagProbe times an OPTIONS sent to each SIP socket
+// as a phone would (the kernel's queue, and the read loop, which also runs
+// the call actors), and a timer on the timing wheel shows how late timers
+// fire. Every controlPeriod (and at once when the lag first passes the
+// target) it sets the rate at which new calls are admitted. While the lag
+// stays under the target only a surge is held back, to a rate that may
+// double every 300 ms or so, so its lag shows before its backlog is large.
+// Once the lag passes the target, the limit starts from the rate admitted
+// just before and is cut in proportion to the excess while the lag grows
+// (one cut per holdAfterCut periods, unless the lag keeps growing fast);
+// while the lag is under the target it grows in proportion to the
+// headroom, quickly back to the ceiling (the rate at which the lag last
+// passed the target), slowly beyond it. So the excess is refused and what
+// the server can carry is admitted. When the limit has not been needed for
+// releaseAfter, it is lifted.
+//
+// New INVITEs are born only here: calls already admitted are never slowed
+// or dropped, so shedding new ones is how, when the server is behind, the
+// responses, ACKs, NOTIFY answers and BYEs of admitted calls come before
+// new INVITEs. A refused request costs a 503 at the front end, before any
+// SIP is sent. With queue_timeout a request that finds no room waits for
+// the next admission slot, if one comes within queue_timeout: it is
+// accepted at once and its call starts when its slot comes.
+
+const (
+	controlPeriod = 100 * time.Millisecond
+	probeInterval = 20 * time.Millisecond
+	// wheelSlack is how late the timing wheel fires a timer when it is not
+	// behind at all (its 5 ms tick, rounded up, and the sleep around it).
+	wheelSlack = 10 * time.Millisecond
+	// holdAfterCut is how many control periods a cut is given to show.
+	holdAfterCut = 3
+	// cutGain sets the cut of one control step while the lag grows: the
+	// limit is divided by 1 + cutGain * (lag - target) / target, so 1.3 at
+	// twice the target, 2.2 at five times.
+	cutGain = 0.3
+	// growMax is the largest raise of one step, taken when there is no lag
+	// and the limit is below ceilingNear of the ceiling; above it, growProbe.
+	growMax     = 0.25
+	growProbe   = 0.02
+	ceilingNear = 0.95
+	ceilingStep = 0.1
+	// minLimit keeps a trickle of calls admitted whatever the lag, so the
+	// server is seen to serve and the limit can grow again; minBurst lets
+	// that many calls in at once, so a short lag spike on a quiet server
+	// does not refuse the second of two requests sent together.
+	minLimit = 20.0
+	minBurst = 20
+	// releaseAfter: the limit is lifted once the lag has stayed under half
+	// the target and the limit above the offered rate this long.
+	releaseAfter = 2 * time.Second
+	// burstWindow is how many seconds of the limit may be admitted at once.
+	burstWindow = 0.02
+	// While nothing is shed, new calls are admitted at up to surgeFactor
+	// times the rate admitted lately (smoothed over about 300 ms), at
+	// least surgeFloor a second, with surgeBurst seconds of that at once:
+	// load that jumps from idle to four times what the server carries
+	// would otherwise be admitted whole for the 20 to 100 ms its lag takes
+	// to show, a backlog of a second.
+	surgeFactor = 2.0
+	surgeFloor  = 1000.0
+	surgeBurst  = 0.25
+)
+
+// lagSource reports the worst lag since its previous call.
+type lagSource interface{ Lag() time.Duration }
+
+// governor is the engine's overload protection.
+type governor struct {
+	target       time.Duration
+	queueTimeout time.Duration
+	probe        lagSource
+	closeProbe   func()
+	wheel        timing.Clock // nil: no wheel lateness (a fake clock)
+	log          *slog.Logger
+
+	lim      atomic.Pointer[rate.Limiter] // the surge cap or the shedding limit
+	offered  atomic.Int64                 // requests that reached the governor since the last step
+	admitted atomic.Int64                 // of which admitted
+	refused  atomic.Int64                 // refused since shedding began (for the log)
+	wheelLag atomic.Int64                 // worst wheel lateness since the last step, ns
+
+	// Published by the control loop for admit and the metrics.
+	lag        atomic.Int64  // the last step's lag, ns
+	limitBits  atomic.Uint64 // the admission rate, calls/s (float64 bits); +Inf when not limiting
+	shareBits  atomic.Uint64 // admitted share of the offered requests, last seconds (float64 bits)
+	retryAfter atomic.Int64  // what a refused request is told, ns
+
+	// Control state: only the control loop touches it.
+	limit        float64 // calls/s; 0 = not limiting
+	prevLag      time.Duration
+	offeredRate  float64 // calls/s, smoothed
+	admittedRate float64
+	calm         time.Duration // how long the limit has not been needed
+	over         bool          // the lag is past the target
+	ceiling      float64       // the limit at which the lag last passed the target
+	sinceCut     int           // control periods since the last cut
+	cutLag       time.Duration // the lag that made the last cut, 0 outside an episode
+	since        time.Time     // shedding began
+	lastReport   time.Time
+
+	stop     chan struct{}
+	done     chan struct{} // closed when run returns
+	started  bool
+	stopOnce sync.Once
+}
+
+// newGovernor makes a governor; start runs it. probe measures the SIP
+// sockets' lag; wheel, when not nil, is the timing wheel whose lateness
+// counts too.
+func newGovernor(target, queueTimeout time.Duration, probe lagSource, closeProbe func(), wheel timing.Clock, log *slog.Logger) *governor {
+	g := &governor{target: target, queueTimeout: queueTimeout, probe: probe, closeProbe: closeProbe, wheel: wheel, log: log,
+		stop: make(chan struct{}), done: make(chan struct{})}
+	g.limitBits.Store(math.Float64bits(math.Inf(1)))
+	g.shareBits.Store(math.Float64bits(1))
+	g.retryAfter.Store(int64(time.Second))
+	g.setLimiter(time.Now(), surgeFloor, int(surgeFloor*surgeBurst))
+	return g
+}
+
+// start runs the control loop and the wheel probe until close.
+func (g *governor) start() {
+	if g.wheel != nil {
+		g.wheel.After(probeInterval, g, wheelProbe{due: time.Now().Add(probeInterval)})
+	}
+	g.started = true
+	go g.run()
+}
+
+// wheelProbe is the governor's own timer on the wheel: when it fires later
+// than due, the wheel (which also runs the call actors' timer work) is behind.
+type wheelProbe struct{ due time.Time }
+
+// Post implements timing.Poster for the wheel probe.
+func (g *governor) Post(msg any) {
+	p, ok := msg.(wheelProbe)
+	if !ok {
+		return
+	}
+	now := time.Now()
+	if late := now.Sub(p.due) - wheelSlack; late > 0 {
+		for {
+			old := g.wheelLag.Load()
+			if int64(late) <= old || g.wheelLag.CompareAndSwap(old, int64(late)) {
+				break
+			}
+		}
+	}
+	select {
+	case <-g.stop:
+	default:
+		g.wheel.After(probeInterval, g, wheelProbe{due: now.Add(probeInterval)})
+	}
+}
+
+// admit decides on one new call: now, after wait (it waits in the queue),
+// or not at all.
+func (g *governor) admit(now time.Time) (wait time.Duration, ok bool) {
+	g.offered.Add(1)
+	lim := g.lim.Load()
+	if lim == nil {
+		g.admitted.Add(1)
+		return 0, true
+	}
+	r := lim.ReserveN(now, 1)
+	if !r.OK() {
+		g.refused.Add(1)
+		return 0, false
+	}
+	if wait = r.DelayFrom(now); wait > g.queueTimeout {
+		r.CancelAt(now)
+		g.refused.Add(1)
+		return 0, false
+	}
+	g.admitted.Add(1)
+	return wait, true
+}
+
+// RetryAfter is what a refused request is told: 1 s, up to 5 s when most
+// requests are being refused.
+func (g *governor) RetryAfter() time.Duration { return time.Duration(g.retryAfter.Load()) }
+
+// Lag is the lag measured in the last control period.
+func (g *governor) Lag() time.Duration { return time.Duration(g.lag.Load()) }
+
+// Limit is the rate new calls are admitted at, calls/s; +Inf while not shedding.
+func (g *governor) Limit() float64 { return math.Float64frombits(g.limitBits.Load()) }
+
+// AdmittedShare is the share of new requests admitted over the last
+// seconds, 1 while not shedding.
+func (g *governor) AdmittedShare() float64 { return math.Float64frombits(g.shareBits.Load()) }
+
+func (g *governor) close() {
+	g.stopOnce.Do(func() {
+		close(g.stop)
+		if g.started {
+			<-g.done
+		}
+		if g.closeProbe != nil {
+			g.closeProbe()
+		}
+	})
+}
+
+// run reads the lag at every probe and takes a control step every
+// controlPeriod, or at once when the lag first passes the target: at the
+// onset of an overload every few milliseconds admit a lot.
+func (g *governor) run() {
+	defer close(g.done)
+	tick := time.NewTicker(probeInterval)
+	defer tick.Stop()
+	last := time.Now()
+	var lag time.Duration // the worst since the last step
+	for {
+		select {
+		case <-g.stop:
+			return
+		case now := <-tick.C:
+			lag = max(lag, g.probe.Lag(), time.Duration(g.wheelLag.Swap(0)))
+			if now.Sub(last) >= controlPeriod-probeInterval/2 || (g.limit == 0 && lag > g.target) {
+				g.step(now, now.Sub(last), lag)
+				last, lag = now, 0
+			}
+		}
+	}
+}
+
+// step is one control period of length period, whose worst lag was lag:
+// it sets the admission rate.
+func (g *governor) step(now time.Time, period, lag time.Duration) {
+	g.lag.Store(int64(lag))
+	secs := max(period.Seconds(), 0.001)
+	offered, admitted := float64(g.offered.Swap(0)), float64(g.admitted.Swap(0))
+	// Rates smoothed with a time constant of about 300 ms.
+	smooth := 1 - math.Exp(-secs/0.28)
+	g.offeredRate += smooth * (offered/secs - g.offeredRate)
+	g.admittedRate += smooth * (admitted/secs - g.admittedRate)
+
+	switch {
+	case lag > g.target:
+		g.calm = 0
+		if g.limit == 0 {
+			// Start from what was admitted while the lag built up.
+			g.limit = max(minLimit, g.admittedRate, admitted/secs)
+			g.since, g.lastReport = now, now
+			g.refused.Store(0)
+			g.log.Warn("overload: shedding new calls", "lag", lag, "target", g.target,
+				"admitted_per_s", math.Round(g.limit), "offered_per_s", math.Round(g.offeredRate))
+		}
+		if !g.over {
+			// A new episode. The ceiling is the rate admitted on the way
+			// in, smoothed: the limit itself overshoots, since the lag
+			// shows what was admitted a little earlier.
+			g.over, g.ceiling = true, max(minLimit, min(g.limit, g.admittedRate))
+		}
+		// Cut while the lag grows, in proportion to how far past the
+		// target it is, and a little while it holds; once it falls, what
+		// was cut is enough and the backlog is draining. A cut shows in
+		// the lag only after the backlog it found has drained, so after
+		// one the governor waits holdAfterCut before the next, unless the
+		// lag has grown by half since.
+		excess := float64(lag-g.target) / float64(g.target)
+		ready := g.sinceCut >= holdAfterCut || lag*2 > g.cutLag*3
+		switch {
+		case ready && lag*10 > g.prevLag*11:
+			g.limit = max(minLimit, g.limit/(1+cutGain*excess))
+			g.sinceCut, g.cutLag = 0, lag
+		case ready && lag*10 > g.prevLag*9:
+			g.limit = max(minLimit, g.limit/(1+cutGain/4*excess))
+			g.sinceCut, g.cutLag = 0, lag
+		}
+	case g.limit > 0:
+		g.over, g.cutLag = false, 0
+		// Grow in proportion to the headroom: quickly back towards the
+		// ceiling, the limit of the last episode, then slowly past it, so
+		// the limit dwells where the lag began to build.
+		headroom := 1 - float64(lag)/float64(g.target)
+		if near := ceilingNear * g.ceiling; g.limit < near {
+			// A tenth of the ceiling a period at least: after a deep cut
+			// the way back takes a second, not minutes.
+			g.limit = min(near, g.limit+max(g.limit*growMax, g.ceiling*ceilingStep)*headroom+1)
+		} else {
+			g.limit = g.limit*(1+growProbe*headroom) + 1
+		}
+		// A limit far above what is asked for would let a new burst in whole.
+		g.limit = min(g.limit, max(2*g.offeredRate, g.admittedRate)+10)
+		if lag < g.target/2 && g.limit > g.offeredRate {
+			g.calm += period
+		} else {
+			g.calm = 0
+		}
+		if g.calm >= releaseAfter {
+			g.log.Info("overload: over, admitting every call", "lag", lag, "shed_for", now.Sub(g.since).Round(time.Millisecond),
+				"refused", g.refused.Load())
+			g.limit = 0
+		}
+	}
+	g.prevLag = lag
+	g.sinceCut++
+	g.publish(now)
+}
+
+func (g *governor) setLimiter(now time.Time, limit float64, burst int) {
+	if lim := g.lim.Load(); lim != nil {
+		lim.SetLimitAt(now, rate.Limit(limit))
+		lim.SetBurstAt(now, burst)
+		return
+	}
+	g.lim.Store(rate.NewLimiter(rate.Limit(limit), burst))
+}
+
+// publish makes the control state visible to admit and the metrics.
+func (g *governor) publish(now time.Time) {
+	if g.limit == 0 {
+		// Not shedding: only a surge is held to a rate that may double
+		// about every 300 ms, so its lag shows before its backlog is large.
+		surge := max(surgeFloor, surgeFactor*g.admittedRate)
+		g.setLimiter(now, surge, max(1, int(surge*surgeBurst)))
+		g.limitBits.Store(math.Float64bits(math.Inf(1)))
+		g.shareBits.Store(math.Float64bits(1))
+		g.retryAfter.Store(int64(time.Second))
+		return
+	}
+	g.setLimiter(now, g.limit, max(minBurst, int(g.limit*burstWindow)))
+	g.limitBits.Store(math.Float64bits(g.limit))
+	share := 1.0
+	if g.offeredRate > 0 {
+		share = min(1, g.admittedRate/g.offeredRate)
+	}
+	g.shareBits.Store(math.Float64bits(share))
+	g.retryAfter.Store(int64(time.Duration(math.Ceil(1+4*(1-share))) * time.Second))
+	if now.Sub(g.lastReport) >= 10*time.Second {
+		g.lastReport = now
+		g.log.Warn("overload: still shedding", "lag", time.Duration(g.lag.Load()), "admitted_per_s", math.Round(g.admittedRate),
+			"offered_per_s", math.Round(g.offeredRate), "refused", g.refused.Load(), "for", now.Sub(g.since).Round(time.Second))
+	}
+}

@@ -1,0 +1,310 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/clicktocall/clicktocall/bench/phone"
+	"github.com/clicktocall/clicktocall/config"
+)
+
+// fakeLag is a lag source the test sets.
+type fakeLag struct{ ns atomic.Int64 }
+
+func (f *fakeLag) Lag() time.Duration  { return time.Duration(f.ns.Load()) }
+func (f *fakeLag) set(d time.Duration) { f.ns.Store(int64(d)) }
+
+func newFakeLag(d time.Duration) *fakeLag {
+	f := &fakeLag{}
+	f.set(d)
+	return f
+}
+
+// server is a fluid model of a server that carries capacity calls a
+// second: the work of the calls admitted in one period arrives in the next
+// (their SIP messages follow the INVITE), and what exceeds the capacity
+// waits, which is the lag.
+type server struct {
+	capacity float64       // calls/s
+	delay    int           // periods between admitting a call and its work (default 1)
+	backlog  time.Duration // work waiting
+	incoming []float64     // calls admitted in the last delay periods, oldest first
+}
+
+func (s *server) period(admitted float64, d time.Duration) time.Duration {
+	s.incoming = append(s.incoming, admitted)
+	if len(s.incoming) <= max(s.delay, 1) {
+		return s.backlog + time.Millisecond
+	}
+	calls := s.incoming[0]
+	s.incoming = s.incoming[1:]
+	work := time.Duration(calls / s.capacity * float64(time.Second))
+	s.backlog = max(0, s.backlog+work-d)
+	return s.backlog + time.Millisecond // a probe's own round trip
+}
+
+// simulate offers calls at offered(t) calls/s for d, one control period at
+// a time, and returns per period the admitted rate and the lag.
+type simPeriod struct {
+	at       time.Duration
+	offered  float64
+	admitted float64
+	lag      time.Duration
+}
+
+func simulate(g *governor, srv *server, lag *fakeLag, start time.Time, d time.Duration, offered func(time.Duration) float64) []simPeriod {
+	var out []simPeriod
+	carry := 0.0
+	for at := time.Duration(0); at < d; at += controlPeriod {
+		rate := offered(at)
+		carry += rate * controlPeriod.Seconds()
+		n := int(carry)
+		carry -= float64(n)
+		admitted := 0
+		for i := range n {
+			now := start.Add(at + time.Duration(i)*controlPeriod/time.Duration(max(n, 1)))
+			if _, ok := g.admit(now); ok {
+				admitted++
+			}
+		}
+		l := srv.period(float64(admitted), controlPeriod)
+		lag.set(l)
+		g.step(start.Add(at+controlPeriod), controlPeriod, lag.Lag())
+		out = append(out, simPeriod{at: at, offered: rate, admitted: float64(admitted) / controlPeriod.Seconds(), lag: l})
+	}
+	return out
+}
+
+func summarize(ps []simPeriod) (admitted float64, worstLag, meanLag time.Duration) {
+	var sum float64
+	var lagSum time.Duration
+	for _, p := range ps {
+		sum += p.admitted
+		lagSum += p.lag
+		worstLag = max(worstLag, p.lag)
+	}
+	return sum / float64(len(ps)), worstLag, lagSum / time.Duration(len(ps))
+}
+
+func TestGovernorShedsTheExcessNotEverything(t *testing.T) {
+	const capacity = 1000.0
+	target := 50 * time.Millisecond
+	for _, times := range []float64{0.5, 0.9, 2, 4} {
+		t.Run(fmt.Sprintf("%gx capacity", times), func(t *testing.T) {
+			lag := newFakeLag(0)
+			g := newGovernor(target, 0, lag, nil, nil, quietLogger())
+			srv := &server{capacity: capacity}
+			start := time.Unix(1_000_000, 0)
+			ps := simulate(g, srv, lag, start, 30*time.Second, func(time.Duration) float64 { return times * capacity })
+			steady := ps[len(ps)/3:] // after 10 s
+			admitted, worst, mean := summarize(steady)
+			t.Logf("offered %g/s: admitted %.0f/s, lag mean %v, worst %v, limit %.0f", times*capacity, admitted, mean, worst, g.Limit())
+			if times < 1 {
+				if !math.IsInf(g.Limit(), 1) || admitted < 0.99*times*capacity {
+					t.Errorf("under capacity: admitted %.0f/s of %g, limit %.0f; want everything", admitted, times*capacity, g.Limit())
+				}
+				return
+			}
+			if admitted < 0.9*capacity || admitted > 1.1*capacity {
+				t.Errorf("admitted %.0f/s, want about the capacity %g/s", admitted, capacity)
+			}
+			if mean > 2*target || worst > 5*target {
+				t.Errorf("lag mean %v, worst %v; want it held near the target %v", mean, worst, target)
+			}
+		})
+	}
+}
+
+func TestGovernorLiftsTheLimitWhenTheLoadStops(t *testing.T) {
+	lag := newFakeLag(0)
+	g := newGovernor(50*time.Millisecond, 0, lag, nil, nil, quietLogger())
+	srv := &server{capacity: 1000}
+	start := time.Unix(1_000_000, 0)
+	simulate(g, srv, lag, start, 10*time.Second, func(time.Duration) float64 { return 3000 })
+	if math.IsInf(g.Limit(), 1) {
+		t.Fatal("not shedding at 3x capacity")
+	}
+	// The load stops: the backlog drains and the limit goes within
+	// releaseAfter and a few periods.
+	simulate(g, srv, lag, start.Add(10*time.Second), 5*time.Second, func(time.Duration) float64 { return 0 })
+	if !math.IsInf(g.Limit(), 1) {
+		t.Fatalf("limit %.0f 5 s after the load stopped, want none", g.Limit())
+	}
+	// And a burst right after is admitted whole.
+	ps := simulate(g, srv, lag, start.Add(15*time.Second), controlPeriod, func(time.Duration) float64 { return 500 })
+	if ps[0].admitted < 499 {
+		t.Errorf("admitted %.0f/s of 500 after the recovery", ps[0].admitted)
+	}
+}
+
+// shedding waits until the engine's governor has cut its limit to the
+// minimum under the injected lag.
+func shedding(t *testing.T, e *Engine) {
+	t.Helper()
+	end := time.Now().Add(10 * time.Second)
+	for {
+		_, limit, _, ok := e.Overload()
+		if !ok {
+			t.Fatal("overload protection is off")
+		}
+		if limit <= minLimit+0.5 {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("admission limit still %.1f calls/s under lag", limit)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestOverloadRefusesNewCallsAtOnceAndCompletesTheAdmittedOnes(t *testing.T) {
+	lag := newFakeLag(0)
+	h := newHarness(t, harnessOpts{limits: config.Limits{OverloadLagTarget: 50 * time.Millisecond}, lag: lag})
+	_, r := h.call(false)
+	expectResults(t, r.wait(t, 10*time.Second), "100, 200 I, 200 D")
+
+	// The server falls behind: four times the target.
+	lag.set(200 * time.Millisecond)
+	shedding(t, h.eng)
+	// 200 requests at once: the trickle the governor keeps (minLimit a
+	// second, minBurst at once) is admitted, the rest refused.
+	var admitted []*results
+	refused, slowest := 0, time.Duration(0)
+	for range 200 {
+		r := newResults()
+		began := time.Now()
+		_, err := h.eng.StartCall(CallRequest{Initiator: h.uri(h.init), Destination: h.uri(h.dest), Origin: "test"}, r.add)
+		took := time.Since(began)
+		var refusal *Refusal
+		switch {
+		case err == nil:
+			admitted = append(admitted, r)
+		case errors.As(err, &refusal):
+			refused++
+			slowest = max(slowest, took)
+			if refusal.Code != 503 || refusal.Text != "Server overloaded" || refusal.RetryAfter < time.Second {
+				t.Fatalf("refusal %+v, want 503 Server overloaded with a Retry-After", refusal)
+			}
+		default:
+			t.Fatal(err)
+		}
+	}
+	t.Logf("under lag: %d admitted, %d refused, slowest refusal %v", len(admitted), refused, slowest)
+	if len(admitted) < minBurst || len(admitted) > 2*minBurst || refused != 200-len(admitted) {
+		t.Errorf("%d admitted, %d refused; want the excess refused and a trickle admitted", len(admitted), refused)
+	}
+	if slowest > 50*time.Millisecond {
+		t.Errorf("a refusal took %v, want it at once", slowest)
+	}
+	// Every admitted call runs to its one final, and the phones saw it.
+	for _, r := range admitted {
+		expectResults(t, r.wait(t, 10*time.Second), "100, 200 I, 200 D")
+	}
+	if n := len(h.init.Calls()); n != len(admitted)+1 {
+		t.Errorf("the initiator phone got %d calls, want %d: a refused request must send no SIP", n, len(admitted)+1)
+	}
+
+	// The lag goes: the limit is lifted and calls are admitted again.
+	lag.set(0)
+	end := time.Now().Add(releaseAfter + 3*time.Second)
+	for {
+		if _, limit, _, _ := h.eng.Overload(); math.IsInf(limit, 1) {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("the limit was not lifted after the lag went")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, r = h.call(false)
+	expectResults(t, r.wait(t, 10*time.Second), "100, 200 I, 200 D")
+	h.waitIdle()
+}
+
+func TestQueueTimeoutLetsABurstWaitForItsTurn(t *testing.T) {
+	lag := newFakeLag(0)
+	h := newHarness(t, harnessOpts{limits: config.Limits{OverloadLagTarget: 50 * time.Millisecond, QueueTimeout: 2500 * time.Millisecond}, lag: lag})
+	lag.set(200 * time.Millisecond)
+	shedding(t, h.eng)
+
+	// At minLimit calls a second (minBurst at once) and a queue of 2.5 s, a
+	// burst of 100: about 20 + 20*2.5 = 70 start, spread over 2.5 s, and
+	// the rest are refused at once.
+	type started struct {
+		r     *results
+		asked time.Time
+	}
+	var queued []started
+	refused := 0
+	for range 100 {
+		r := newResults()
+		asked := time.Now()
+		_, err := h.eng.StartCall(CallRequest{Initiator: h.uri(h.init), Destination: h.uri(h.dest), Origin: "test"}, r.add)
+		if took := time.Since(asked); took > 50*time.Millisecond {
+			t.Errorf("StartCall took %v: a queued request must not hold its caller", took)
+		}
+		if err != nil {
+			refused++
+			continue
+		}
+		queued = append(queued, started{r, asked})
+	}
+	if len(queued) < 65 || len(queued) > 75 || refused != 100-len(queued) {
+		t.Fatalf("%d queued, %d refused; want about 70 and 30", len(queued), refused)
+	}
+	var waits []time.Duration
+	for _, q := range queued {
+		got := q.r.wait(t, 10*time.Second)
+		expectResults(t, got, "100, 200 I, 200 D")
+		waits = append(waits, got[0].At.Sub(q.asked))
+	}
+	first, last := waits[0], waits[len(waits)-1]
+	t.Logf("waits before the 100: first %v, last %v", first, last)
+	if first > 200*time.Millisecond || last < 2*time.Second || last > 3*time.Second {
+		t.Errorf("calls started after %v to %v, want at once to about 2.5 s", first, last)
+	}
+	lag.set(0)
+	h.waitIdle()
+}
+
+func TestQueuedCallsEndWith503AtShutdownAndCallNobody(t *testing.T) {
+	lag := newFakeLag(0)
+	h := newHarness(t, harnessOpts{limits: config.Limits{OverloadLagTarget: 50 * time.Millisecond, QueueTimeout: 5 * time.Second},
+		init: phone.Behaviour{RingDelay: 5 * time.Second}, lag: lag}) // admitted calls are still ringing at the shutdown
+	lag.set(200 * time.Millisecond)
+	shedding(t, h.eng)
+	var all []*results
+	for range 60 {
+		r := newResults()
+		if _, err := h.eng.StartCall(CallRequest{Initiator: h.uri(h.init), Destination: h.uri(h.dest), Origin: "test"}, r.add); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.eng.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	queued := 0
+	for _, r := range all {
+		got := r.wait(t, 5*time.Second)
+		switch s := summary(got); s {
+		case "100, 503":
+			queued++
+		case "100, 503 I", "100, 503 D":
+		default:
+			if last := got[len(got)-1]; last.Code != 503 {
+				t.Errorf("results %s, want a 503 final", s)
+			}
+		}
+	}
+	if invites := len(h.init.Calls()); invites > 2*minBurst || queued < 60-2*minBurst {
+		t.Errorf("%d calls reached the phone and %d ended in the queue; want only those admitted at once called", invites, queued)
+	}
+}
