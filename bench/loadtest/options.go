@@ -22,6 +22,7 @@ type Options struct {
 	ServerBin         string // binary to start; default: this clicktocall, or go build
 	ServerLogLevel    string
 	ServerMaxCalls    int
+	ServerLimits      string        // more limits { } settings of a started server, "key = value; key = value"
 	RingTimeout       time.Duration // of a started server
 	KeepServerFiles   bool
 	ServerEnv         []string // extra KEY=VALUE environment of a started server process (GOGC=400, say)
@@ -115,6 +116,7 @@ flags:`)
 	fs.IntVar(&o.ABRounds, "ab-rounds", 3, "with -baseline-bin: trials of each binary (at least 1)")
 	fs.StringVar(&o.ServerLogLevel, "server-log-level", "INFO", "log.level of a started server")
 	fs.IntVar(&o.ServerMaxCalls, "server-max-calls", 20000, "limits.max_active_calls of a started server")
+	fs.StringVar(&o.ServerLimits, "server-limits", "", "more `settings` of a started server's limits { } block, \"key = value; ...\" (e.g. 'overload_lag_target = \"20ms\"')")
 	fs.DurationVar(&o.RingTimeout, "ring-timeout", 5*time.Second, "sip.ring_timeout of a started server (noanswer calls last this long)")
 	fs.BoolVar(&o.KeepServerFiles, "keep-server-files", false, "keep a started server's config and log (their directory is printed)")
 	fs.Func("server-env", "`KEY=VALUE` added to a started server process's environment (repeatable), e.g. GOGC=400", func(v string) error {

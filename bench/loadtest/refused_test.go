@@ -20,6 +20,9 @@ func TestRefusalsAreCountedApartAndPassWithAllowRefused(t *testing.T) {
 		if tr.Pass != allow {
 			t.Errorf("-allow-refused %v: pass %v", allow, tr.Pass)
 		}
+		if tr.Latency.Final.Count != tr.Succeeded {
+			t.Errorf("%d latencies to the final for %d admitted calls", tr.Latency.Final.Count, tr.Succeeded)
+		}
 		if tr.Refusals["503 Call rate limit reached"] != tr.Refused || tr.NoRetryAfter != tr.Refused || tr.Latency.Refusal.Count != tr.Refused {
 			t.Errorf("refusals %v, %d without retry-after, %d latencies; want all %d", tr.Refusals, tr.NoRetryAfter, tr.Latency.Refusal.Count, tr.Refused)
 		}

@@ -467,6 +467,9 @@ func (r *runner) evaluate(t *table, sent int, tr *Trial) {
 		} else {
 			tr.Succeeded++
 		}
+		if rec.refused.Load() {
+			continue // the latencies are of admitted calls
+		}
 		s := rec.sent.Load()
 		add := func(dst *[]time.Duration, at int64) {
 			if at > 0 && s > 0 {

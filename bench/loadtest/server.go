@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -42,7 +43,7 @@ log {
   file  = %q
 }
 limits {
-  max_active_calls = %d
+  max_active_calls = %d%s
 }
 translation {
   pattern = "^(sips?:.+)$"
@@ -71,7 +72,12 @@ func writeServerConfig(o *Options) (*serverFiles, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("finding free ports for the server: %w", err)
 	}
-	text := fmt.Sprintf(serverConfig, f.sip, o.RingTimeout.String(), f.http, f.xml, o.ServerLogLevel, f.log, o.ServerMaxCalls)
+	limits := ""
+	if o.ServerLimits != "" {
+		// Only when asked: binaries older than these settings refuse them.
+		limits = "\n  " + strings.ReplaceAll(strings.TrimSpace(o.ServerLimits), ";", "\n  ")
+	}
+	text := fmt.Sprintf(serverConfig, f.sip, o.RingTimeout.String(), f.http, f.xml, o.ServerLogLevel, f.log, o.ServerMaxCalls, limits)
 	if err := os.WriteFile(f.config, []byte(text), 0o600); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
