@@ -50,6 +50,9 @@ const (
 	wheelSlack = 10 * time.Millisecond
 	// holdAfterCut is how many control periods a cut is given to show.
 	holdAfterCut = 3
+	// blipMax: a lag past the target for one period only is cut for only
+	// when it is more than blipMax times the target.
+	blipMax = 5
 	// cutGain sets the cut of one control step while the lag grows: the
 	// limit is divided by 1 + cutGain * (lag - target) / target, so 1.3 at
 	// twice the target, 2.2 at five times.
@@ -116,6 +119,8 @@ type governor struct {
 	ceiling      float64       // the limit at which the lag last passed the target
 	sinceCut     int           // control periods since the last cut
 	cutLag       time.Duration // the lag that made the last cut, 0 outside an episode
+	overFor      int           // control periods in a row with the lag past the target
+	probeStep    float64       // the growth per period past the ceiling
 	since        time.Time     // shedding began
 	lastReport   time.Time
 
@@ -256,6 +261,9 @@ func (g *governor) step(now time.Time, period, lag time.Duration) {
 	g.offeredRate += smooth * (offered/secs - g.offeredRate)
 	g.admittedRate += smooth * (admitted/secs - g.admittedRate)
 
+	if lag <= g.target {
+		g.overFor = 0
+	}
 	switch {
 	case lag > g.target:
 		g.calm = 0
@@ -278,9 +286,13 @@ func (g *governor) step(now time.Time, period, lag time.Duration) {
 		// was cut is enough and the backlog is draining. A cut shows in
 		// the lag only after the backlog it found has drained, so after
 		// one the governor waits holdAfterCut before the next, unless the
-		// lag has grown by half since.
+		// lag has grown by half since. A single period over the target,
+		// unless far over it, is a blip (a garbage collection, another
+		// process's burst): it only stops the growth.
+		g.overFor++
+		g.probeStep = 0
 		excess := float64(lag-g.target) / float64(g.target)
-		ready := g.sinceCut >= holdAfterCut || lag*2 > g.cutLag*3
+		ready := (g.sinceCut >= holdAfterCut || lag*2 > g.cutLag*3) && (g.overFor > 1 || lag > blipMax*g.target)
 		switch {
 		case ready && lag*10 > g.prevLag*11:
 			g.limit = max(minLimit, g.limit/(1+cutGain*excess))
@@ -291,6 +303,7 @@ func (g *governor) step(now time.Time, period, lag time.Duration) {
 		}
 	case g.limit > 0:
 		g.over, g.cutLag = false, 0
+
 		// Grow in proportion to the headroom: quickly back towards the
 		// ceiling, the limit of the last episode, then slowly past it, so
 		// the limit dwells where the lag began to build.
@@ -300,7 +313,15 @@ func (g *governor) step(now time.Time, period, lag time.Duration) {
 			// the way back takes a second, not minutes.
 			g.limit = min(near, g.limit+max(g.limit*growMax, g.ceiling*ceilingStep)*headroom+1)
 		} else {
-			g.limit = g.limit*(1+growProbe*headroom) + 1
+			// Past the ceiling, probe: slowly at first, twice as fast
+			// each period the lag stays under half the target, since the
+			// ceiling may be an old one.
+			if lag < g.target/2 {
+				g.probeStep = min(growMax, max(growProbe, g.probeStep*2))
+			} else {
+				g.probeStep = growProbe
+			}
+			g.limit = g.limit*(1+g.probeStep*headroom) + 1
 		}
 		// A limit far above what is asked for would let a new burst in whole.
 		g.limit = min(g.limit, max(2*g.offeredRate, g.admittedRate)+10)
