@@ -150,7 +150,10 @@ func TestDocsBenchReport(t *testing.T) {
 		command = strings.Replace(command, "go run ./bench", bin+" bench -q", 1)
 		cmd := exec.Command("bash", "-c", command)
 		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
+		// On a machine busy with other tests the server may shed some of
+		// the calls (overload protection): the trial then fails, but the
+		// report is what this test is about. Any other failure is one.
+		if out, err := cmd.CombinedOutput(); err != nil && !strings.Contains(string(out), "(0 admitted and failed,") {
 			t.Fatalf("%s: %v\n%s", command, err, out)
 		}
 		page, err := os.ReadFile(filepath.Join(dir, "report.html"))
