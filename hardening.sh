@@ -42,7 +42,7 @@ CTC_FLOOD="${CTC_FLOOD:-1000}" CTC_LOAD_MS="${CTC_LOAD_MS:-5000}" \
   -run 'Torture|Oversize|Slowloris|CallRate|TotalCallRate|AClientOverItsRate|ConcurrentCallsToOneInitiator|XMLClientThatDisconnects|SIGTERMUnderLoad|SIGKILLThenRestart' \
   ./cmd/clicktocall
 go test -race -count="$REPEAT" -timeout 60m \
-  -run 'PhoneThatStopsAnswering|PhoneSendingGarbage|NotifyOfAnotherSubscription|PeerThatResetsTCP|ThousandConcurrentCalls|FinalNotify|InitiatorHangingUp|Overload|QueueTimeout|Governor' \
+  -run 'PhoneThatStopsAnswering|PhoneSendingGarbage|NotifyOfAnotherSubscription|PeerThatResetsTCP|ThousandConcurrentCalls|FinalNotify|InitiatorHangingUp|Overload|QueueTimeout|Queued|Governor|FivePercentLoss' \
   ./actors
 go test -race -count="$REPEAT" -timeout 30m -run 'ConnectionRefusals|ConnectionLimits|ClientThatNeverFinishes|SlowClient|Oversize' ./frontends/http
 go test -race -count="$REPEAT" -timeout 30m -run 'EveryLimit|Trickling|ConnectionLimits|ClientThatDoesNotRead|ClientClosingMidCall|Idle' ./frontends/xml
