@@ -62,7 +62,8 @@ func TestBrowserConsoleChartsMoveAndACallShowsItsLadder(t *testing.T) {
 		func(s string) bool { return s == "Live" })
 
 	// The charts are drawn from the stream and grow a point per sample.
-	const points = `document.querySelector("#chart-requests path.s-admitted").dataset.points`
+	// Until the first sample the path is not there yet: count it as 0 points.
+	const points = `(document.querySelector("#chart-requests path.s-admitted") || {dataset: {points: "0"}}).dataset.points`
 	b.waitFor("charts drawn", points, func(s string) bool { n, _ := strconv.Atoi(s); return n >= 2 })
 	before := b.number(points)
 	b.waitFor("charts move", points, func(s string) bool { n, _ := strconv.ParseFloat(s, 64); return n > before })
