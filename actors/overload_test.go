@@ -142,6 +142,13 @@ func TestGovernorLiftsTheLimitWhenTheLoadStops(t *testing.T) {
 	}
 }
 
+// roomyTimers give the tens of calls these tests start at once time to
+// complete on a loaded machine under the race detector: the harness's
+// 2 s refer timeout is for one call at a time.
+func roomyTimers(s *config.SIP) {
+	s.RingTimeout, s.ReferTimeout = 15*time.Second, 15*time.Second
+}
+
 // shedding waits until the engine's governor has cut its limit to the
 // minimum under the injected lag.
 func shedding(t *testing.T, e *Engine) {
@@ -164,7 +171,8 @@ func shedding(t *testing.T, e *Engine) {
 
 func TestOverloadRefusesNewCallsAtOnceAndCompletesTheAdmittedOnes(t *testing.T) {
 	lag := newFakeLag(0)
-	h := newHarness(t, harnessOpts{limits: config.Limits{OverloadLagTarget: 50 * time.Millisecond}, lag: lag})
+	h := newHarness(t, harnessOpts{limits: config.Limits{OverloadLagTarget: 50 * time.Millisecond}, lag: lag,
+		sip: roomyTimers})
 	_, r := h.call(false)
 	expectResults(t, r.wait(t, 10*time.Second), "100, 200 I, 200 D")
 
@@ -228,7 +236,8 @@ func TestOverloadRefusesNewCallsAtOnceAndCompletesTheAdmittedOnes(t *testing.T) 
 
 func TestQueueTimeoutLetsABurstWaitForItsTurn(t *testing.T) {
 	lag := newFakeLag(0)
-	h := newHarness(t, harnessOpts{limits: config.Limits{OverloadLagTarget: 50 * time.Millisecond, QueueTimeout: 2500 * time.Millisecond}, lag: lag})
+	h := newHarness(t, harnessOpts{limits: config.Limits{OverloadLagTarget: 50 * time.Millisecond, QueueTimeout: 2500 * time.Millisecond}, lag: lag,
+		sip: roomyTimers})
 	lag.set(200 * time.Millisecond)
 	shedding(t, h.eng)
 
