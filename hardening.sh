@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The long hardening run (README "Reliability"): every fuzz target of
+# The long hardening run (docs/reliability.md): every fuzz target of
 # test.sh's FUZZ_TARGETS for FUZZTIME each, then the torture, limit and fault
 # tests REPEAT times with the race detector and bigger floods and loads.
 # test.sh runs the same things briefly. Everything is bounded in time:
@@ -48,7 +48,7 @@ go test -race -count="$REPEAT" -timeout 30m -run 'ConnectionRefusals|ConnectionL
 go test -race -count="$REPEAT" -timeout 30m -run 'EveryLimit|Trickling|ConnectionLimits|ClientThatDoesNotRead|ClientClosingMidCall|Idle' ./frontends/xml
 fi
 
-# The soak (README "Reliability"): REFER calls at SOAK_RATE calls/s, half
+# The soak (docs/reliability.md): REFER calls at SOAK_RATE calls/s, half
 # the clean capacity with SIPp phones on the 2-core machine (about 3,000/s),
 # for SOAK_DURATION, with the bench's server (log level INFO as shipped) and
 # two SIPp phones. It fails when a request is refused or a call fails, or

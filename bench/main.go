@@ -1,5 +1,5 @@
 // Command bench drives a click-to-call server with simulated SIP phones and
-// measures it; see package loadtest and the README's "Bench suite". The
+// measures it; see package loadtest and docs/bench.md. The
 // same tool is "clicktocall bench".
 //
 //	go run ./bench -start-server -mode refer -rate 1000 -duration 20s

@@ -281,15 +281,15 @@ sip {
 	}
 }
 
-func TestReadmeDocumentsEverySetting(t *testing.T) {
-	src, err := os.ReadFile("../README.md")
+func TestDocsDocumentEverySetting(t *testing.T) {
+	src, err := os.ReadFile("../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for block, names := range keys() {
 		for _, name := range names {
 			if !strings.Contains(string(src), "| `"+name+"` |") {
-				t.Errorf("README.md has no table row for %s.%s", block, name)
+				t.Errorf("docs/configuration.md has no table row for %s.%s", block, name)
 			}
 		}
 	}

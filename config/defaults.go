@@ -3,7 +3,7 @@ package config
 import "time"
 
 // Default returns the settings used when config.hcl says nothing: the values
-// documented in the shipped config.hcl and the README. It has no translation
+// documented in the shipped config.hcl and docs/configuration.md. It has no translation
 // rules, so every address is refused until rules are configured.
 func Default() *Config {
 	return &Config{

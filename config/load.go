@@ -672,7 +672,7 @@ func dnsServer(s string) (string, error) {
 }
 
 // keys lists the attribute names of every block (top level under ""), so
-// tests can check that config.hcl, Settings and the README cover them all.
+// tests can check that config.hcl, Settings and docs/configuration.md cover them all.
 func keys() map[string][]string {
 	out := map[string][]string{}
 	for name, v := range map[string]any{

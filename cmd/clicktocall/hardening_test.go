@@ -4,7 +4,7 @@ package main
 // with SIP on a port the kernel picks, XML and HTTP front ends attached to
 // the same engine on port-0 listeners, and simulated phones (bench/phone).
 // torture_test.go sends malformed SIP to it; the tests here push the limits
-// and inject faults. README "Reliability" lists what they prove.
+// and inject faults. docs/reliability.md lists what they prove.
 
 import (
 	"context"

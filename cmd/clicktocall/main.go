@@ -33,7 +33,7 @@ var commands = []command{
 	{"translate", "show what the translation rules make of addresses", runTranslate},
 	{"import-config", "convert an original clicktocall.config to config.hcl on stdout", runImportConfig},
 	{"version", "print the version", runVersion},
-	{"bench", "drive a server with simulated phones and measure it (README: Bench suite)", runBench},
+	{"bench", "drive a server with simulated phones and measure it (docs/bench.md)", runBench},
 	{"demo", "start the server and two simulated phones, place one call in each mode", runDemo},
 }
 
