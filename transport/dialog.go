@@ -117,32 +117,26 @@ func SetSDP(req *sip.Request, body []byte) {
 // CancelRequest builds the CANCEL of an INVITE (RFC 3261 §9.1): same
 // Request-URI, Call-ID, From, To, Route and top Via, CSeq method CANCEL.
 func CancelRequest(invite *sip.Request) *sip.Request {
-	req := sip.NewRequest(sip.CANCEL, *invite.Recipient.Clone())
-	req.AppendHeader(sip.HeaderClone(invite.Via()))
-	req.AppendHeader(sip.HeaderClone(invite.From()))
-	req.AppendHeader(sip.HeaderClone(invite.To()))
-	req.AppendHeader(sip.HeaderClone(invite.CallID()))
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: invite.CSeq().SeqNo, MethodName: sip.CANCEL})
-	maxFwd := sip.MaxForwardsHeader(70)
-	req.AppendHeader(&maxFwd)
-	for _, r := range invite.GetHeaders("Route") {
-		req.AppendHeader(sip.HeaderClone(r))
-	}
-	req.SetTransport(invite.Transport())
-	req.SetDestination(invite.Destination())
-	req.SetBody(nil)
-	return req
+	return inInviteTransaction(invite, sip.CANCEL, invite.To())
 }
 
 // nonSuccessACK is the ACK of a final response of 300 or more to an INVITE
-// (RFC 3261 §17.1.1.3): part of the INVITE transaction, same top Via.
+// (RFC 3261 §17.1.1.3): part of the INVITE transaction, same top Via, with
+// the response's To (its tag).
 func nonSuccessACK(invite *sip.Request, res *sip.Response) *sip.Request {
-	req := sip.NewRequest(sip.ACK, *invite.Recipient.Clone())
+	return inInviteTransaction(invite, sip.ACK, res.To())
+}
+
+// inInviteTransaction builds a request that belongs to the INVITE's own
+// transaction: its Request-URI, top Via, From, Call-ID, CSeq number and
+// Route, with method and To as given.
+func inInviteTransaction(invite *sip.Request, method sip.RequestMethod, to *sip.ToHeader) *sip.Request {
+	req := sip.NewRequest(method, *invite.Recipient.Clone())
 	req.AppendHeader(sip.HeaderClone(invite.Via()))
 	req.AppendHeader(sip.HeaderClone(invite.From()))
-	req.AppendHeader(sip.HeaderClone(res.To()))
+	req.AppendHeader(sip.HeaderClone(to))
 	req.AppendHeader(sip.HeaderClone(invite.CallID()))
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: invite.CSeq().SeqNo, MethodName: sip.ACK})
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: invite.CSeq().SeqNo, MethodName: method})
 	maxFwd := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&maxFwd)
 	for _, r := range invite.GetHeaders("Route") {
