@@ -346,6 +346,9 @@ func (l *legActor) onInviteResponse(ctx actor.Context, res *sip.Response) {
 			ctx.Send(ctx.Parent(), &legRinging{role: l.spec.role})
 		}
 	case res.IsSuccess():
+		if !transport.Dialogable(res) {
+			return // malformed: no dialog can be built from it
+		}
 		l.stopRing()
 		if l.dialog != nil && transport.ToTag(res) == l.dialog.RemoteTag() {
 			return // a retransmission of our dialog's 2xx, not yet ACKed

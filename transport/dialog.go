@@ -21,7 +21,13 @@ type Dialog struct {
 	transport    string
 }
 
-// NewDialog is the dialog a 2xx to our INVITE created. fallbackTarget is
+// Dialogable reports whether a 2xx has what a dialog is built from (From,
+// To, Call-ID, CSeq); a peer's malformed one is dropped, not trusted.
+func Dialogable(ok *sip.Response) bool {
+	return ok.From() != nil && ok.To() != nil && ok.CallID() != nil && ok.CSeq() != nil
+}
+
+// NewDialog is the dialog a 2xx to our INVITE created; see Dialogable. fallbackTarget is
 // where in-dialog requests go when the 2xx has no Contact (the INVITE's
 // Request-URI).
 func NewDialog(ok *sip.Response, fallbackTarget sip.Uri) *Dialog {

@@ -125,6 +125,9 @@ func (t *Transport) AckAndBye(res *sip.Response, fallbackTarget sip.Uri) {
 }
 
 func (o *orphanage) ackAndBye(res *sip.Response, fallbackTarget sip.Uri) {
+	if !Dialogable(res) {
+		return
+	}
 	if e := o.t.linger.lookup(responseKey(res)); e != nil {
 		o.t.resend(e)
 		return

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -110,6 +111,10 @@ func (h *panicCounter) Enabled(context.Context, slog.Level) bool { return true }
 func (h *panicCounter) Handle(_ context.Context, r slog.Record) error {
 	if strings.Contains(r.Message, "panic") {
 		h.n.Add(1)
+		r.Attrs(func(a slog.Attr) bool {
+			fmt.Fprintf(os.Stderr, "router panic: %s=%v\n", a.Key, a.Value)
+			return true
+		})
 	}
 	return nil
 }

@@ -410,7 +410,7 @@ func (t *Transport) onResponse(res *sip.Response) {
 		ep.Post(res)
 		return
 	}
-	if cseq.MethodName == sip.INVITE && res.IsSuccess() && t.ourHost(via.Host) && ToTag(res) != "" &&
+	if cseq.MethodName == sip.INVITE && res.IsSuccess() && t.ourHost(via.Host) && ToTag(res) != "" && Dialogable(res) &&
 		t.strays.Allow() {
 		// A 2xx for a call that is gone: its dialog must not stay up.
 		// Rate-limited: anyone can send a 2xx with our Via, and each makes
