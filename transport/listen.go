@@ -41,6 +41,7 @@ type stack struct {
 	host    string     // advertised in Via and Contact, never a wildcard
 	tlsHost string     // advertised for TLS: sip.tls_domain, else host
 	udp     net.PacketConn
+	sender  *udpSender // nil: writes go through the net package
 	tcp     net.Listener
 	tls     net.Listener // the raw TCP listener under TLS; nil without TLS
 }
@@ -133,6 +134,7 @@ func (s *stack) open(port, tlsPort int, withTLS bool) error {
 		return fmt.Errorf("sip udp listen: %w", err)
 	}
 	s.udp = pc
+	s.sender = newUDPSender(pc)
 	if uc, ok := pc.(*net.UDPConn); ok {
 		// Bursts of calls arrive faster than one read loop drains them.
 		_ = uc.SetReadBuffer(8 << 20)

@@ -57,6 +57,11 @@ func (t *Transport) writeRaw(d destination, raw []byte) error {
 		if s == nil {
 			return fmt.Errorf("send to %s: the server has no %s sockets", d.addr, familyOf(d.addr.Addr()))
 		}
+		if s.sender != nil {
+			if handled, err := s.sender.send(raw, d.addr); handled {
+				return err
+			}
+		}
 		_, err := s.udp.(*net.UDPConn).WriteToUDPAddrPort(raw, d.addr)
 		return err
 	}

@@ -1,0 +1,54 @@
+package transport
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// The raw sender delivers to both families, with the port in network
+// byte order, and leaves zoned addresses to the net package.
+func TestUDPSenderDelivers(t *testing.T) {
+	for _, network := range []string{"udp4", "udp6"} {
+		t.Run(network, func(t *testing.T) {
+			loop := map[string]string{"udp4": "127.0.0.1:0", "udp6": "[::1]:0"}[network]
+			from, err := net.ListenPacket(network, loop)
+			if err != nil {
+				t.Skipf("no %s loopback: %v", network, err)
+			}
+			defer from.Close()
+			to, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(loop)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer to.Close()
+			s := newUDPSender(from)
+			if s == nil {
+				t.Fatal("no raw sender for a UDP socket")
+			}
+			msg := []byte("OPTIONS sip:x SIP/2.0\r\n\r\n")
+			handled, err := s.send(msg, to.LocalAddr().(*net.UDPAddr).AddrPort())
+			if !handled || err != nil {
+				t.Fatalf("send: handled %v, err %v", handled, err)
+			}
+			_ = to.SetReadDeadline(time.Now().Add(5 * time.Second))
+			buf := make([]byte, 100)
+			n, src, err := to.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(buf[:n], msg) {
+				t.Fatalf("got %q, want %q", buf[:n], msg)
+			}
+			if want := from.LocalAddr().(*net.UDPAddr).AddrPort(); src.Port() != want.Port() {
+				t.Fatalf("from port %d, want %d", src.Port(), want.Port())
+			}
+			zoned := netip.AddrPortFrom(netip.MustParseAddr("fe80::1%lo"), 5060)
+			if handled, _ := s.send(msg, zoned); handled {
+				t.Fatal("a zoned address was not left to the net package")
+			}
+		})
+	}
+}
