@@ -23,7 +23,8 @@ sip {
   auth_username     = ""                             # digest credentials to answer 401/407 challenges
   auth_password     = ""                             # e.g. env("CLICKTOCALL_SIP_PASSWORD", "")
   auto_answer       = false                          # add Call-Info: <sip:host>;answer-after=0 to the initiator INVITE
-  max_call_duration = "0s"                           # anchored calls are ended (BYE) after this, "0s" = no limit
+  assert_identity   = false                          # add P-Asserted-Identity (the From's party) to every INVITE
+  max_call_duration = "0s"                           # anchored calls are ended (BYE) after this, "0s" = no limit; time_limit may shorten it
   max_message_size  = 65535                          # bytes; larger SIP messages are dropped
   transaction_linger = "32s"                         # answers and ACKs kept to absorb retransmissions (RFC 3261: 64*T1), a few hundred bytes each
 }
@@ -83,6 +84,10 @@ api {
   events_heartbeat            = "15s"   # comment line sent on idle event streams (SSE)
   metrics_auth                = true    # /metrics needs the http authentication too; false lets scrapers in without
   trace_calls                 = 1000    # last calls whose SIP messages (summaries, no bodies) the console's ladder shows; 0 = none
+  caller_ids                  = []      # regexps a per-call caller ID's URI must match whole, e.g. ["sip:\\+1555\\d{7}@example\\.com"]; [] = none allowed
+  allowed_headers             = []      # header names requests may add to INVITEs besides X-..., e.g. ["Call-Info", "Alert-Info"]
+  max_ring_timeout            = "2m"    # longest per-leg ring timeout a request may ask for
+  max_time_limit              = "4h"    # longest time_limit a request may ask for
 }
 
 cdr {

@@ -33,6 +33,7 @@ type CallRequest struct {
 	Anchor      bool
 	Origin      string // "http", "xml", "api": for logs and metrics
 	ClientIP    string // for per-client admission limits; may be empty
+	Options     CallOptions
 }
 
 // Progress is one result of a call, as streamed to XML clients.

@@ -46,6 +46,7 @@ type callSettings struct {
 	referTimeout             time.Duration
 	maxCallDuration          time.Duration
 	destinationFromInitiator bool
+	assertIdentity           bool // P-Asserted-Identity on every INVITE, naming its From
 	autoAnswer               bool
 	authUsername             string
 	authPassword             string
@@ -134,6 +135,7 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 			referTimeout:             o.SIP.ReferTimeout,
 			maxCallDuration:          o.SIP.MaxCallDuration,
 			destinationFromInitiator: o.SIP.DestinationFrom != "identity",
+			assertIdentity:           o.SIP.AssertIdentity,
 			autoAnswer:               o.SIP.AutoAnswer,
 			authUsername:             o.SIP.AuthUsername,
 			authPassword:             o.SIP.AuthPassword,
@@ -206,6 +208,9 @@ func (e *Engine) StartCall(req CallRequest, onProgress func(Progress)) (string, 
 	}
 	if err := sip.ParseUri(req.Destination, &destination); err != nil {
 		return "", &Refusal{Code: 400, Text: "Invalid URI format " + req.Destination}
+	}
+	if r := req.Options.check(); r != nil {
+		return "", r
 	}
 	id := uuid.NewString()
 	e.mu.Lock()

@@ -136,7 +136,7 @@ func (c *callSupervisor) Receive(ctx actor.Context) {
 			ctx.Send(c.legs[LegInitiator], &legReInvite{body: c.setupOffer})
 		}
 	case callDurationUp:
-		c.log().Info("maximum call duration reached")
+		c.log().Info("call time limit reached")
 		c.hangupAll(ctx, 0)
 	case crashLeg:
 		if m.role == LegNone {
@@ -184,9 +184,8 @@ func (c *callSupervisor) start(ctx actor.Context) {
 	}
 	// The SDP and Call-Info carry our address in the phone's family.
 	c.initSDP = newSDPSession(s.tr.HostFor(c.spec.initiator))
-	from := sip.FromHeader{DisplayName: "Click-To-Call: " + userPart(c.spec.req.Destination), Address: s.identity}
-	from.Params = sip.NewParams()
-	from.Params.Add("tag", sip.GenerateTagN(16))
+	from := c.spec.req.Options.fromFor(LegInitiator,
+		sip.FromHeader{DisplayName: "Click-To-Call: " + userPart(c.spec.req.Destination), Address: s.identity})
 	var headers []sip.Header
 	if s.autoAnswer {
 		host := s.tr.HostFor(c.spec.initiator)
@@ -203,7 +202,12 @@ func (c *callSupervisor) spawnLeg(ctx actor.Context, spec legSpec) {
 	s := c.spec.settings
 	spec.callID = s.tr.NewCallID()
 	s.traceLeg(c.spec.id, spec.role, spec.callID)
-	spec.ringTimeout = s.ringTimeout
+	opts := &c.spec.req.Options
+	spec.ringTimeout = opts.ringTimeout(spec.role, s.ringTimeout)
+	if s.assertIdentity {
+		spec.headers = append(spec.headers, assertedIdentity(spec.from))
+	}
+	spec.headers = append(spec.headers, opts.headersFor(spec.role)...)
 	spec.username, spec.password = s.authUsername, s.authPassword
 	spec.proxy = s.tr.OutboundProxy()
 	spec.tr = s.tr
@@ -302,8 +306,7 @@ func (c *callSupervisor) startDestination(ctx actor.Context) {
 		from.Address = c.spec.initiator
 	}
 	from.Address.UriParams = nil
-	from.Params = sip.NewParams()
-	from.Params.Add("tag", sip.GenerateTagN(16))
+	from = c.spec.req.Options.fromFor(LegDestination, from)
 	c.spawnLeg(ctx, legSpec{role: LegDestination, target: c.spec.destination, from: from})
 }
 
@@ -392,7 +395,7 @@ func (c *callSupervisor) onReInviteAnswered(ctx actor.Context, m *reInviteAnswer
 				ctx.Send(c.legs[LegDestination], &legAck{body: answer})
 				c.connected = true
 				c.emit(200, LegDestination)
-				if d := c.spec.settings.maxCallDuration; d > 0 {
+				if d := c.spec.req.Options.timeLimit(c.spec.settings.maxCallDuration); d > 0 {
 					c.durationTimer = c.spec.settings.clock.After(d, c.self, callDurationUp{})
 				}
 				return

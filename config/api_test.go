@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,6 +22,10 @@ api {
   events_heartbeat            = "1s"
   metrics_auth                = false
   trace_calls                 = 0
+  caller_ids                  = [" sip:\\+1555\\d{7}@example\\.com "]
+  allowed_headers             = ["Call-Info", " Alert-Info"]
+  max_ring_timeout            = "90s"
+  max_time_limit              = "1h"
 }
 cdr {
   file      = "calls.cdr"
@@ -35,8 +40,10 @@ cdr {
 		StatusCallbackSecret: "s3cret", StatusCallbackTimeout: 2 * time.Second, StatusCallbackAttempts: 3,
 		StatusCallbackMaxPending: 10, CallRetention: time.Minute, MaxFinishedCalls: 50,
 		IdempotencyWindow: 30 * time.Second, MaxRequestIDs: 20, EventsHeartbeat: time.Second, MetricsAuth: false,
+		CallerIDs: []string{`sip:\+1555\d{7}@example\.com`}, AllowedHeaders: []string{"Call-Info", "Alert-Info"},
+		MaxRingTimeout: 90 * time.Second, MaxTimeLimit: time.Hour,
 	}
-	if cfg.API != want {
+	if !reflect.DeepEqual(cfg.API, want) {
 		t.Errorf("api = %+v\nwant %+v", cfg.API, want)
 	}
 	if cfg.CDR != (CDR{File: "calls.cdr", MaxLines: 7}) {
@@ -61,6 +68,10 @@ func TestAPIAndCDRErrorsNameFileAndLine(t *testing.T) {
 		{"bad heartbeat", "api {\n  events_heartbeat = \"often\"\n}\n", 2, "not a duration"},
 		{"negative trace_calls", "api {\n  trace_calls = -1\n}\n", 2, "api.trace_calls"},
 		{"negative cdr lines", "cdr {\n  max_lines = -2\n}\n", 2, "cdr.max_lines"},
+		{"caller ID pattern that does not compile", "api {\n  caller_ids = [\"sip:(\"]\n}\n", 2, "does not compile"},
+		{"allowed header the server writes", "api {\n\n  allowed_headers = [\"X-Ok\", \"Call-ID\"]\n}\n", 3, "written by the server itself"},
+		{"allowed header that is no name", "api {\n  allowed_headers = [\"Alert Info\"]\n}\n", 2, "not a SIP header name"},
+		{"zero max ring timeout", "api {\n  max_ring_timeout = \"0s\"\n}\n", 2, "api.max_ring_timeout"},
 		{"misspelt cdr key", "cdr {\n  files = \"x\"\n}\n", 2, `Did you mean "file"?`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

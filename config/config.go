@@ -45,6 +45,7 @@ type SIP struct {
 	AuthUsername      string        // auth_username: digest credentials for 401/407
 	AuthPassword      string        // auth_password
 	AutoAnswer        bool          // auto_answer: add Call-Info answer-after=0 to the initiator INVITE
+	AssertIdentity    bool          // assert_identity: P-Asserted-Identity (RFC 3325) on every INVITE, naming its From
 	MaxCallDuration   time.Duration // max_call_duration: anchored calls, 0 = none
 	MaxMessageSize    int           // max_message_size: bytes, larger SIP messages are dropped
 	// TransactionLinger is how long finished SIP transactions are kept to
@@ -118,6 +119,15 @@ type API struct {
 	EventsHeartbeat          time.Duration // events_heartbeat: comment line on idle event streams
 	MetricsAuth              bool          // metrics_auth: /metrics needs the HTTP authentication too
 	TraceCalls               int           // trace_calls: calls whose SIP message summaries are kept for their ladder; 0 = none
+	// CallerIDs (caller_ids) are the regular expressions a per-call caller
+	// ID's URI must match, each the whole URI; none (the default) refuses
+	// every caller ID, so the API cannot present arbitrary numbers.
+	CallerIDs []string
+	// AllowedHeaders (allowed_headers) are the SIP header names a request
+	// may add to its INVITEs besides X- headers.
+	AllowedHeaders []string
+	MaxRingTimeout time.Duration // max_ring_timeout: the longest per-leg ring timeout a request may ask for
+	MaxTimeLimit   time.Duration // max_time_limit: the longest time_limit a request may ask for
 }
 
 // CDR holds the cdr { } block: call detail records, one JSON line per call.

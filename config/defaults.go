@@ -65,6 +65,10 @@ func Default() *Config {
 			EventsHeartbeat:          15 * time.Second,
 			MetricsAuth:              true,
 			TraceCalls:               1000,
+			CallerIDs:                []string{}, // no caller ID is allowed until patterns are configured
+			AllowedHeaders:           []string{},
+			MaxRingTimeout:           2 * time.Minute,
+			MaxTimeLimit:             4 * time.Hour,
 		},
 		CDR: CDR{
 			File:     "",

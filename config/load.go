@@ -137,6 +137,7 @@ type sipBlock struct {
 	AuthUsername      *string   `hcl:"auth_username,optional"`
 	AuthPassword      *string   `hcl:"auth_password,optional"`
 	AutoAnswer        *bool     `hcl:"auto_answer,optional"`
+	AssertIdentity    *bool     `hcl:"assert_identity,optional"`
 	MaxCallDuration   *string   `hcl:"max_call_duration,optional"`
 	MaxMessageSize    *int      `hcl:"max_message_size,optional"`
 	TransactionLinger *string   `hcl:"transaction_linger,optional"`
@@ -201,7 +202,11 @@ type apiBlock struct {
 	MaxRequestIDs            *int     `hcl:"max_request_ids,optional"`
 	EventsHeartbeat          *string  `hcl:"events_heartbeat,optional"`
 	MetricsAuth              *bool    `hcl:"metrics_auth,optional"`
-	TraceCalls               *int     `hcl:"trace_calls,optional"`
+	TraceCalls               *int      `hcl:"trace_calls,optional"`
+	CallerIDs                *[]string `hcl:"caller_ids,optional"`
+	AllowedHeaders           *[]string `hcl:"allowed_headers,optional"`
+	MaxRingTimeout           *string   `hcl:"max_ring_timeout,optional"`
+	MaxTimeLimit             *string   `hcl:"max_time_limit,optional"`
 	Body                     hcl.Body `hcl:",body"`
 }
 
@@ -356,6 +361,7 @@ func (c *converter) sip(b *sipBlock, s *SIP) {
 	f.str("auth_username", b.AuthUsername, &s.AuthUsername)
 	f.str("auth_password", b.AuthPassword, &s.AuthPassword)
 	f.boolean(b.AutoAnswer, &s.AutoAnswer)
+	f.boolean(b.AssertIdentity, &s.AssertIdentity)
 	f.duration("max_call_duration", b.MaxCallDuration, &s.MaxCallDuration)
 	f.size("max_message_size", b.MaxMessageSize, &s.MaxMessageSize)
 	f.positiveDuration("transaction_linger", b.TransactionLinger, &s.TransactionLinger)
@@ -453,6 +459,59 @@ func (c *converter) api(b *apiBlock, a *API) {
 	f.positiveDuration("events_heartbeat", b.EventsHeartbeat, &a.EventsHeartbeat)
 	f.boolean(b.MetricsAuth, &a.MetricsAuth)
 	f.count("trace_calls", b.TraceCalls, &a.TraceCalls)
+	f.callerIDs("caller_ids", b.CallerIDs, &a.CallerIDs)
+	f.headerNames("allowed_headers", b.AllowedHeaders, &a.AllowedHeaders)
+	f.positiveDuration("max_ring_timeout", b.MaxRingTimeout, &a.MaxRingTimeout)
+	f.positiveDuration("max_time_limit", b.MaxTimeLimit, &a.MaxTimeLimit)
+}
+
+// callerIDs are regular expressions, each checked to compile as the whole-URI
+// match CallerIDPattern makes of it.
+func (f fieldSet) callerIDs(name string, v *[]string, dst *[]string) {
+	if v == nil {
+		return
+	}
+	out := make([]string, 0, len(*v))
+	for _, p := range *v {
+		p = strings.TrimSpace(p)
+		if _, err := CallerIDPattern(p); err != nil {
+			f.c.fail(f.body, f.block, name, "%q does not compile: %v.", p, err)
+			continue
+		}
+		out = append(out, p)
+	}
+	*dst = out
+}
+
+// CallerIDPattern compiles one api.caller_ids entry: it must match a
+// caller ID's whole URI, so "sip:\\+1555\\d{7}@example\\.com" cannot be
+// satisfied by a URI that merely contains such a number.
+func CallerIDPattern(p string) (*regexp.Regexp, error) {
+	if _, err := regexp.Compile(p); err != nil {
+		return nil, err
+	}
+	return regexp.Compile("^(?:" + p + ")$")
+}
+
+// headerNames are SIP header names a request may add: tokens, and none the
+// server writes itself (a second Via or Call-ID would break the call).
+func (f fieldSet) headerNames(name string, v *[]string, dst *[]string) {
+	if v == nil {
+		return
+	}
+	out := make([]string, 0, len(*v))
+	for _, h := range *v {
+		h = strings.TrimSpace(h)
+		switch {
+		case !IsHeaderName(h):
+			f.c.fail(f.body, f.block, name, "%q is not a SIP header name.", h)
+		case ReservedHeader(h):
+			f.c.fail(f.body, f.block, name, "%q is written by the server itself and cannot be added by a request.", h)
+		default:
+			out = append(out, h)
+		}
+	}
+	*dst = out
 }
 
 func (c *converter) rule(t translationBlock) (Rule, bool) {
