@@ -192,22 +192,22 @@ type limitsBlock struct {
 }
 
 type apiBlock struct {
-	StatusCallbackSecret     *string  `hcl:"status_callback_secret,optional"`
-	StatusCallbackTimeout    *string  `hcl:"status_callback_timeout,optional"`
-	StatusCallbackAttempts   *int     `hcl:"status_callback_attempts,optional"`
-	StatusCallbackMaxPending *int     `hcl:"status_callback_max_pending,optional"`
-	CallRetention            *string  `hcl:"call_retention,optional"`
-	MaxFinishedCalls         *int     `hcl:"max_finished_calls,optional"`
-	IdempotencyWindow        *string  `hcl:"idempotency_window,optional"`
-	MaxRequestIDs            *int     `hcl:"max_request_ids,optional"`
-	EventsHeartbeat          *string  `hcl:"events_heartbeat,optional"`
-	MetricsAuth              *bool    `hcl:"metrics_auth,optional"`
+	StatusCallbackSecret     *string   `hcl:"status_callback_secret,optional"`
+	StatusCallbackTimeout    *string   `hcl:"status_callback_timeout,optional"`
+	StatusCallbackAttempts   *int      `hcl:"status_callback_attempts,optional"`
+	StatusCallbackMaxPending *int      `hcl:"status_callback_max_pending,optional"`
+	CallRetention            *string   `hcl:"call_retention,optional"`
+	MaxFinishedCalls         *int      `hcl:"max_finished_calls,optional"`
+	IdempotencyWindow        *string   `hcl:"idempotency_window,optional"`
+	MaxRequestIDs            *int      `hcl:"max_request_ids,optional"`
+	EventsHeartbeat          *string   `hcl:"events_heartbeat,optional"`
+	MetricsAuth              *bool     `hcl:"metrics_auth,optional"`
 	TraceCalls               *int      `hcl:"trace_calls,optional"`
 	CallerIDs                *[]string `hcl:"caller_ids,optional"`
 	AllowedHeaders           *[]string `hcl:"allowed_headers,optional"`
 	MaxRingTimeout           *string   `hcl:"max_ring_timeout,optional"`
 	MaxTimeLimit             *string   `hcl:"max_time_limit,optional"`
-	Body                     hcl.Body `hcl:",body"`
+	Body                     hcl.Body  `hcl:",body"`
 }
 
 type cdrBlock struct {

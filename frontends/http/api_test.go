@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -112,11 +113,11 @@ func TestCreateCallAnswers201WithTranslatedAddressesAndLocation(t *testing.T) {
 	started := a.eng.started()
 	wantReq := actors.CallRequest{Initiator: want.TranslatedInitiator, Destination: want.TranslatedDestination, Anchor: true,
 		Origin: "api", ClientIP: "127.0.0.1"}
-	if len(started) != 1 || started[0] != wantReq {
+	if len(started) != 1 || !reflect.DeepEqual(started[0], wantReq) {
 		t.Errorf("engine started %+v, want [%+v]", started, wantReq)
 	}
 	// The call is in the journal before its first result.
-	if c, ok := a.j.Get("call-1"); !ok || c.State != cdr.StateStarting || c.Request != wantReq {
+	if c, ok := a.j.Get("call-1"); !ok || c.State != cdr.StateStarting || !reflect.DeepEqual(c.Request, wantReq) {
 		t.Errorf("journal: %+v, %v", c, ok)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -171,7 +172,7 @@ func TestGetStartsCallAndShowsTranslatedAddressesAndCallID(t *testing.T) {
 	calls := eng.started()
 	want := actors.CallRequest{Initiator: "sip:scott@sipdomain.com", Destination: "sip:9055551234@gateway.example.com",
 		Origin: "http", ClientIP: "127.0.0.1"}
-	if len(calls) != 1 || calls[0] != want {
+	if len(calls) != 1 || !reflect.DeepEqual(calls[0], want) {
 		t.Errorf("started %+v, want [%+v]", calls, want)
 	}
 }
