@@ -24,7 +24,7 @@ import (
 
 // serve runs the server until SIGINT or SIGTERM, then refuses new requests,
 // ends every call (each gets its final result) and exits within
-// shutdown_timeout.
+// shutdown_timeout: 0 after a signal, 1 when a listener failed.
 func serve(args []string) int {
 	fs := newFlagSet("serve", "", os.Stderr)
 	configPath := fs.String("config", defaultConfig, "configuration `file`")
@@ -67,6 +67,7 @@ func serve(args []string) int {
 	}
 	out.started(cfg, srv.listening)
 	out.state("ready in %s; Ctrl-C or SIGTERM stops it", elapsed(time.Since(began)))
+	status := 0
 	select {
 	case <-ctx.Done():
 		log.Info("stopping", "reason", "signal")
@@ -74,15 +75,20 @@ func serve(args []string) int {
 	case err := <-srv.failed:
 		log.Error("stopping", "reason", err)
 		out.state("stopping: %v; draining %d calls", err, srv.engine.ActiveCalls())
+		status = 1
 	}
 	if err := srv.shutdown(cfg.ShutdownTimeout); err != nil {
+		// Asked to stop, it stopped: every call had its final. What
+		// shutdown_timeout cut short is a peer's doing (a BYE nobody
+		// answers retransmits for 32 s), so a signalled stop still exits 0
+		// and says what it left.
 		log.Warn("shutdown incomplete", "error", err)
-		out.state("stopped, incomplete: %v", err)
-		return 1
+		out.state("stopped at shutdown_timeout, incomplete: %v", err)
+		return status
 	}
 	log.Info("stopped")
 	out.state("stopped")
-	return 0
+	return status
 }
 
 // server is everything serve runs.
