@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -17,7 +18,26 @@ import (
 // socket does not block, so it needs none of that; a full send buffer
 // (EAGAIN) falls back to waiting for writability through the poller.
 type udpSender struct {
-	rc syscall.RawConn
+	rc  syscall.RawConn
+	ops sync.Pool // of *sendOp: a send allocates nothing
+}
+
+// sendOp is one sendto's arguments and result; try is bound once, so
+// passing it to RawConn.Write allocates no closure.
+type sendOp struct {
+	b     []byte
+	sa4   syscall.RawSockaddrInet4
+	sa6   syscall.RawSockaddrInet6
+	sa    unsafe.Pointer
+	size  uintptr
+	errno syscall.Errno
+	try   func(fd uintptr) bool
+}
+
+func (op *sendOp) sendto(fd uintptr) bool {
+	_, _, op.errno = syscall.RawSyscall6(syscall.SYS_SENDTO, fd,
+		uintptr(unsafe.Pointer(&op.b[0])), uintptr(len(op.b)), 0, uintptr(op.sa), op.size)
+	return op.errno != syscall.EAGAIN
 }
 
 func newUDPSender(pc net.PacketConn) *udpSender {
@@ -29,7 +49,13 @@ func newUDPSender(pc net.PacketConn) *udpSender {
 	if err != nil {
 		return nil
 	}
-	return &udpSender{rc: rc}
+	s := &udpSender{rc: rc}
+	s.ops.New = func() any {
+		op := &sendOp{}
+		op.try = op.sendto
+		return op
+	}
+	return s
 }
 
 // send writes b to to, which must be of the socket's family; handled is
@@ -39,32 +65,22 @@ func (s *udpSender) send(b []byte, to netip.AddrPort) (handled bool, err error) 
 	if len(b) == 0 || to.Addr().Zone() != "" {
 		return false, nil
 	}
-	var (
-		sa4  syscall.RawSockaddrInet4
-		sa6  syscall.RawSockaddrInet6
-		sa   unsafe.Pointer
-		size uintptr
-	)
+	op := s.ops.Get().(*sendOp)
+	op.b = b
 	port := to.Port()
 	if a := to.Addr(); a.Is4() || a.Is4In6() {
-		sa4.Family = syscall.AF_INET
-		sa4.Addr = a.Unmap().As4()
-		sa4.Port = port<<8 | port>>8 // network byte order
-		sa, size = unsafe.Pointer(&sa4), unsafe.Sizeof(sa4)
+		op.sa4 = syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: a.Unmap().As4(),
+			Port: port<<8 | port>>8} // network byte order
+		op.sa, op.size = unsafe.Pointer(&op.sa4), unsafe.Sizeof(op.sa4)
 	} else {
-		sa6.Family = syscall.AF_INET6
-		sa6.Addr = a.As16()
-		sa6.Port = port<<8 | port>>8
-		sa, size = unsafe.Pointer(&sa6), unsafe.Sizeof(sa6)
+		op.sa6 = syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: a.As16(), Port: port<<8 | port>>8}
+		op.sa, op.size = unsafe.Pointer(&op.sa6), unsafe.Sizeof(op.sa6)
 	}
-	var errno syscall.Errno
-	err = s.rc.Write(func(fd uintptr) bool {
-		_, _, errno = syscall.RawSyscall6(syscall.SYS_SENDTO, fd,
-			uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, uintptr(sa), size)
-		return errno != syscall.EAGAIN
-	})
-	if err == nil && errno != 0 {
-		err = &net.OpError{Op: "write", Net: "udp", Addr: net.UDPAddrFromAddrPort(to), Err: os.NewSyscallError("sendto", errno)}
+	err = s.rc.Write(op.try)
+	if err == nil && op.errno != 0 {
+		err = &net.OpError{Op: "write", Net: "udp", Addr: net.UDPAddrFromAddrPort(to), Err: os.NewSyscallError("sendto", op.errno)}
 	}
+	op.b, op.sa = nil, nil
+	s.ops.Put(op)
 	return true, err
 }

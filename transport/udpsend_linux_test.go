@@ -52,3 +52,27 @@ func TestUDPSenderDelivers(t *testing.T) {
 		})
 	}
 }
+
+// A send allocates nothing: it runs for every datagram the server sends.
+func TestUDPSenderAllocatesNothing(t *testing.T) {
+	from, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer from.Close()
+	to, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer to.Close()
+	s := newUDPSender(from)
+	dst := to.LocalAddr().(*net.UDPAddr).AddrPort()
+	msg := []byte("x")
+	if allocs := testing.AllocsPerRun(100, func() {
+		if _, err := s.send(msg, dst); err != nil {
+			t.Fatal(err)
+		}
+	}); allocs > 0 {
+		t.Errorf("%v allocations per send, want 0", allocs)
+	}
+}
