@@ -36,16 +36,7 @@ var floorINVITE = []byte("INVITE sip:alice@127.0.0.1:15070 SIP/2.0\r\n" +
 // reads it back: the kernel's share of one message (both ends' syscalls
 // are in the figure; the server pays about one of each per message).
 func BenchmarkFloorDatagram(b *testing.B) {
-	a, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer a.Close()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	a, c := loopbackUDP(b, "udp4"), loopbackUDP(b, "udp4")
 	to := c.LocalAddr().(*net.UDPAddr).AddrPort()
 	s := newUDPSender(a)
 	buf := make([]byte, 2048)

@@ -13,17 +13,7 @@ import (
 func TestUDPSenderDelivers(t *testing.T) {
 	for _, network := range []string{"udp4", "udp6"} {
 		t.Run(network, func(t *testing.T) {
-			loop := map[string]string{"udp4": "127.0.0.1:0", "udp6": "[::1]:0"}[network]
-			from, err := net.ListenPacket(network, loop)
-			if err != nil {
-				t.Skipf("no %s loopback: %v", network, err)
-			}
-			defer from.Close()
-			to, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(loop)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer to.Close()
+			from, to := loopbackUDP(t, network), loopbackUDP(t, network)
 			s := newUDPSender(from)
 			if s == nil {
 				t.Fatal("no raw sender for a UDP socket")
@@ -55,16 +45,7 @@ func TestUDPSenderDelivers(t *testing.T) {
 
 // A send allocates nothing: it runs for every datagram the server sends.
 func TestUDPSenderAllocatesNothing(t *testing.T) {
-	from, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer from.Close()
-	to, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer to.Close()
+	from, to := loopbackUDP(t, "udp4"), loopbackUDP(t, "udp4")
 	s := newUDPSender(from)
 	dst := to.LocalAddr().(*net.UDPAddr).AddrPort()
 	msg := []byte("x")
