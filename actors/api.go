@@ -53,12 +53,18 @@ func (p Progress) Final() bool {
 
 // Refusal is the error StartCall returns when a call is not accepted.
 type Refusal struct {
-	Code       int           // 400, 429, 503
+	Ending     Ending        // why: EndMaxActiveCalls, EndOverload, ...
 	Text       string        // the result text, e.g. "Server shutting down"
-	RetryAfter time.Duration // for 503/429
+	RetryAfter time.Duration // for a limit, overload or shutdown
 }
 
-func (r *Refusal) Error() string { return fmt.Sprintf("%d %s", r.Code, r.Text) }
+// refuse is the refusal of a request that ended so, with its text and
+// Retry-After from the table.
+func refuse(e Ending) *Refusal {
+	return &Refusal{Ending: e, Text: e.Text(), RetryAfter: e.RetryAfter()}
+}
+
+func (r *Refusal) Error() string { return fmt.Sprintf("%d %s", r.Ending.Code(), r.Text) }
 
 // CallStarter is the engine as the front ends see it.
 //

@@ -204,10 +204,10 @@ func (e *Engine) ActiveCalls() int { return int(e.active.Load()) }
 func (e *Engine) StartCall(req CallRequest, onProgress func(Progress)) (string, error) {
 	var initiator, destination sip.Uri
 	if err := sip.ParseUri(req.Initiator, &initiator); err != nil {
-		return "", &Refusal{Code: 400, Text: "Invalid URI format " + req.Initiator}
+		return "", &Refusal{Ending: EndInvalidURI, Text: "Invalid URI format " + req.Initiator}
 	}
 	if err := sip.ParseUri(req.Destination, &destination); err != nil {
-		return "", &Refusal{Code: 400, Text: "Invalid URI format " + req.Destination}
+		return "", &Refusal{Ending: EndInvalidURI, Text: "Invalid URI format " + req.Destination}
 	}
 	if r := req.Options.check(); r != nil {
 		return "", r
@@ -290,7 +290,9 @@ func (e *Engine) admit(req CallRequest) (wait time.Duration, refusal *Refusal) {
 	if e.gov != nil {
 		wait, ok := e.gov.admit(time.Now())
 		if !ok {
-			return 0, &Refusal{Code: 503, Text: textOverloaded, RetryAfter: e.gov.RetryAfter()}
+			r := refuse(EndOverload)
+			r.RetryAfter = e.gov.RetryAfter()
+			return 0, r
 		}
 		return wait, nil
 	}
@@ -301,17 +303,17 @@ func (e *Engine) admit(req CallRequest) (wait time.Duration, refusal *Refusal) {
 func (e *Engine) checkLimits(req CallRequest) *Refusal {
 	switch {
 	case e.stopping:
-		return &Refusal{Code: 503, Text: textShuttingDown, RetryAfter: 5 * time.Second}
+		return refuse(EndRefusedShutDown)
 	case e.limits.MaxActiveCalls > 0 && int(e.active.Load()) >= e.limits.MaxActiveCalls:
-		return &Refusal{Code: 503, Text: "Too many active calls", RetryAfter: time.Second}
+		return refuse(EndMaxActiveCalls)
 	case e.limits.MaxCallsPerInitiator > 0 && e.perInit[req.Initiator] >= e.limits.MaxCallsPerInitiator:
-		return &Refusal{Code: 503, Text: "Too many calls to this initiator", RetryAfter: 5 * time.Second}
+		return refuse(EndMaxPerInitiator)
 	case !e.allowIP(req.ClientIP):
 		// Before the total: a client over its own rate must not spend the
 		// tokens every other client shares.
-		return &Refusal{Code: 429, Text: "Call rate limit reached for this client", RetryAfter: time.Second}
+		return refuse(EndMaxPerSecondPerIP)
 	case e.rate != nil && !e.rate.Allow():
-		return &Refusal{Code: 503, Text: "Call rate limit reached", RetryAfter: time.Second}
+		return refuse(EndMaxCallsPerSecond)
 	}
 	return nil
 }

@@ -116,7 +116,7 @@ func TestShutdownEndsCallsInEveryState(t *testing.T) {
 		}
 	}
 	if _, err := h.eng.StartCall(CallRequest{Initiator: uri("x"), Destination: uri("y")}, func(Progress) {}); err == nil ||
-		err.(*Refusal).Code != 503 {
+		err.(*Refusal).Ending.Code() != 503 {
 		t.Errorf("a call after shutdown: %v, want a 503 refusal", err)
 	}
 	// Every leg ended on the wire: each dialog got a BYE, each ringing INVITE a CANCEL.
@@ -216,14 +216,14 @@ func TestAdmissionLimits(t *testing.T) {
 	_, r := h.call(false)
 	r.waitFor(t, 180, LegInitiator)
 	_, err := h.eng.StartCall(CallRequest{Initiator: h.uri(h.init), Destination: h.uri(h.dest)}, func(Progress) {})
-	if ref, ok := err.(*Refusal); !ok || ref.Code != 503 || ref.RetryAfter <= 0 {
+	if ref, ok := err.(*Refusal); !ok || ref.Ending.Code() != 503 || ref.RetryAfter <= 0 {
 		t.Fatalf("second call: %v, want 503 with Retry-After", err)
 	}
 	h2 := newHarness(t, harnessOpts{limits: config.Limits{MaxCallsPerSecondPerIP: 2}, init: phone.Behaviour{RejectCode: 486}})
 	var refused int
 	for i := 0; i < 5; i++ {
 		_, err := h2.eng.StartCall(CallRequest{Initiator: h2.uri(h2.init), Destination: h2.uri(h2.dest), ClientIP: "192.0.2.7"}, func(Progress) {})
-		if ref, ok := err.(*Refusal); ok && ref.Code == 429 {
+		if ref, ok := err.(*Refusal); ok && ref.Ending.Code() == 429 {
 			refused++
 		}
 	}

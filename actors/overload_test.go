@@ -195,7 +195,7 @@ func TestOverloadRefusesNewCallsAtOnceAndCompletesTheAdmittedOnes(t *testing.T) 
 		case errors.As(err, &refusal):
 			refused++
 			slowest = max(slowest, took)
-			if refusal.Code != 503 || refusal.Text != "Server overloaded" || refusal.RetryAfter < time.Second {
+			if refusal.Ending.Code() != 503 || refusal.Text != "Server overloaded" || refusal.RetryAfter < time.Second {
 				t.Fatalf("refusal %+v, want 503 Server overloaded with a Retry-After", refusal)
 			}
 		default:

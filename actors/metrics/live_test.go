@@ -22,9 +22,9 @@ func TestLiveSamplesAreRatesOfTheCountersOverEachTick(t *testing.T) {
 	for range 4 {
 		_, _ = m.Starter(stubStarter{}).StartCall(actors.CallRequest{Origin: "xml"}, nil)
 	}
-	_, _ = m.Starter(stubStarter{&actors.Refusal{Code: 503, Text: "Too many active calls"}}).StartCall(actors.CallRequest{Origin: "api"}, nil)
-	m.Rejected("http", ReasonMissingAddress)
-	m.Rejected("http", ReasonMissingAddress)
+	_, _ = m.Starter(stubStarter{&actors.Refusal{Ending: actors.EndMaxActiveCalls, Text: "Too many active calls"}}).StartCall(actors.CallRequest{Origin: "api"}, nil)
+	m.Rejected("http", actors.EndMissingAddress)
+	m.Rejected("http", actors.EndMissingAddress)
 	// Three calls connect after 20, 40 and 3000 ms; one is busy, one cancelled.
 	for i, steps := range [][]actors.Progress{
 		{{Code: 100}, {Code: 200, Leg: actors.LegDestination, At: t0.Add(20 * time.Millisecond)}},

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,33 +20,14 @@ import (
 	"github.com/clicktocall/clicktocall/actors/cdr"
 )
 
-// Request outcomes (label outcome of clicktocall_requests_total).
+// Request outcomes (label outcome of clicktocall_requests_total): accepted,
+// or a refused request's ending's Outcome. The reason label of
+// clicktocall_rejections_total is that ending's MetricsLabel.
 const (
-	OutcomeAccepted   = "accepted"    // the engine started the call
-	OutcomeBadRequest = "bad_request" // the request was wrong (400, 413)
-	OutcomeRefused    = "refused"     // a limit or shutdown (429, 503)
-	OutcomeError      = "error"       // the call could not be started for another reason
-)
-
-// Rejection reasons (label reason of clicktocall_rejections_total).
-const (
-	ReasonMissingAddress    = "missing_address"
-	ReasonInvalidValue      = "invalid_value" // too long, control characters, not UTF-8
-	ReasonNoTranslationRule = "no_translation_rule"
-	ReasonInvalidURI        = "invalid_uri"
-	ReasonParseError        = "parse_error"
-	ReasonTooLarge          = "too_large"
-	ReasonBadCallback       = "bad_status_callback"
-	ReasonCallbacksBusy     = "status_callbacks_busy"
-	ReasonShuttingDown      = "shutting_down"
-	ReasonMaxActiveCalls    = "max_active_calls"
-	ReasonMaxPerInitiator   = "max_calls_per_initiator"
-	ReasonMaxCallsPerSecond = "max_calls_per_second"
-	ReasonMaxPerSecondPerIP = "max_calls_per_second_per_ip"
-	ReasonOverload          = "overload" // overload protection shed the request
-	ReasonOther             = "other"
-	ReasonRequestIDConflict = "request_id_conflict"
-	ReasonStartFailed       = "start_failed"
+	OutcomeAccepted   = "accepted" // the engine started the call
+	OutcomeBadRequest = actors.OutcomeBadRequest
+	OutcomeRefused    = actors.OutcomeRefused
+	OutcomeError      = actors.OutcomeError
 )
 
 // Metrics holds the collectors, registered on their own registry together
@@ -200,26 +180,9 @@ func (m *Metrics) CallInviteSent(c cdr.Call) {
 }
 
 // Rejected counts a request a front end refused before asking the engine.
-// reason is one of the Reason constants; a 4xx of the request's own making
-// counts as bad_request.
-func (m *Metrics) Rejected(iface, reason string) {
-	m.reject(iface, reason, outcomeOfReason(reason))
-}
-
-func (m *Metrics) reject(iface, reason, outcome string) {
-	m.rejections.WithLabelValues(iface, reason).Inc()
-	m.requests.WithLabelValues(iface, outcome).Inc()
-}
-
-func outcomeOfReason(reason string) string {
-	switch reason {
-	case ReasonShuttingDown, ReasonMaxActiveCalls, ReasonMaxPerInitiator, ReasonMaxCallsPerSecond,
-		ReasonMaxPerSecondPerIP, ReasonCallbacksBusy, ReasonOverload:
-		return OutcomeRefused
-	case ReasonStartFailed:
-		return OutcomeError
-	}
-	return OutcomeBadRequest
+func (m *Metrics) Rejected(iface string, e actors.Ending) {
+	m.rejections.WithLabelValues(iface, e.MetricsLabel()).Inc()
+	m.requests.WithLabelValues(iface, e.Outcome()).Inc()
 }
 
 // SIPMessage counts a SIP message; kind is the method of a request or the
@@ -262,37 +225,11 @@ func (s starter) StartCall(req actors.CallRequest, onProgress func(actors.Progre
 		s.m.requests.WithLabelValues(req.Origin, OutcomeAccepted).Inc()
 		return id, nil
 	}
+	ending := actors.EndStartFailed
 	var r *actors.Refusal
-	switch {
-	case !errors.As(err, &r):
-		s.m.reject(req.Origin, ReasonStartFailed, OutcomeError)
-	case r.Code == 429 || r.Code >= 500:
-		s.m.reject(req.Origin, RefusalReason(r), OutcomeRefused)
-	default:
-		s.m.reject(req.Origin, RefusalReason(r), OutcomeBadRequest)
+	if errors.As(err, &r) {
+		ending = r.Ending
 	}
+	s.m.Rejected(req.Origin, ending)
 	return id, err
-}
-
-// RefusalReason names the reason of an engine refusal.
-func RefusalReason(r *actors.Refusal) string {
-	switch {
-	case r.Text == "Server shutting down":
-		return ReasonShuttingDown
-	case r.Text == "Too many active calls":
-		return ReasonMaxActiveCalls
-	case r.Text == "Too many calls to this initiator":
-		return ReasonMaxPerInitiator
-	case r.Text == "Call rate limit reached":
-		return ReasonMaxCallsPerSecond
-	case r.Text == "Call rate limit reached for this client":
-		return ReasonMaxPerSecondPerIP
-	case r.Text == "Server overloaded":
-		return ReasonOverload
-	case strings.HasPrefix(r.Text, "Invalid URI format"):
-		return ReasonInvalidURI
-	case strings.HasPrefix(r.Text, "No translation rule"):
-		return ReasonNoTranslationRule
-	}
-	return ReasonOther
 }

@@ -32,15 +32,15 @@ func TestStarterCountsAcceptedAndRefusedRequestsByInterfaceAndReason(t *testing.
 		{"xml", nil},
 		{"xml", nil},
 		{"api", nil},
-		{"xml", &actors.Refusal{Code: 503, Text: "Too many active calls"}},
-		{"http", &actors.Refusal{Code: 429, Text: "Call rate limit reached for this client"}},
-		{"api", &actors.Refusal{Code: 503, Text: "Server shutting down"}},
-		{"api", &actors.Refusal{Code: 400, Text: "Invalid URI format sip:x@"}},
+		{"xml", &actors.Refusal{Ending: actors.EndMaxActiveCalls, Text: "Too many active calls"}},
+		{"http", &actors.Refusal{Ending: actors.EndMaxPerSecondPerIP, Text: "Call rate limit reached for this client"}},
+		{"api", &actors.Refusal{Ending: actors.EndRefusedShutDown, Text: "Server shutting down"}},
+		{"api", &actors.Refusal{Ending: actors.EndInvalidURI, Text: "Invalid URI format sip:x@"}},
 		{"api", errors.New("boom")},
 	} {
 		_, _ = m.Starter(stubStarter{tc.err}).StartCall(actors.CallRequest{Origin: tc.origin}, nil)
 	}
-	m.Rejected("http", ReasonNoTranslationRule)
+	m.Rejected("http", actors.EndNoTranslationRule)
 	body := scrape(t, m)
 	for _, c := range []struct {
 		iface, outcome string
@@ -55,8 +55,8 @@ func TestStarterCountsAcceptedAndRefusedRequestsByInterfaceAndReason(t *testing.
 		}
 	}
 	for _, c := range []struct{ iface, reason string }{
-		{"xml", ReasonMaxActiveCalls}, {"http", ReasonMaxPerSecondPerIP}, {"api", ReasonShuttingDown},
-		{"api", ReasonInvalidURI}, {"api", ReasonStartFailed}, {"http", ReasonNoTranslationRule},
+		{"xml", actors.EndMaxActiveCalls.MetricsLabel()}, {"http", actors.EndMaxPerSecondPerIP.MetricsLabel()}, {"api", actors.EndRefusedShutDown.MetricsLabel()},
+		{"api", actors.EndInvalidURI.MetricsLabel()}, {"api", actors.EndStartFailed.MetricsLabel()}, {"http", actors.EndNoTranslationRule.MetricsLabel()},
 	} {
 		if got := value(t, body, `clicktocall_rejections_total{interface="`+c.iface+`",reason="`+c.reason+`"}`); got != 1 {
 			t.Errorf("rejections{%s,%s} = %v, want 1", c.iface, c.reason, got)

@@ -16,7 +16,7 @@ func TestOverloadGaugesRetransmissionsAndRefusals(t *testing.T) {
 	lag, limit := 35*time.Millisecond, 2400.0
 	m.Overload(func() (time.Duration, float64, float64, bool) { return lag, limit, 0.5, true })
 	m.Retransmissions(func() uint64 { return 7 })
-	starter := m.Starter(stubStarter{err: &actors.Refusal{Code: 503, Text: "Server overloaded", RetryAfter: time.Second}})
+	starter := m.Starter(stubStarter{err: &actors.Refusal{Ending: actors.EndOverload, Text: "Server overloaded", RetryAfter: time.Second}})
 	if _, err := starter.StartCall(actors.CallRequest{Origin: "xml"}, nil); err == nil {
 		t.Fatal("the stub admitted")
 	}

@@ -94,14 +94,14 @@ func TestHTTPBadRequestsAreRefusedWithTheProblemNamed(t *testing.T) {
 		query url.Values
 		want  string // in the HTML page, escaped
 	}{
-		{"no parameters", url.Values{}, "Missing initiator and destination"},
-		{"no initiator", url.Values{"destination": {"1"}}, "Missing initiator"},
-		{"empty destination", url.Values{"initiator": {"1"}, "destination": {" "}}, "Missing destination"},
-		{"initiator named in the wrong case", url.Values{"Initiator": {"1"}, "destination": {"2"}}, "Missing initiator"},
+		{"no parameters", url.Values{}, "Missing initiator and/or destination tags"},
+		{"no initiator", url.Values{"destination": {"1"}}, "Missing initiator and/or destination tags"},
+		{"empty destination", url.Values{"initiator": {"1"}, "destination": {" "}}, "Missing initiator and/or destination tags"},
+		{"initiator named in the wrong case", url.Values{"Initiator": {"1"}, "destination": {"2"}}, "Missing initiator and/or destination tags"},
 		{"no translation rule", url.Values{"initiator": {"<b>x</b>"}, "destination": {"1"}}, "No translation rule for &lt;b&gt;x&lt;/b&gt;"},
 		{"invalid URI", url.Values{"initiator": {"1"}, "destination": {"sip:a b"}}, "Invalid URI format sip:a b"},
-		{"too long", url.Values{"initiator": {strings.Repeat("1", 1025)}, "destination": {"1"}}, "The initiator is too long"},
-		{"control character", url.Values{"initiator": {"1"}, "destination": {"1\x01"}}, "The destination contains a control character"},
+		{"too long", url.Values{"initiator": {strings.Repeat("1", 1025)}, "destination": {"1"}}, "Initiator too long (more than 1024 bytes)"},
+		{"control character", url.Values{"initiator": {"1"}, "destination": {"1\x01"}}, "Destination contains control characters"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, body, _ := get(t, http.MethodGet, s.url("/clicktocall.html", tc.query), "", nil)

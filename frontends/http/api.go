@@ -15,9 +15,9 @@ import (
 
 	"github.com/clicktocall/clicktocall/actors"
 	"github.com/clicktocall/clicktocall/actors/cdr"
-	"github.com/clicktocall/clicktocall/actors/metrics"
 	"github.com/clicktocall/clicktocall/config"
 	"github.com/clicktocall/clicktocall/frontends/http/webhook"
+	"github.com/clicktocall/clicktocall/intake"
 )
 
 // The Origin of calls from each interface of this server.
@@ -86,9 +86,9 @@ func writeJSONError(ctx *fasthttp.RequestCtx, status int, text string) {
 	writeJSON(ctx, status, apiError{Code: status, Text: text})
 }
 
-func (s *Server) reject(iface, reason string) {
+func (s *Server) reject(iface string, e actors.Ending) {
 	if s.rejections != nil {
-		s.rejections.Rejected(iface, reason)
+		s.rejections.Rejected(iface, e)
 	}
 }
 
@@ -123,27 +123,28 @@ type createdCall struct {
 	TranslatedDestination string `json:"translated_destination"`
 }
 
-// badRequest is a request the API refuses before the engine sees it.
-type badRequest struct {
-	status int
-	text   string
-	reason string // metrics
-}
-
 // createCall is POST /api/v1/calls.
 func (s *Server) createCall(ctx *fasthttp.RequestCtx, _ params) outcome {
 	if s.apiDisabled(ctx) {
 		return outcome{problem: "api disabled"}
 	}
-	body, bad := readCallRequest(ctx)
-	if bad == nil {
-		bad = s.checkCallback(body.StatusCallback)
+	body, problem := readCallRequest(ctx)
+	var req actors.CallRequest
+	if problem == nil {
+		req, problem = s.intake.Check(intake.Raw{Initiator: body.Initiator, Destination: body.Destination,
+			Anchor: body.Anchor, Origin: originAPI, ClientIP: clientIP(ctx)})
 	}
-	if bad != nil {
-		return s.refuseAPI(ctx, bad)
+	if problem == nil {
+		problem = checkRequestID(body.RequestID)
+	}
+	if problem == nil {
+		problem = s.checkCallback(body.StatusCallback)
+	}
+	if problem != nil {
+		return s.refuseAPI(ctx, problem)
 	}
 	if body.RequestID == "" {
-		out, _ := s.placeCall(ctx, body)
+		out, _ := s.placeCall(ctx, req, body)
 		return out
 	}
 	// The lock spans the look-up and the start so two requests with one
@@ -152,15 +153,15 @@ func (s *Server) createCall(ctx *fasthttp.RequestCtx, _ params) outcome {
 	defer s.requestIDs.mu.Unlock()
 	if prev, ok := s.requestIDs.lookup(body.RequestID, time.Now()); ok {
 		if prev.fingerprint != fingerprint(body) {
-			return s.refuseAPI(ctx, &badRequest{fasthttp.StatusConflict,
-				"request_id " + body.RequestID + " was used for a different request", metrics.ReasonRequestIDConflict})
+			return s.refuseAPI(ctx, &intake.Problem{Ending: actors.EndRequestIDConflict,
+				Text: "request_id " + body.RequestID + " was used for a different request"})
 		}
 		ctx.Response.Header.Set("Idempotent-Replayed", "true")
 		ctx.Response.Header.Set(fasthttp.HeaderLocation, callLocation(prev.created.ID))
 		writeJSON(ctx, fasthttp.StatusCreated, prev.created)
 		return outcome{callID: prev.created.ID}
 	}
-	out, created := s.placeCall(ctx, body)
+	out, created := s.placeCall(ctx, req, body)
 	if created != nil {
 		s.requestIDs.remember(body.RequestID, fingerprint(body), *created, time.Now())
 	}
@@ -174,48 +175,43 @@ func fingerprint(b callRequestBody) string {
 
 func callLocation(id string) string { return callsPath + "/" + id }
 
-func (s *Server) refuseAPI(ctx *fasthttp.RequestCtx, bad *badRequest) outcome {
-	s.reject(originAPI, bad.reason)
-	writeJSONError(ctx, bad.status, bad.text)
-	return outcome{problem: bad.text}
+// refuseAPI counts and answers a request refused before its call started.
+func (s *Server) refuseAPI(ctx *fasthttp.RequestCtx, p *intake.Problem) outcome {
+	s.reject(originAPI, p.Ending)
+	writeJSONError(ctx, p.Ending.HTTPStatus(), p.Text)
+	setRetryAfter(ctx, p)
+	return outcome{problem: p.Text}
 }
 
-// readCallRequest decodes and checks the body of POST /api/v1/calls. Its
-// texts are the XML interface's for the same problems.
-func readCallRequest(ctx *fasthttp.RequestCtx) (callRequestBody, *badRequest) {
+// readCallRequest decodes the body of POST /api/v1/calls; the intake checks
+// what it says.
+func readCallRequest(ctx *fasthttp.RequestCtx) (callRequestBody, *intake.Problem) {
 	var b callRequestBody
 	ct := string(ctx.Request.Header.ContentType())
 	if mt, _, _ := strings.Cut(ct, ";"); !strings.EqualFold(strings.TrimSpace(mt), "application/json") {
 		// Requiring JSON also keeps other sites' forms out: a browser asks
 		// before sending JSON across origins, and this server never agrees.
-		return b, &badRequest{fasthttp.StatusUnsupportedMediaType, "Content-Type must be application/json", metrics.ReasonParseError}
+		return b, &intake.Problem{Ending: actors.EndNotJSON, Text: "Content-Type must be application/json"}
 	}
 	dec := json.NewDecoder(bytes.NewReader(ctx.PostBody()))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&b); err != nil {
-		return b, &badRequest{fasthttp.StatusBadRequest, "Parse error: " + jsonProblem(err), metrics.ReasonParseError}
+		return b, &intake.Problem{Ending: actors.EndParseError, Text: "Parse error: " + jsonProblem(err)}
 	}
 	if dec.More() {
-		return b, &badRequest{fasthttp.StatusBadRequest, "Parse error: more than one JSON value", metrics.ReasonParseError}
+		return b, &intake.Problem{Ending: actors.EndParseError, Text: "Parse error: more than one JSON value"}
 	}
 	b.Initiator, b.Destination = strings.TrimSpace(b.Initiator), strings.TrimSpace(b.Destination)
 	b.RequestID, b.StatusCallback = strings.TrimSpace(b.RequestID), strings.TrimSpace(b.StatusCallback)
-	if b.Initiator == "" || b.Destination == "" {
-		return b, &badRequest{fasthttp.StatusBadRequest, "Missing initiator and/or destination tags", metrics.ReasonMissingAddress}
-	}
-	for _, f := range []struct{ name, value string }{{"Initiator", b.Initiator}, {"Destination", b.Destination}} {
-		if len(f.value) > maxValueLen {
-			return b, &badRequest{fasthttp.StatusBadRequest, fmt.Sprintf("%s too long (more than %d bytes)", f.name, maxValueLen), metrics.ReasonInvalidValue}
-		}
-		if strings.IndexFunc(f.value, unicode.IsControl) >= 0 {
-			return b, &badRequest{fasthttp.StatusBadRequest, f.name + " contains control characters", metrics.ReasonInvalidValue}
-		}
-	}
-	if len(b.RequestID) > maxRequestIDLen || strings.IndexFunc(b.RequestID, unicode.IsControl) >= 0 {
-		return b, &badRequest{fasthttp.StatusBadRequest,
-			fmt.Sprintf("request_id must be at most %d bytes without control characters", maxRequestIDLen), metrics.ReasonInvalidValue}
-	}
 	return b, nil
+}
+
+func checkRequestID(id string) *intake.Problem {
+	if len(id) > maxRequestIDLen || strings.IndexFunc(id, unicode.IsControl) >= 0 {
+		return &intake.Problem{Ending: actors.EndInvalidValue,
+			Text: fmt.Sprintf("request_id must be at most %d bytes without control characters", maxRequestIDLen)}
+	}
+	return nil
 }
 
 // jsonProblem says briefly what is wrong with a body that did not decode.
@@ -230,56 +226,42 @@ func jsonProblem(err error) string {
 	return "not a JSON object"
 }
 
-func (s *Server) checkCallback(target string) *badRequest {
+func (s *Server) checkCallback(target string) *intake.Problem {
+	bad := func(text string) *intake.Problem {
+		return &intake.Problem{Ending: actors.EndBadCallback, Text: text}
+	}
 	switch {
 	case target == "":
 		return nil
 	case s.notifier == nil:
-		return &badRequest{fasthttp.StatusBadRequest,
-			"Status callbacks are not enabled (api.status_callback_secret is not set)", metrics.ReasonBadCallback}
+		return bad("Status callbacks are not enabled (api.status_callback_secret is not set)")
 	case len(target) > maxCallbackURLLen:
-		return &badRequest{fasthttp.StatusBadRequest,
-			fmt.Sprintf("status_callback is too long (more than %d bytes)", maxCallbackURLLen), metrics.ReasonBadCallback}
+		return bad(fmt.Sprintf("status_callback is too long (more than %d bytes)", maxCallbackURLLen))
 	}
 	if err := webhook.CheckURL(target); err != nil {
-		return &badRequest{fasthttp.StatusBadRequest, err.Error(), metrics.ReasonBadCallback}
+		return bad(err.Error())
 	}
 	return nil
 }
 
-// placeCall translates, starts the call, registers it with the journal and
-// its status callback, and answers 201; created is nil when it did not.
-func (s *Server) placeCall(ctx *fasthttp.RequestCtx, b callRequestBody) (out outcome, created *createdCall) {
-	initiator, destination, err := s.translatePair(b.Initiator, b.Destination)
-	if err != nil {
-		return s.refuseAPI(ctx, &badRequest{fasthttp.StatusBadRequest, err.Error(), translationReason(err)}), nil
-	}
+// placeCall starts the call, registers it with the journal and its status
+// callback, and answers 201; created is nil when it did not.
+func (s *Server) placeCall(ctx *fasthttp.RequestCtx, req actors.CallRequest, b callRequestBody) (out outcome, created *createdCall) {
 	var slot *webhook.Slot
 	if b.StatusCallback != "" {
+		var err error
 		if slot, err = s.notifier.Reserve(); err != nil {
-			s.reject(originAPI, metrics.ReasonCallbacksBusy)
-			writeJSONError(ctx, fasthttp.StatusServiceUnavailable, "Too many pending status callbacks")
-			setRetryAfter(ctx, fasthttp.StatusServiceUnavailable, time.Second)
+			s.refuseAPI(ctx, intake.Of(actors.EndCallbacksBusy))
 			return outcome{problem: err.Error()}, nil
 		}
 	}
-	req := actors.CallRequest{Initiator: initiator, Destination: destination, Anchor: b.Anchor,
-		Origin: originAPI, ClientIP: clientIP(ctx)}
 	// Results reach API clients through the journal, which sees every call.
 	id, err := s.calls.StartCall(req, func(actors.Progress) {})
 	if err != nil {
 		slot.Release()
-		var refusal *actors.Refusal
-		if errors.As(err, &refusal) {
-			s.log.Warn("api call refused", "code", refusal.Code, "text", refusal.Text,
-				"initiator", initiator, "destination", destination, "remote", req.ClientIP)
-			status := refusalStatus(refusal)
-			writeJSON(ctx, status, apiError{Code: refusal.Code, Text: refusal.Text})
-			setRetryAfter(ctx, status, refusal.RetryAfter)
-			return outcome{problem: refusal.Error()}, nil
-		}
-		s.log.Warn("api call failed to start", "err", err, "initiator", initiator, "destination", destination)
-		writeJSONError(ctx, fasthttp.StatusInternalServerError, "The call could not be started")
+		p := s.refused(err, req)
+		writeJSONError(ctx, p.Ending.HTTPStatus(), p.Text)
+		setRetryAfter(ctx, p)
 		return outcome{problem: err.Error()}, nil
 	}
 	s.records.Track(id, req, b.RequestID)
@@ -290,7 +272,7 @@ func (s *Server) placeCall(ctx *fasthttp.RequestCtx, b callRequestBody) (out out
 			slot.Release()
 		}
 	}
-	created = &createdCall{ID: id, TranslatedInitiator: initiator, TranslatedDestination: destination}
+	created = &createdCall{ID: id, TranslatedInitiator: req.Initiator, TranslatedDestination: req.Destination}
 	ctx.Response.Header.Set(fasthttp.HeaderLocation, callLocation(id))
 	writeJSON(ctx, fasthttp.StatusCreated, created)
 	return outcome{callID: id}, created

@@ -20,6 +20,7 @@ import (
 	"github.com/clicktocall/clicktocall/actors/cdr"
 	"github.com/clicktocall/clicktocall/actors/metrics"
 	"github.com/clicktocall/clicktocall/config"
+	"github.com/clicktocall/clicktocall/intake"
 )
 
 // apiServer is a server with a call journal in front of a fake engine.
@@ -124,7 +125,7 @@ func TestCreateCallAnswers201WithTranslatedAddressesAndLocation(t *testing.T) {
 
 func TestCreateCallErrorsAreJSONWithTheXMLTexts(t *testing.T) {
 	a := serveAPI(t, nil)
-	long := strings.Repeat("1", maxValueLen+1)
+	long := strings.Repeat("1", intake.MaxValueLen+1)
 	for _, tc := range []struct {
 		name, contentType, body string
 		code                    int
@@ -177,7 +178,7 @@ func TestBadStatusCallbackIsRefused(t *testing.T) {
 
 func TestEngineRefusalIsJSONWithItsCodeAndRetryAfter(t *testing.T) {
 	a := serveAPI(t, nil)
-	a.eng.refusal = &actors.Refusal{Code: 503, Text: "Too many active calls", RetryAfter: 1500 * time.Millisecond}
+	a.eng.refusal = &actors.Refusal{Ending: actors.EndMaxActiveCalls, Text: "Too many active calls", RetryAfter: 1500 * time.Millisecond}
 	res := postJSON(t, a.base+"/api/v1/calls", `{"initiator":"1","destination":"2"}`)
 	wantAPIError(t, res, 503, "Too many active calls")
 	if ra := res.header.Get("Retry-After"); ra != "2" {

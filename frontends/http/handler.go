@@ -3,24 +3,16 @@ package httpfront
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"math"
 	"net"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/clicktocall/clicktocall/actors"
-	"github.com/clicktocall/clicktocall/actors/metrics"
-)
-
-const (
-	// maxValueLen bounds initiator and destination, in bytes after decoding.
-	maxValueLen = 1024
+	"github.com/clicktocall/clicktocall/intake"
 )
 
 // outcome is what the access log says about one request.
@@ -76,89 +68,45 @@ func (s *Server) authorized(ctx *fasthttp.RequestCtx, out *outcome) bool {
 	return false
 }
 
-// clickToCallParams are the request's parameters, copied out of fasthttp's
-// buffers.
-type clickToCallParams struct {
-	initiator, destination string
-	hasInitiator, hasDest  bool
-	anchor                 bool
-}
-
-func readParams(ctx *fasthttp.RequestCtx) clickToCallParams {
-	if !ctx.IsPost() {
-		return paramsFrom(ctx.QueryArgs().Peek)
-	}
-	if bytes.HasPrefix(ctx.Request.Header.ContentType(), []byte("multipart/form-data")) {
-		form, err := ctx.MultipartForm()
-		if err != nil {
-			return clickToCallParams{}
-		}
-		return paramsFrom(func(k string) []byte {
-			if v := form.Value[k]; len(v) > 0 {
-				return []byte(v[0])
+// readParams decodes the page's form: a GET query, or a POST form
+// (urlencoded or multipart). Names are case-sensitive; anchor is true only
+// for "true" in any case.
+func readParams(ctx *fasthttp.RequestCtx, origin string) intake.Raw {
+	get := ctx.QueryArgs().Peek
+	if ctx.IsPost() {
+		get = ctx.PostArgs().Peek
+		if bytes.HasPrefix(ctx.Request.Header.ContentType(), []byte("multipart/form-data")) {
+			form, err := ctx.MultipartForm()
+			if err != nil {
+				return intake.Raw{Origin: origin, ClientIP: clientIP(ctx)}
 			}
-			return nil
-		})
-	}
-	return paramsFrom(ctx.PostArgs().Peek)
-}
-
-func paramsFrom(get func(string) []byte) clickToCallParams {
-	ini := strings.TrimSpace(string(get("initiator")))
-	dst := strings.TrimSpace(string(get("destination")))
-	return clickToCallParams{
-		initiator:    ini,
-		destination:  dst,
-		hasInitiator: ini != "",
-		hasDest:      dst != "",
-		anchor:       strings.EqualFold(string(get("anchor")), "true"),
-	}
-}
-
-// clickToCall validates, translates and starts one call.
-func (s *Server) clickToCall(ctx *fasthttp.RequestCtx, _ params) outcome {
-	p := readParams(ctx)
-	if problem := missingProblem(p); problem != "" {
-		s.reject(originHTTP, metrics.ReasonMissingAddress)
-		writeProblem(ctx, fasthttp.StatusBadRequest, problem)
-		return outcome{problem: problem}
-	}
-	for _, f := range []struct{ name, value string }{{"initiator", p.initiator}, {"destination", p.destination}} {
-		if problem := valueProblem(f.name, f.value); problem != "" {
-			s.reject(originHTTP, metrics.ReasonInvalidValue)
-			writeProblem(ctx, fasthttp.StatusBadRequest, problem)
-			return outcome{problem: problem}
+			get = func(k string) []byte {
+				if v := form.Value[k]; len(v) > 0 {
+					return []byte(v[0])
+				}
+				return nil
+			}
 		}
 	}
-	initiator, destination, err := s.translatePair(p.initiator, p.destination)
-	if err != nil {
-		s.reject(originHTTP, translationReason(err))
-		writeProblem(ctx, fasthttp.StatusBadRequest, err.Error())
-		return outcome{problem: err.Error()}
+	return intake.Raw{
+		Initiator:   string(get("initiator")),
+		Destination: string(get("destination")),
+		Anchor:      strings.EqualFold(string(get("anchor")), "true"),
+		Origin:      origin,
+		ClientIP:    clientIP(ctx),
 	}
-	return s.startCall(ctx, initiator, destination, p.anchor)
 }
 
-// translatePair translates both addresses; the error is the first failure,
-// its text shown to the client.
-func (s *Server) translatePair(initiator, destination string) (string, string, error) {
-	ti, err := s.translate(initiator)
-	if err != nil {
-		return "", "", err
+// clickToCall checks the form through the intake, starts the call and
+// answers with a page.
+func (s *Server) clickToCall(ctx *fasthttp.RequestCtx, _ params) outcome {
+	req, problem := s.intake.Check(readParams(ctx, originHTTP))
+	if problem != nil {
+		s.reject(originHTTP, problem.Ending)
+		writeProblem(ctx, problem.Ending.HTTPStatus(), problem.Text)
+		return outcome{problem: problem.Text}
 	}
-	td, err := s.translate(destination)
-	if err != nil {
-		return "", "", err
-	}
-	return ti, td, nil
-}
-
-// translationReason names the metrics reason of a translation error.
-func translationReason(err error) string {
-	if strings.HasPrefix(err.Error(), "Invalid URI format") {
-		return metrics.ReasonInvalidURI
-	}
-	return metrics.ReasonNoTranslationRule
+	return s.startCall(ctx, req)
 }
 
 // clientIP is the request's remote address for per-client limits, "" when
@@ -170,88 +118,44 @@ func clientIP(ctx *fasthttp.RequestCtx) string {
 	return ""
 }
 
-func (s *Server) startCall(ctx *fasthttp.RequestCtx, initiator, destination string, anchor bool) outcome {
-	req := actors.CallRequest{
-		Initiator:   initiator,
-		Destination: destination,
-		Anchor:      anchor,
-		Origin:      originHTTP,
-		ClientIP:    clientIP(ctx),
-	}
+func (s *Server) startCall(ctx *fasthttp.RequestCtx, req actors.CallRequest) outcome {
 	// This page reports no progress: the call journal has it for the API.
 	callID, err := s.calls.StartCall(req, func(actors.Progress) {})
-	var refusal *actors.Refusal
-	switch {
-	case errors.As(err, &refusal):
-		s.log.Warn("http call refused", "code", refusal.Code, "text", refusal.Text,
-			"initiator", initiator, "destination", destination, "remote", req.ClientIP)
-		writeRefusal(ctx, refusal)
-		return outcome{problem: refusal.Error()}
-	case err != nil:
-		s.log.Warn("http call failed to start", "err", err,
-			"initiator", initiator, "destination", destination, "remote", req.ClientIP)
-		writeProblem(ctx, fasthttp.StatusInternalServerError, "The call could not be started")
+	if err != nil {
+		p := s.refused(err, req)
+		writeError(ctx, p.Ending.HTTPStatus(), p.Text)
+		setRetryAfter(ctx, p)
 		return outcome{problem: err.Error()}
 	}
 	s.track(callID, req, "")
 	mode := "unanchored"
-	if anchor {
+	if req.Anchor {
 		mode = "anchored"
 	}
 	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
 	writePage(ctx, fasthttp.StatusOK, startedPage, startedData{
-		Initiator: initiator, Destination: destination, Mode: mode, CallID: callID,
+		Initiator: req.Initiator, Destination: req.Destination, Mode: mode, CallID: callID,
 	})
 	return outcome{callID: callID}
 }
 
-func missingProblem(p clickToCallParams) string {
-	switch {
-	case !p.hasInitiator && !p.hasDest:
-		return "Missing initiator and destination"
-	case !p.hasInitiator:
-		return "Missing initiator"
-	case !p.hasDest:
-		return "Missing destination"
+// refused logs why StartCall did not start req's call and returns what the
+// client is told.
+func (s *Server) refused(err error, req actors.CallRequest) *intake.Problem {
+	p := intake.Refused(err)
+	where := []any{"initiator", req.Initiator, "destination", req.Destination, "remote", req.ClientIP}
+	if p.Ending == actors.EndStartFailed {
+		s.log.Warn(req.Origin+" call failed to start", append([]any{"err", err}, where...)...)
+	} else {
+		s.log.Warn(req.Origin+" call refused", append([]any{"code", p.Ending.HTTPStatus(), "text", p.Text}, where...)...)
 	}
-	return ""
+	return p
 }
 
-// valueProblem rejects values no address can have before they reach the
-// translation rules or the logs.
-func valueProblem(name, value string) string {
-	if len(value) > maxValueLen {
-		return fmt.Sprintf("The %s is too long (%d bytes, at most %d)", name, len(value), maxValueLen)
-	}
-	if !utf8.ValidString(value) {
-		return fmt.Sprintf("The %s is not valid UTF-8", name)
-	}
-	for _, r := range value {
-		if unicode.IsControl(r) {
-			return fmt.Sprintf("The %s contains a control character", name)
-		}
-	}
-	return ""
-}
-
-func writeRefusal(ctx *fasthttp.RequestCtx, r *actors.Refusal) {
-	code := refusalStatus(r)
-	writeError(ctx, code, r.Text)
-	setRetryAfter(ctx, code, r.RetryAfter)
-}
-
-// refusalStatus is the HTTP status of an engine refusal: its code when that
-// is an error status, else 503.
-func refusalStatus(r *actors.Refusal) int {
-	if r.Code < 400 || r.Code > 599 {
-		return fasthttp.StatusServiceUnavailable
-	}
-	return r.Code
-}
-
-func setRetryAfter(ctx *fasthttp.RequestCtx, status int, after time.Duration) {
-	if status == fasthttp.StatusServiceUnavailable || status == fasthttp.StatusTooManyRequests {
-		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(retryAfterSeconds(after)))
+// setRetryAfter tells a client refused at a limit when to try again.
+func setRetryAfter(ctx *fasthttp.RequestCtx, p *intake.Problem) {
+	if status := p.Ending.HTTPStatus(); status == fasthttp.StatusServiceUnavailable || status == fasthttp.StatusTooManyRequests {
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(retryAfterSeconds(p.RetryAfter)))
 	}
 }
 

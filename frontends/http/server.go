@@ -38,6 +38,7 @@ import (
 	"github.com/clicktocall/clicktocall/actors/siptrace"
 	"github.com/clicktocall/clicktocall/config"
 	"github.com/clicktocall/clicktocall/frontends/http/webhook"
+	"github.com/clicktocall/clicktocall/intake"
 )
 
 // Defaults for settings left at zero.
@@ -101,22 +102,21 @@ type Options struct {
 	TLS *tls.Config
 }
 
-// Rejections counts requests refused by a front end; reason is one of the
-// metrics.Reason constants.
+// Rejections counts requests refused by a front end, by ending.
 type Rejections interface {
-	Rejected(iface, reason string)
+	Rejected(iface string, e actors.Ending)
 }
 
 // Server is the HTTP front end. Create it with New.
 type Server struct {
-	translate func(string) (string, error)
-	calls     actors.CallStarter
-	log       *slog.Logger
-	auth      authenticator // nil when authentication is off
-	address   string        // host:port to listen on
-	fast      *fasthttp.Server
-	maxConns  [2]int      // http.max_connections and max_connections_per_ip, enforced by connLimiter
-	tls       *tls.Config // nil: plain HTTP
+	intake   intake.Intake
+	calls    actors.CallStarter
+	log      *slog.Logger
+	auth     authenticator // nil when authentication is off
+	address  string        // host:port to listen on
+	fast     *fasthttp.Server
+	maxConns [2]int      // http.max_connections and max_connections_per_ip, enforced by connLimiter
+	tls      *tls.Config // nil: plain HTTP
 
 	records     *cdr.Journal
 	cancel      func(string) bool
@@ -146,7 +146,7 @@ func New(opts Options) *Server {
 	logger = logger.With("component", "http")
 	api := withAPIDefaults(opts.API)
 	s := &Server{
-		translate:   opts.Translate,
+		intake:      intake.Intake{Translate: opts.Translate},
 		calls:       opts.Calls,
 		log:         logger,
 		address:     listenAddress(h.Address, h.Port),

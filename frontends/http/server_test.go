@@ -22,6 +22,7 @@ import (
 
 	"github.com/clicktocall/clicktocall/actors"
 	"github.com/clicktocall/clicktocall/config"
+	"github.com/clicktocall/clicktocall/intake"
 )
 
 // fakeEngine records the calls it is asked to start; it refuses them when
@@ -193,7 +194,7 @@ func TestPostIgnoresQueryParameters(t *testing.T) {
 	eng := &fakeEngine{}
 	_, base := serve(t, config.HTTP{}, eng)
 	a := postForm(t, base+query("100", "200"), url.Values{})
-	wantHTML(t, a, 400, "Missing initiator and destination")
+	wantHTML(t, a, 400, "Missing initiator and/or destination tags")
 }
 
 func TestIndexServesFormPostingToClickToCall(t *testing.T) {
@@ -249,22 +250,22 @@ func TestAnchorIsTrueOnlyForTrueInAnyCase(t *testing.T) {
 func TestBadRequestsNameTheProblemAndStartNoCall(t *testing.T) {
 	eng := &fakeEngine{}
 	_, base := serve(t, config.HTTP{}, eng)
-	long := strings.Repeat("1", maxValueLen+1)
+	long := strings.Repeat("1", intake.MaxValueLen+1)
 	for _, tc := range []struct {
 		name, path, problem string
 	}{
-		{"no parameters", "/clicktocall.html", "Missing initiator and destination"},
-		{"no initiator", "/clicktocall.html?destination=200", "Missing initiator"},
-		{"no destination", "/clicktocall.html?initiator=100", "Missing destination"},
-		{"empty initiator", "/clicktocall.html?initiator=&destination=200", "Missing initiator"},
-		{"names are case-sensitive", "/clicktocall.html?Initiator=100&Destination=200", "Missing initiator and destination"},
+		{"no parameters", "/clicktocall.html", "Missing initiator and/or destination tags"},
+		{"no initiator", "/clicktocall.html?destination=200", "Missing initiator and/or destination tags"},
+		{"no destination", "/clicktocall.html?initiator=100", "Missing initiator and/or destination tags"},
+		{"empty initiator", "/clicktocall.html?initiator=&destination=200", "Missing initiator and/or destination tags"},
+		{"names are case-sensitive", "/clicktocall.html?Initiator=100&Destination=200", "Missing initiator and/or destination tags"},
 		{"no translation rule", query("alice", "200"), "No translation rule for alice"},
 		{"invalid URI", query("100", "bad"), "Invalid URI format sip:bad@"},
-		{"initiator too long", query(long, "200"), "The initiator is too long (1025 bytes, at most 1024)"},
-		{"destination too long", query("100", long), "The destination is too long"},
-		{"control character", "/clicktocall.html?initiator=1%0A2&destination=200", "The initiator contains a control character"},
-		{"NUL", "/clicktocall.html?initiator=100&destination=2%002", "The destination contains a control character"},
-		{"invalid UTF-8", "/clicktocall.html?initiator=%ff&destination=200", "The initiator is not valid UTF-8"},
+		{"initiator too long", query(long, "200"), "Initiator too long (more than 1024 bytes)"},
+		{"destination too long", query("100", long), "Destination too long (more than 1024 bytes)"},
+		{"control character", "/clicktocall.html?initiator=1%0A2&destination=200", "Initiator contains control characters"},
+		{"NUL", "/clicktocall.html?initiator=100&destination=2%002", "Destination contains control characters"},
+		{"invalid UTF-8", "/clicktocall.html?initiator=%ff&destination=200", "Initiator is not valid UTF-8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			wantHTML(t, get(t, base+tc.path), 400, tc.problem)
@@ -274,7 +275,7 @@ func TestBadRequestsNameTheProblemAndStartNoCall(t *testing.T) {
 		t.Errorf("bad requests started calls: %+v", calls)
 	}
 	// The longest value allowed still goes through.
-	ok := strings.Repeat("1", maxValueLen)
+	ok := strings.Repeat("1", intake.MaxValueLen)
 	wantHTML(t, get(t, base+query(ok, "200")), 200, "Initiating click-to-call")
 }
 
@@ -313,15 +314,15 @@ func TestRefusalAnswersItsCodeWithRetryAfter(t *testing.T) {
 		refusal    actors.Refusal
 		retryAfter string
 	}{
-		{actors.Refusal{Code: 503, Text: "Server shutting down", RetryAfter: 2500 * time.Millisecond}, "3"},
-		{actors.Refusal{Code: 503, Text: "Too many active calls"}, "1"},
-		{actors.Refusal{Code: 429, Text: "Too many calls from <you>", RetryAfter: time.Second}, "1"},
+		{actors.Refusal{Ending: actors.EndRefusedShutDown, Text: "Server shutting down", RetryAfter: 2500 * time.Millisecond}, "3"},
+		{actors.Refusal{Ending: actors.EndMaxActiveCalls, Text: "Too many active calls"}, "1"},
+		{actors.Refusal{Ending: actors.EndMaxPerSecondPerIP, Text: "Too many calls from <you>", RetryAfter: time.Second}, "1"},
 	} {
 		t.Run(tc.refusal.Text, func(t *testing.T) {
 			r := tc.refusal
 			_, base := serve(t, config.HTTP{}, &fakeEngine{refusal: &r})
 			a := get(t, base+query("100", "200"))
-			wantHTML(t, a, r.Code, strings.ReplaceAll(strings.ReplaceAll(r.Text, "<", "&lt;"), ">", "&gt;"))
+			wantHTML(t, a, r.Ending.HTTPStatus(), strings.ReplaceAll(strings.ReplaceAll(r.Text, "<", "&lt;"), ">", "&gt;"))
 			if got := a.header.Get("Retry-After"); got != tc.retryAfter {
 				t.Errorf("Retry-After = %q, want %q", got, tc.retryAfter)
 			}
@@ -709,7 +710,7 @@ func TestAccessLogAtDebugCarriesCallIDAndRefusalsAreWarnings(t *testing.T) {
 
 	wantHTML(t, get(t, base+query("100", "200")), 200)
 	eng.mu.Lock()
-	eng.refusal = &actors.Refusal{Code: 503, Text: "Too many active calls", RetryAfter: time.Second}
+	eng.refusal = &actors.Refusal{Ending: actors.EndMaxActiveCalls, Text: "Too many active calls", RetryAfter: time.Second}
 	eng.mu.Unlock()
 	wantHTML(t, get(t, base+query("100", "200")), 503)
 

@@ -12,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/clicktocall/clicktocall/actors"
+	"github.com/clicktocall/clicktocall/intake"
 )
 
 // Messages of a connection actor.
@@ -162,20 +163,12 @@ func (c *connActor) handleRequest(ctx actor.Context, req *request) {
 	// requests of one connection reach the engine in the order they were sent.
 	id, err := c.s.opts.Starter.StartCall(call, onProgress)
 	if err != nil {
-		res := result{code: 500, text: "Internal error"}
-		var refusal *actors.Refusal
-		if errors.As(err, &refusal) && refusal.Code >= 300 {
-			res = result{code: refusal.Code, text: refusal.Text, retryAfter: refusal.RetryAfter}
-			if refusal.Code == 429 {
-				// The XML interface has one code for every limit
-				// (behaviour.md §1.2); the text says which.
-				res.code = 503
-			}
-		} else {
+		p := intake.Refused(err)
+		if p.Ending == actors.EndStartFailed {
 			c.log.Error("XML call not started", "initiator", call.Initiator, "destination", call.Destination, "err", err)
 		}
 		c.endStream(seq)
-		c.send(st.raw, res)
+		c.send(st.raw, result{code: p.Ending.XMLCode(), text: p.Text, retryAfter: p.RetryAfter})
 		c.closeIfDone()
 		return
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clicktocall/clicktocall/intake"
 )
 
 // decodeAll reads every document of input.
@@ -217,7 +219,7 @@ type errReader struct{ err error }
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 
 func TestCallRequestChecksAndTranslates(t *testing.T) {
-	long := strings.Repeat("1", maxValueLen+1)
+	long := strings.Repeat("1", intake.MaxValueLen+1)
 	tests := []struct {
 		name string
 		req  request

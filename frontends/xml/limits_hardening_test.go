@@ -17,10 +17,10 @@ func (r refusingStarter) StartCall(actors.CallRequest, func(actors.Progress)) (s
 
 func TestEveryLimitIsA503AndTheConnectionStaysUsable(t *testing.T) {
 	for _, refusal := range []*actors.Refusal{
-		{Code: 503, Text: "Too many active calls", RetryAfter: time.Second},
-		{Code: 503, Text: "Too many calls to this initiator", RetryAfter: 5 * time.Second},
-		{Code: 429, Text: "Call rate limit reached for this client", RetryAfter: time.Second},
-		{Code: 503, Text: "Server overloaded", RetryAfter: 2500 * time.Millisecond},
+		{Ending: actors.EndMaxActiveCalls, Text: "Too many active calls", RetryAfter: time.Second},
+		{Ending: actors.EndMaxPerInitiator, Text: "Too many calls to this initiator", RetryAfter: 5 * time.Second},
+		{Ending: actors.EndMaxPerSecondPerIP, Text: "Call rate limit reached for this client", RetryAfter: time.Second},
+		{Ending: actors.EndOverload, Text: "Server overloaded", RetryAfter: 2500 * time.Millisecond},
 	} {
 		t.Run(refusal.Text, func(t *testing.T) {
 			s := startServer(t, config.XML{}, refusingStarter{refusal})

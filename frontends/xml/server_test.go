@@ -90,7 +90,7 @@ func (e *fakeEngine) StartCall(req actors.CallRequest, onProgress func(actors.Pr
 	script := successScript
 	switch {
 	case strings.Contains(req.Destination, "503@"):
-		return "", &actors.Refusal{Code: 503, Text: "Too many calls", RetryAfter: time.Second}
+		return "", &actors.Refusal{Ending: actors.EndMaxActiveCalls, Text: "Too many calls", RetryAfter: time.Second}
 	case strings.Contains(req.Destination, "486@"):
 		script = busyScript
 	case strings.Contains(req.Destination, "777@"):
