@@ -59,7 +59,7 @@ func (o *CallOptions) check() *Refusal {
 		if id := o.Leg(role).CallerID; id != nil && id.URI != "" {
 			var u sip.Uri
 			if err := sip.ParseUri(id.URI, &u); err != nil {
-				return &Refusal{Code: 400, Text: fmt.Sprintf("Invalid URI format %s (%s caller ID)", id.URI, role)}
+				return &Refusal{Ending: EndInvalidURI, Text: fmt.Sprintf("Invalid URI format %s (%s caller ID)", id.URI, role)}
 			}
 		}
 	}

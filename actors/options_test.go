@@ -150,7 +150,7 @@ func TestCallerIDThatIsNoURIIsRefusedBeforeAnyINVITE(t *testing.T) {
 	_, err := h.eng.StartCall(CallRequest{Initiator: h.uri(h.init), Destination: h.uri(h.dest), Origin: "test",
 		Options: CallOptions{Destination: LegOptions{CallerID: &CallerID{URI: "not a uri"}}}}, func(Progress) {})
 	r, ok := err.(*Refusal)
-	if !ok || r.Code != 400 || !strings.Contains(r.Text, "Destination caller ID") {
+	if !ok || r.Ending.Code() != 400 || !strings.Contains(r.Text, "Destination caller ID") {
 		t.Fatalf("StartCall = %v, want a 400 naming the destination caller ID", err)
 	}
 	if n := len(h.init.Calls()); n != 0 {

@@ -1,6 +1,7 @@
 package intake
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -66,7 +67,7 @@ func TestCheckTrimsAndTranslates(t *testing.T) {
 		t.Fatal(p)
 	}
 	want := actors.CallRequest{Initiator: "sip:100@gateway.example.com", Destination: "sip:bob@x", Anchor: true, Origin: "xml", ClientIP: "192.0.2.1"}
-	if req != want {
+	if !reflect.DeepEqual(req, want) {
 		t.Errorf("got %+v, want %+v", req, want)
 	}
 }
