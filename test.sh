@@ -31,6 +31,18 @@ if ! command -v sipp >/dev/null 2>&1; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends sip-tester
 fi
 
+# The clients the docs' commands use, which TestDocsCommands runs: curl, jq,
+# OpenBSD nc (its -N) and openssl (jq: TestDocsConsoleCommands).
+missing_clients=()
+for tool in curl:curl jq:jq nc:netcat-openbsd openssl:openssl; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || missing_clients+=("${tool##*:}")
+done
+if [ "${#missing_clients[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "== installing ${missing_clients[*]} (for the commands of the docs)"
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing_clients[@]}"
+fi
+
 # Chromium for the browser test of the / page (frontends/http). Optional:
 # without it that test skips; CTC_NO_BROWSER=1 skips the install.
 if ! command -v chromium >/dev/null 2>&1 && [ -z "${CTC_NO_BROWSER:-}" ] && command -v apt-get >/dev/null 2>&1; then

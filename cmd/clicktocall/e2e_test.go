@@ -177,8 +177,11 @@ func (s *syncBuffer) String() string {
 type serverOptions struct {
 	ringTimeout  string // sip.ring_timeout, default "10s"
 	referTimeout string // sip.refer_timeout, default "5s"
+	sip          string // extra lines for the sip block
 	http         string // extra lines for the http block (auth, password, ...)
+	xml          string // extra lines for the xml block
 	extra        string // more top-level config (a limits block, ...)
+	dir          string // the server's directory (config, log, relative paths), default a new temp dir
 }
 
 // e2eServer is one running clicktocall process.
@@ -225,7 +228,10 @@ func startServer(t *testing.T, o serverOptions) *e2eServer {
 	if o.referTimeout == "" {
 		o.referTimeout = "5s"
 	}
-	s := &e2eServer{dir: t.TempDir(), exited: make(chan struct{})}
+	if o.dir == "" {
+		o.dir = t.TempDir()
+	}
+	s := &e2eServer{dir: o.dir, exited: make(chan struct{})}
 	s.logFile = filepath.Join(s.dir, "clicktocall.log")
 	s.sipPort = freePort(t, false, "udp", "tcp")
 	s.httpPort = freePort(t, false, "tcp")
@@ -236,6 +242,7 @@ func startServer(t *testing.T, o serverOptions) *e2eServer {
   udp_tcp_port  = %d
   ring_timeout  = %q
   refer_timeout = %q
+  %s
 }
 http {
   address = "127.0.0.1"
@@ -245,6 +252,7 @@ http {
 xml {
   address = "127.0.0.1"
   port    = %d
+  %s
 }
 log {
   level     = "DEBUG"
@@ -253,7 +261,7 @@ log {
 }
 shutdown_timeout = "5s"
 %s
-%s`, s.sipPort, o.ringTimeout, o.referTimeout, s.httpPort, o.http, s.xmlPort, s.logFile, o.extra, testTranslation)
+%s`, s.sipPort, o.ringTimeout, o.referTimeout, o.sip, s.httpPort, o.http, s.xmlPort, o.xml, s.logFile, o.extra, testTranslation)
 	path := filepath.Join(s.dir, "config.hcl")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
