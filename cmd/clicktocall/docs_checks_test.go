@@ -184,3 +184,56 @@ func (e *docsEnv) benchSIPp(t *testing.T, c docCommand) {
 		t.Errorf("failed: %s", r)
 	}
 }
+
+// checkClusterBlock checks a block of docs/cluster.md: see docExceptions.
+func checkClusterBlock(e *docsEnv, t *testing.T, c docCommand) {
+	checkSyntax(e, t, c)
+	const e2e = "TestClusterOfThreeNodesAnswersForEveryCallOnEveryNode"
+	files, _ := filepath.Glob("*_test.go")
+	found := false
+	for _, f := range files {
+		if src, _ := os.ReadFile(f); strings.Contains(string(src), "\nfunc "+e2e+"(t *testing.T)") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("docs/cluster.md: %s, which runs its commands, is gone", e2e)
+	}
+	text := c.block.text
+	if strings.Contains(text, "etcd --") {
+		needTool(t, "etcd")
+		help := runDoc(t, "etcd --help", runOpts{})
+		for _, m := range regexp.MustCompile(`\s(--[a-z-]+)`).FindAllStringSubmatch(text, -1) {
+			if !strings.Contains(help.stdout+help.stderr, m[1]+" ") {
+				t.Errorf("%v: etcd --help lists no %s", c, m[1])
+			}
+		}
+	}
+}
+
+// Every hcl block of the pages is a valid configuration (docs/tls.md's,
+// which name certificate files, are loaded by TestDocsCommands).
+func TestDocsConfigBlocks(t *testing.T) {
+	n := 0
+	for _, page := range mdPages(t) {
+		if page == "docs/tls.md" {
+			continue
+		}
+		for _, f := range fences(readRepoFile(t, page)) {
+			if f.info != "hcl" {
+				continue
+			}
+			n++
+			path := filepath.Join(t.TempDir(), "config.hcl")
+			if err := os.WriteFile(path, []byte(f.text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if status, _, errOut := run("check", "-config", path); status != 0 {
+				t.Errorf("%s:%d: the block is no valid config: %s", page, f.line, errOut)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no hcl block found")
+	}
+}
