@@ -161,10 +161,15 @@ func TestDocsBenchReport(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, want := range []string{`id="trial-1-latency"`, `id="trial-1-calls"`, `id="trial-1-cpu"`, `id="trial-1-rss"`,
-			`data-series="ok" data-points="5"`, `data-series="RSS (MiB)"`} {
+			`data-series="RSS (MiB)"`} {
 			if !strings.Contains(string(page), want) {
 				t.Errorf("report.html lacks %s", want)
 			}
+		}
+		// A point per second of the 5 s trial; on a busy machine the
+		// last calls may go out in a sixth second.
+		if m := regexp.MustCompile(`data-series="ok" data-points="(\d+)"`).FindStringSubmatch(string(page)); m == nil || (m[1] != "5" && m[1] != "6") {
+			t.Errorf("report.html's ok series: %v, want 5 points (6 on a busy machine)", m)
 		}
 	}
 	if ran != 1 {
