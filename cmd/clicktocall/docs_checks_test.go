@@ -126,24 +126,47 @@ func checkRunByDeployCheck(what string) func(*docsEnv, *testing.T, docCommand) {
 	}
 }
 
-// benchTable checks a bench's output for a trial with ok calls.
+// benchTable checks a bench's output: a trial in the mode the command
+// asks for, with calls ok. Exit status 1 is allowed only when the server
+// shed calls (a machine busy with other tests).
 func benchTable(t *testing.T, r shellRun) {
 	t.Helper()
 	t.Log(r)
-	m := regexp.MustCompile(`(\d+) ok`).FindStringSubmatch(r.stdout)
+	mode := "refer"
+	if strings.Contains(r.command, "-mode anchored") {
+		mode = "anchored"
+	}
+	if !strings.Contains(r.stdout, "clicktocall bench: "+mode+" mode ") {
+		t.Errorf("not a %s bench: %s", mode, r)
+	}
+	m := regexp.MustCompile(`(?m)^  calls +(\d+) sent of (\d+), (\d+) ok, (\d+) failed`).FindStringSubmatch(r.stdout)
 	if m == nil {
 		t.Errorf("no trial result: %s", r)
 		return
 	}
-	if n, _ := strconv.Atoi(m[1]); n == 0 {
+	if ok, _ := strconv.Atoi(m[3]); ok == 0 {
 		t.Errorf("no call ok: %s", r)
+	}
+	if shed := regexp.MustCompile(`([1-9]\d*) requests refused for overload`).MatchString(r.stdout); r.code != 0 && !shed {
+		t.Errorf("failed: %s", r)
+	}
+}
+
+// benchSearch runs the search for two 1 s steps, from 20 to 40 calls/s.
+func (e *docsEnv) benchSearch(t *testing.T, c docCommand) {
+	checkBenchFlags(e, t, c)
+	code, _, _ := strings.Cut(e.subst(c.text), "#")
+	r := runDoc(t, code+" -search-start 20 -search-max 40 -search-steps 2 -duration 1s -settle 0s", runOpts{dir: t.TempDir(), timeout: 60 * time.Second})
+	benchTable(t, r)
+	if !regexp.MustCompile(`(?m)^highest rate with no failed call: [24]0 calls/s$`).MatchString(r.stdout) {
+		t.Errorf("no search result: %s", r)
 	}
 }
 
 // benchShort runs the bench command for 1 s at 50 calls/s.
 func (e *docsEnv) benchShort(t *testing.T, c docCommand) {
 	command := strings.NewReplacer("-rate 500 ", "-rate 50 ", "-duration 10s", "-duration 1s").Replace(e.subst(c.text))
-	r := runDoc(t, command+" -q", runOpts{dir: t.TempDir(), timeout: 60 * time.Second})
+	r := runDoc(t, command, runOpts{dir: t.TempDir(), timeout: 60 * time.Second})
 	benchTable(t, r)
 }
 
@@ -154,7 +177,7 @@ func (e *docsEnv) benchRunningServer(t *testing.T, c docCommand) {
 	phone := e.phone.Addr("udp")
 	command := strings.NewReplacer("127.0.0.1:46094", e.srv.xmlAddr(), "127.0.0.1:46090", e.srv.httpAddr(),
 		"127.0.0.1:25070", phone, "127.0.0.1:25080", phone, "-rate 6000", "-rate 20", "-duration 60s", "-duration 1s").Replace(c.text)
-	r := runDoc(t, command+" -q", runOpts{dir: t.TempDir(), timeout: 60 * time.Second,
+	r := runDoc(t, command, runOpts{dir: t.TempDir(), timeout: 60 * time.Second,
 		env: []string{fmt.Sprintf("SERVER=%d", e.srv.cmd.Process.Pid)}})
 	benchTable(t, r)
 }
@@ -170,7 +193,7 @@ func (e *docsEnv) benchSIPp(t *testing.T, c docCommand) {
 	for _, p := range []string{"16000", "17000"} {
 		pairs = append(pairs, p, strconv.Itoa(freePort(t, true, "udp")))
 	}
-	pairs = append(pairs, "-rate 2000 -duration 60s", "-rate 50 -duration 2s -q")
+	pairs = append(pairs, "-rate 2000 -duration 60s", "-rate 50 -duration 2s")
 	script := e.subst(strings.NewReplacer(pairs...).Replace(c.block.text))
 	// SIPp writes its error files into the working directory.
 	dir := t.TempDir()
@@ -178,11 +201,7 @@ func (e *docsEnv) benchSIPp(t *testing.T, c docCommand) {
 	if err := os.Symlink(bench, filepath.Join(dir, "bench")); err != nil {
 		t.Fatal(err)
 	}
-	r := runDoc(t, script, runOpts{dir: dir, timeout: 60 * time.Second})
-	benchTable(t, r)
-	if r.code != 0 {
-		t.Errorf("failed: %s", r)
-	}
+	benchTable(t, runDoc(t, script, runOpts{dir: dir, timeout: 60 * time.Second}))
 }
 
 // checkClusterBlock checks a block of docs/cluster.md: see docExceptions.
