@@ -16,6 +16,7 @@ FUZZ_TARGETS=(
   ./frontends/http:FuzzParseAuthorization
   ./frontends/http:FuzzClickToCallQuery
   ./frontends/http:FuzzCreateCallBody
+  ./intake/calloptions:FuzzCheck
   ./actors:FuzzParseSipfrag
   ./actors:FuzzSDPRewrite
   ./transport:FuzzRouterDatagram

@@ -209,8 +209,8 @@ func (e *Engine) StartCall(req CallRequest, onProgress func(Progress)) (string, 
 	if err := sip.ParseUri(req.Destination, &destination); err != nil {
 		return "", &Refusal{Ending: EndInvalidURI, Text: "Invalid URI format " + req.Destination}
 	}
-	if r := req.Options.check(); r != nil {
-		return "", r
+	if problem := req.Options.WireProblem(); problem != "" {
+		return "", &Refusal{Ending: EndInvalidValue, Text: problem}
 	}
 	id := uuid.NewString()
 	e.mu.Lock()

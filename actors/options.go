@@ -3,9 +3,12 @@ package actors
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/clicktocall/clicktocall/config"
 )
 
 // CallOptions are a request's own choices for its call: what each phone
@@ -52,18 +55,34 @@ func (o *CallOptions) Leg(role Leg) *LegOptions {
 	return &o.Destination
 }
 
-// check refuses options that cannot go on the wire; the front ends'
-// policy checks (package calloptions) come first and say more.
-func (o *CallOptions) check() *Refusal {
+// WireProblem says what in o cannot go on the wire as it is ("" when
+// nothing): a caller ID that is no URI or whose name would break out of
+// its quotes, a header name that is no token, a header value with a line
+// break, metadata that is no JSON. StartCall refuses such options with 400;
+// the front ends' policy (package calloptions) refuses them, and more,
+// before.
+func (o *CallOptions) WireProblem() string {
 	for _, role := range []Leg{LegInitiator, LegDestination} {
-		if id := o.Leg(role).CallerID; id != nil && id.URI != "" {
+		leg := o.Leg(role)
+		if id := leg.CallerID; id != nil {
+			if strings.ContainsAny(id.DisplayName, "\"\\\r\n") {
+				return fmt.Sprintf("%s caller ID: the display name %q cannot be quoted", role, id.DisplayName)
+			}
 			var u sip.Uri
-			if err := sip.ParseUri(id.URI, &u); err != nil {
-				return &Refusal{Ending: EndInvalidURI, Text: fmt.Sprintf("Invalid URI format %s (%s caller ID)", id.URI, role)}
+			if id.URI != "" && sip.ParseUri(id.URI, &u) != nil {
+				return fmt.Sprintf("%s caller ID: %q is not a SIP URI", role, id.URI)
+			}
+		}
+		for _, h := range leg.Headers {
+			if !config.IsHeaderName(h.Name) || strings.ContainsAny(h.Value, "\r\n\x00") {
+				return fmt.Sprintf("%s header %q cannot be sent", role, h.Name)
 			}
 		}
 	}
-	return nil
+	if o.Metadata != nil && !json.Valid(o.Metadata) {
+		return "metadata is not JSON"
+	}
+	return ""
 }
 
 // fromFor is the From of role's INVITE: def, or the leg's caller ID over it.

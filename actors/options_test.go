@@ -150,10 +150,28 @@ func TestCallerIDThatIsNoURIIsRefusedBeforeAnyINVITE(t *testing.T) {
 	_, err := h.eng.StartCall(CallRequest{Initiator: h.uri(h.init), Destination: h.uri(h.dest), Origin: "test",
 		Options: CallOptions{Destination: LegOptions{CallerID: &CallerID{URI: "not a uri"}}}}, func(Progress) {})
 	r, ok := err.(*Refusal)
-	if !ok || r.Ending.Code() != 400 || !strings.Contains(r.Text, "Destination caller ID") {
+	if !ok || r.Ending.Code() != 400 || r.Text != `Destination caller ID: "not a uri" is not a SIP URI` {
 		t.Fatalf("StartCall = %v, want a 400 naming the destination caller ID", err)
 	}
 	if n := len(h.init.Calls()); n != 0 {
 		t.Errorf("the initiator got %d calls", n)
+	}
+}
+
+func TestOptionsThatCannotGoOnTheWireAreRefused(t *testing.T) {
+	for _, o := range []CallOptions{
+		{Initiator: LegOptions{Headers: []Header{{"X-A", "1\r\nVia: x"}}}},
+		{Destination: LegOptions{Headers: []Header{{"X A", "1"}}}},
+		{Initiator: LegOptions{CallerID: &CallerID{DisplayName: `a" <sip:x@y>`}}},
+		{Metadata: []byte(`{"a":`)},
+	} {
+		if o.WireProblem() == "" {
+			t.Errorf("%+v taken", o)
+		}
+	}
+	ok := CallOptions{Initiator: LegOptions{CallerID: &CallerID{DisplayName: "Sales", URI: "sip:a@b"},
+		Headers: []Header{{"X-A", "1"}}}, Metadata: []byte(`{"a":1}`)}
+	if p := ok.WireProblem(); p != "" {
+		t.Errorf("refused: %s", p)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/clicktocall/clicktocall/actors"
 	"github.com/clicktocall/clicktocall/config"
+	"github.com/clicktocall/clicktocall/intake/calloptions"
 )
 
 // MaxValueLen bounds an initiator or destination, in bytes: real addresses
@@ -32,6 +33,7 @@ type Raw struct {
 	Anchor      bool
 	Origin      string // the front end: "http", "api", "xml"
 	ClientIP    string // for per-client limits; may be empty
+	Options     calloptions.Raw
 }
 
 // Problem is why a request is refused before its call starts: the ending
@@ -61,11 +63,14 @@ func Of(e actors.Ending) *Problem {
 	return &Problem{Ending: e, Text: e.Text(), RetryAfter: e.RetryAfter()}
 }
 
-// Intake checks requests against the translation rules.
+// Intake checks requests against the translation rules and the per-call
+// options' policy.
 type Intake struct {
 	// Translate turns an address as written into the SIP URI to call; its
 	// error text is shown to the client (config.Translate's are).
 	Translate func(string) (string, error)
+	// Options checks the per-call options; nil: the default api { } policy.
+	Options *calloptions.Policy
 }
 
 // Check validates raw and translates its addresses. The problem is nil when
@@ -79,6 +84,14 @@ func (in Intake) Check(raw Raw) (actors.CallRequest, *Problem) {
 		if p := valueProblem(f.name, f.value); p != nil {
 			return actors.CallRequest{}, p
 		}
+	}
+	policy := in.Options
+	if policy == nil {
+		policy = calloptions.Default()
+	}
+	options, bad := policy.Check(raw.Options)
+	if bad != nil {
+		return actors.CallRequest{}, &Problem{Ending: actors.EndInvalidValue, Text: bad.Error()}
 	}
 	ti, p := in.translate(initiator)
 	if p != nil {
@@ -94,6 +107,7 @@ func (in Intake) Check(raw Raw) (actors.CallRequest, *Problem) {
 		Anchor:      raw.Anchor,
 		Origin:      raw.Origin,
 		ClientIP:    raw.ClientIP,
+		Options:     options,
 	}, nil
 }
 

@@ -26,6 +26,8 @@ type Record struct {
 	FinalText      string    `json:"final_text"`
 	FinalAt        time.Time `json:"final_at"`
 	DurationMS     int64     `json:"duration_ms"` // started_at to final_at
+	// Metadata is the JSON object the request gave, as it gave it.
+	Metadata json.RawMessage `json:"metadata,omitempty"`
 }
 
 // LegRecord is what happened to one leg. Code is the leg's last result code,
@@ -49,6 +51,7 @@ func RecordOf(c Call) Record {
 		Anchor:      c.Request.Anchor,
 		Mode:        string(c.Mode),
 		StartedAt:   c.StartedAt().UTC(),
+		Metadata:    c.Request.Options.Metadata,
 	}
 	for _, res := range c.Results {
 		var leg *LegRecord

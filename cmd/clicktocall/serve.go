@@ -19,6 +19,7 @@ import (
 	"github.com/clicktocall/clicktocall/config/logging"
 	httpfront "github.com/clicktocall/clicktocall/frontends/http"
 	xmlfront "github.com/clicktocall/clicktocall/frontends/xml"
+	"github.com/clicktocall/clicktocall/intake/calloptions"
 	"github.com/clicktocall/clicktocall/transport"
 )
 
@@ -117,6 +118,10 @@ func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
+	options, err := calloptions.NewPolicy(cfg.API)
+	if err != nil {
+		return nil, err
+	}
 	s.obs, err = newObservability(cfg, log, func() int { return s.engine.ActiveCalls() })
 	if err != nil {
 		return nil, err
@@ -147,7 +152,7 @@ func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 	translate := func(a string) (string, error) { return config.Translate(cfg.Translation, a) }
 	if cfg.XML.Port != 0 {
 		s.xml = xmlfront.New(xmlfront.Options{Config: cfg.XML, Translate: translate, Starter: starter, Logger: log, System: system,
-			TLS: xmlTLS})
+			TLS: xmlTLS, CallOptions: options})
 		if err := s.xml.Start(); err != nil {
 			tr.Close()
 			s.obs.close()
@@ -160,7 +165,7 @@ func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 	if cfg.HTTP.Port != 0 {
 		s.obs.startLive(s.engine.ActiveCalls)
 		s.http = httpfront.New(httpfront.Options{HTTP: cfg.HTTP, Translate: translate, Calls: starter, Logger: log,
-			Records: s.obs.journal, Cancel: s.engine.Cancel, API: cfg.API, Metrics: s.obs.metrics.Handler(),
+			Records: s.obs.journal, Cancel: s.engine.Cancel, API: cfg.API, CallOptions: options, Metrics: s.obs.metrics.Handler(),
 			Rejections: s.obs.metrics, CallbackOutcome: s.obs.metrics.StatusCallback,
 			Ready: func() bool { return !s.stopping.Load() }, TLS: httpTLS, Stats: s.obs.live, Traces: s.obs.traces})
 		ln, err := s.http.Listen()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/clicktocall/clicktocall/config"
 	"github.com/clicktocall/clicktocall/frontends/http/webhook"
 	"github.com/clicktocall/clicktocall/intake"
+	"github.com/clicktocall/clicktocall/intake/calloptions"
 )
 
 // The Origin of calls from each interface of this server.
@@ -58,6 +60,12 @@ func withAPIDefaults(a config.API) config.API {
 	}
 	if a.EventsHeartbeat <= 0 {
 		a.EventsHeartbeat = d.EventsHeartbeat
+	}
+	if a.MaxRingTimeout <= 0 {
+		a.MaxRingTimeout = d.MaxRingTimeout
+	}
+	if a.MaxTimeLimit <= 0 {
+		a.MaxTimeLimit = d.MaxTimeLimit
 	}
 	return a
 }
@@ -114,6 +122,117 @@ type callRequestBody struct {
 	Anchor         bool   `json:"anchor"`
 	RequestID      string `json:"request_id"`
 	StatusCallback string `json:"status_callback"`
+	// StatusCallbackEvents picks the results POSTed to StatusCallback
+	// (statusEvents); none: every result.
+	StatusCallbackEvents []string `json:"status_callback_events"`
+
+	// The per-call options (package calloptions).
+	InitiatorCallerID      string            `json:"initiator_caller_id"`
+	DestinationCallerID    string            `json:"destination_caller_id"`
+	InitiatorRingTimeout   secondsText       `json:"initiator_ring_timeout"`
+	DestinationRingTimeout secondsText       `json:"destination_ring_timeout"`
+	TimeLimit              secondsText       `json:"time_limit"`
+	InitiatorHeaders       map[string]string `json:"initiator_headers"`
+	DestinationHeaders     map[string]string `json:"destination_headers"`
+	Metadata               json.RawMessage   `json:"metadata"`
+}
+
+// secondsText is a number of seconds as the client wrote it, a JSON number
+// or string, for calloptions to read: the same text gets the same answer
+// here as in a form or an XML element.
+type secondsText string
+
+func (s *secondsText) UnmarshalJSON(b []byte) error {
+	switch {
+	case string(b) == "null":
+		*s = ""
+	case len(b) > 0 && b[0] == '"':
+		var v string
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*s = secondsText(v)
+	default:
+		*s = secondsText(b)
+	}
+	return nil
+}
+
+// rawOptions hands the body's options to the intake; headers go in the
+// order of their names, a JSON object having none.
+func (b callRequestBody) rawOptions() calloptions.Raw {
+	headers := func(m map[string]string) []actors.Header {
+		var out []actors.Header
+		for _, name := range slices.Sorted(maps.Keys(m)) {
+			out = append(out, actors.Header{Name: name, Value: m[name]})
+		}
+		return out
+	}
+	metadata := string(b.Metadata)
+	if metadata == "null" {
+		metadata = ""
+	}
+	return calloptions.Raw{
+		InitiatorCallerID:      b.InitiatorCallerID,
+		DestinationCallerID:    b.DestinationCallerID,
+		InitiatorRingTimeout:   string(b.InitiatorRingTimeout),
+		DestinationRingTimeout: string(b.DestinationRingTimeout),
+		TimeLimit:              string(b.TimeLimit),
+		InitiatorHeaders:       headers(b.InitiatorHeaders),
+		DestinationHeaders:     headers(b.DestinationHeaders),
+		Metadata:               metadata,
+	}
+}
+
+// The results status_callback_events can pick.
+var statusEvents = map[string]func(cdr.Result) bool{
+	"in_progress": func(r cdr.Result) bool { return r.Code == 100 },
+	"ringing":     func(r cdr.Result) bool { return r.Code >= 180 && r.Code < 200 },
+	"answered":    func(r cdr.Result) bool { return r.Code >= 200 && r.Code < 300 },
+	"final":       cdr.Result.Final,
+}
+
+var statusEventNames = slices.Sorted(maps.Keys(statusEvents))
+
+// checkStatusEvents refuses an unknown event, an empty list, or events
+// without a status_callback to send them to.
+func checkStatusEvents(b callRequestBody) *intake.Problem {
+	if b.StatusCallbackEvents == nil {
+		return nil
+	}
+	bad := func(format string, args ...any) *intake.Problem {
+		return &intake.Problem{Ending: actors.EndBadCallback, Text: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case b.StatusCallback == "":
+		return bad("status_callback_events needs a status_callback")
+	case len(b.StatusCallbackEvents) == 0:
+		return bad("status_callback_events is empty: leave it out to get every result")
+	}
+	for _, e := range b.StatusCallbackEvents {
+		if statusEvents[e] == nil {
+			if len(e) > 40 {
+				e = e[:40] + "..."
+			}
+			return bad("status_callback_events: unknown event %q (want %s)", e, strings.Join(statusEventNames, ", "))
+		}
+	}
+	return nil
+}
+
+// wanted is the filter of status_callback_events: whether a result is sent.
+func wanted(events []string) func(cdr.Result) bool {
+	if len(events) == 0 {
+		return func(cdr.Result) bool { return true }
+	}
+	return func(r cdr.Result) bool {
+		for _, e := range events {
+			if statusEvents[e](r) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // createdCall is the answer to POST /api/v1/calls.
@@ -132,13 +251,16 @@ func (s *Server) createCall(ctx *fasthttp.RequestCtx, _ params) outcome {
 	var req actors.CallRequest
 	if problem == nil {
 		req, problem = s.intake.Check(intake.Raw{Initiator: body.Initiator, Destination: body.Destination,
-			Anchor: body.Anchor, Origin: originAPI, ClientIP: clientIP(ctx)})
+			Anchor: body.Anchor, Origin: originAPI, ClientIP: clientIP(ctx), Options: body.rawOptions()})
 	}
 	if problem == nil {
 		problem = checkRequestID(body.RequestID)
 	}
 	if problem == nil {
 		problem = s.checkCallback(body.StatusCallback)
+	}
+	if problem == nil {
+		problem = checkStatusEvents(body)
 	}
 	if problem != nil {
 		return s.refuseAPI(ctx, problem)
@@ -168,9 +290,22 @@ func (s *Server) createCall(ctx *fasthttp.RequestCtx, _ params) outcome {
 	return out
 }
 
+// fingerprint is what a repeated request_id must repeat: the whole body
+// but the request_id (map keys marshal sorted, so equal bodies match).
 func fingerprint(b callRequestBody) string {
-	return strconv.Quote(b.Initiator) + strconv.Quote(b.Destination) + strconv.FormatBool(b.Anchor) +
-		strconv.Quote(b.StatusCallback)
+	b.RequestID = ""
+	if b.Metadata != nil {
+		var compact bytes.Buffer
+		if json.Compact(&compact, b.Metadata) == nil {
+			b.Metadata = compact.Bytes()
+		}
+	}
+	out, err := json.Marshal(b)
+	if err != nil {
+		// Decoded from JSON a moment ago.
+		panic("httpfront: marshal request: " + err.Error())
+	}
+	return string(out)
 }
 
 func callLocation(id string) string { return callsPath + "/" + id }
@@ -267,7 +402,8 @@ func (s *Server) placeCall(ctx *fasthttp.RequestCtx, req actors.CallRequest, b c
 	s.records.Track(id, req, b.RequestID)
 	if slot != nil {
 		if w, ok := s.records.Watch(id); ok {
-			slot.Follow(b.StatusCallback, id, &watchSource{callID: id, w: w, pending: w.Past})
+			slot.Follow(b.StatusCallback, id, &watchSource{callID: id, w: w, pending: w.Past,
+				metadata: req.Options.Metadata, wanted: wanted(b.StatusCallbackEvents)})
 		} else {
 			slot.Release()
 		}
@@ -280,19 +416,20 @@ func (s *Server) placeCall(ctx *fasthttp.RequestCtx, req actors.CallRequest, b c
 
 // callView is a call as GET /api/v1/calls/{id} shows it.
 type callView struct {
-	ID                    string       `json:"id"`
-	RequestID             string       `json:"request_id,omitempty"`
-	State                 cdr.State    `json:"state"`
-	Active                bool         `json:"active"`
-	Mode                  actors.Mode  `json:"mode"`
-	Origin                string       `json:"origin"`
-	TranslatedInitiator   string       `json:"translated_initiator"`
-	TranslatedDestination string       `json:"translated_destination"`
-	Anchor                bool         `json:"anchor"`
-	CreatedAt             time.Time    `json:"created_at"`
-	EndedAt               *time.Time   `json:"ended_at,omitempty"`
-	Final                 *cdr.Result  `json:"final"`
-	Results               []cdr.Result `json:"results"`
+	ID                    string          `json:"id"`
+	RequestID             string          `json:"request_id,omitempty"`
+	State                 cdr.State       `json:"state"`
+	Active                bool            `json:"active"`
+	Mode                  actors.Mode     `json:"mode"`
+	Origin                string          `json:"origin"`
+	TranslatedInitiator   string          `json:"translated_initiator"`
+	TranslatedDestination string          `json:"translated_destination"`
+	Anchor                bool            `json:"anchor"`
+	CreatedAt             time.Time       `json:"created_at"`
+	EndedAt               *time.Time      `json:"ended_at,omitempty"`
+	Final                 *cdr.Result     `json:"final"`
+	Results               []cdr.Result    `json:"results"`
+	Metadata              json.RawMessage `json:"metadata,omitempty"`
 }
 
 func viewOf(c cdr.Call) callView {
@@ -300,7 +437,7 @@ func viewOf(c cdr.Call) callView {
 		ID: c.ID, RequestID: c.RequestID, State: c.State, Active: c.Active(), Mode: c.Mode,
 		Origin: c.Request.Origin, TranslatedInitiator: c.Request.Initiator,
 		TranslatedDestination: c.Request.Destination, Anchor: c.Request.Anchor,
-		CreatedAt: c.CreatedAt.UTC(), Results: c.Results,
+		CreatedAt: c.CreatedAt.UTC(), Results: c.Results, Metadata: c.Request.Options.Metadata,
 	}
 	if !c.EndedAt.IsZero() {
 		at := c.EndedAt.UTC()

@@ -26,13 +26,23 @@ func FuzzCreateCallBody(f *testing.F) {
 		`{"initiator":1,"destination":[]}`,
 		`{"initiator":"1","destination":"2"}{}`,
 		`{"x":1}`, `null`, `[]`, `"`, ``, `{"initiator":"` + string(make([]byte, 1100)) + `","destination":"2"}`,
+		`{"initiator":"100","destination":"200","initiator_caller_id":"Sales <sip:+15551234567@example.com>",` +
+			`"destination_caller_id":"Support","initiator_ring_timeout":20,"destination_ring_timeout":"30","time_limit":60,` +
+			`"initiator_headers":{"X-Ticket":"T-42","Alert-Info":"<http://x/r>"},"destination_headers":{"X-A":"1"},` +
+			`"metadata":{"crm":{"id":42}},"status_callback":"https://x.example/cb","status_callback_events":["final"]}`,
+		`{"initiator":"100","destination":"200","initiator_headers":{"X-A":"1\r\nVia: evil"}}`,
+		`{"initiator":"100","destination":"200","destination_headers":{"Via":"x"},"metadata":[1]}`,
+		`{"initiator":"100","destination":"200","initiator_ring_timeout":1e3,"time_limit":-1,"metadata":null}`,
+		`{"initiator":"100","destination":"200","initiator_caller_id":"\"Sa\\\"les\" <sip:x@y>","status_callback_events":[]}`,
 	} {
 		f.Add(s)
 	}
 	j := cdr.New(cdr.Options{})
 	defer j.Close()
-	s := New(Options{HTTP: config.HTTP{}, Translate: translate, Calls: &fakeEngine{}, Records: j,
-		API: config.API{StatusCallbackSecret: "k"}})
+	eng := &fakeEngine{}
+	s := New(Options{HTTP: config.HTTP{}, Translate: translate, Calls: eng, Records: j,
+		API: config.API{StatusCallbackSecret: "k", CallerIDs: []string{`sip:\+1555\d{7}@example\.com`},
+			AllowedHeaders: []string{"Alert-Info"}}})
 	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5555}
 	f.Fuzz(func(t *testing.T, body string) {
 		var req fasthttp.Request
@@ -49,6 +59,10 @@ func FuzzCreateCallBody(f *testing.F) {
 			var c createdCall
 			if err := json.Unmarshal(ctx.Response.Body(), &c); err != nil || c.ID == "" {
 				t.Errorf("body %q: 201 with %q", body, ctx.Response.Body())
+			}
+			calls := eng.started()
+			if p := calls[len(calls)-1].Options.WireProblem(); p != "" {
+				t.Errorf("body %q: the engine got options it cannot send: %s", body, p)
 			}
 		case 400, 409, 503:
 			var e apiError

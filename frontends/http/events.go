@@ -23,11 +23,13 @@ type eventView struct {
 	Text     string    `json:"text"`
 	At       time.Time `json:"at"`
 	Final    bool      `json:"final"`
+	// Metadata is the call's, as its request gave it.
+	Metadata json.RawMessage `json:"metadata,omitempty"`
 }
 
-func eventJSON(callID string, seq int, r cdr.Result) []byte {
+func eventJSON(callID string, seq int, r cdr.Result, metadata json.RawMessage) []byte {
 	b, err := json.Marshal(eventView{CallID: callID, Sequence: seq, Code: r.Code, Leg: r.Leg, Text: r.Text,
-		At: r.At.UTC(), Final: r.Final()})
+		At: r.At.UTC(), Final: r.Final(), Metadata: metadata})
 	if err != nil {
 		panic("httpfront: marshal event: " + err.Error())
 	}
@@ -63,6 +65,9 @@ func (s *Server) callEvents(ctx *fasthttp.RequestCtx, p params) outcome {
 	ctx.Response.Header.Set(fasthttp.HeaderXContentTypeOptions, "nosniff")
 	ctx.Response.Header.Set("X-Accel-Buffering", "no") // nginx: do not hold events back
 	stream := eventStream{callID: id, w: w, seen: seen, heartbeat: s.api.EventsHeartbeat, stopping: s.stopping}
+	if c, ok := s.records.Get(id); ok {
+		stream.metadata = c.Request.Options.Metadata
+	}
 	ctx.SetBodyStreamWriter(stream.run)
 	return outcome{callID: id}
 }
@@ -85,6 +90,7 @@ type eventStream struct {
 	seq       int
 	heartbeat time.Duration
 	stopping  <-chan struct{}
+	metadata  json.RawMessage
 }
 
 func (e *eventStream) run(bw *bufio.Writer) {
@@ -99,7 +105,7 @@ func (e *eventStream) write(bw *bufio.Writer, r cdr.Result) error {
 	}
 	_, err := bw.WriteString("id: " + strconv.Itoa(e.seq) + "\nevent: result\ndata: ")
 	if err == nil {
-		_, err = bw.Write(eventJSON(e.callID, e.seq, r))
+		_, err = bw.Write(eventJSON(e.callID, e.seq, r, e.metadata))
 	}
 	if err == nil {
 		_, err = bw.WriteString("\n\n")
@@ -107,31 +113,39 @@ func (e *eventStream) write(bw *bufio.Writer, r cdr.Result) error {
 	return err
 }
 
-// watchSource feeds a call's results to its status callback.
+// watchSource feeds a call's results to its status callback: those its
+// status_callback_events want, each with its place among all the call's
+// results as its sequence, so a receiver sees what it was not sent.
 type watchSource struct {
-	callID  string
-	w       *cdr.Watch
-	pending []cdr.Result // reported before the watch began
-	seq     int
+	callID   string
+	w        *cdr.Watch
+	pending  []cdr.Result // reported before the watch began
+	seq      int
+	metadata json.RawMessage
+	wanted   func(cdr.Result) bool
 }
 
 func (s *watchSource) Next(ctx context.Context) ([]byte, bool) {
-	var r cdr.Result
-	if len(s.pending) > 0 {
-		r, s.pending = s.pending[0], s.pending[1:]
-	} else {
-		select {
-		case next, ok := <-s.w.C:
-			if !ok {
+	for {
+		var r cdr.Result
+		if len(s.pending) > 0 {
+			r, s.pending = s.pending[0], s.pending[1:]
+		} else {
+			select {
+			case next, ok := <-s.w.C:
+				if !ok {
+					return nil, false
+				}
+				r = next
+			case <-ctx.Done():
 				return nil, false
 			}
-			r = next
-		case <-ctx.Done():
-			return nil, false
+		}
+		s.seq++
+		if s.wanted == nil || s.wanted(r) {
+			return eventJSON(s.callID, s.seq, r, s.metadata), true
 		}
 	}
-	s.seq++
-	return eventJSON(s.callID, s.seq, r), true
 }
 
 func (s *watchSource) Stop() { s.w.Stop() }

@@ -56,10 +56,18 @@ func FuzzClickToCallQuery(f *testing.F) {
 		"initiator=100&initiator=200&destination=bad",
 		"%zz=%&&&=",
 		"initiator=" + string(make([]byte, 2000)),
+		"initiator=100&destination=200&initiator_caller_id=Sales+%3Csip%3A%2B15551234567%40example.com%3E" +
+			"&initiator_ring_timeout=20&time_limit=60&initiator_headers=X-Ticket%3A+T-42&initiator_headers=X-B%3A2" +
+			"&destination_headers=Alert-Info%3A+%3Chttp%3A%2F%2Fx%3E&metadata=%7B%22a%22%3A1%7D",
+		"initiator=100&destination=200&initiator_headers=X-A%3A+1%0D%0AVia%3A+evil",
+		"initiator=100&destination=200&destination_headers=Via%3A+x&metadata=%5B%5D",
+		"initiator=100&destination=200&destination_caller_id=%22Sa%22les%22&destination_ring_timeout=9999",
 	} {
 		f.Add(s)
 	}
-	s := New(Options{HTTP: config.HTTP{}, Translate: translate, Calls: &fakeEngine{}})
+	eng := &fakeEngine{}
+	s := New(Options{HTTP: config.HTTP{}, Translate: translate, Calls: eng,
+		API: config.API{CallerIDs: []string{`sip:\+1555\d{7}@example\.com`}, AllowedHeaders: []string{"Alert-Info"}}})
 	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5555}
 	f.Fuzz(func(t *testing.T, query string) {
 		var req fasthttp.Request
@@ -67,8 +75,14 @@ func FuzzClickToCallQuery(f *testing.F) {
 		var ctx fasthttp.RequestCtx
 		ctx.Init(&req, remote, nil)
 		s.handle(&ctx)
-		if code := ctx.Response.StatusCode(); code != 200 && code != 400 {
+		code := ctx.Response.StatusCode()
+		if code != 200 && code != 400 {
 			t.Errorf("query %q: status %d, want 200 or 400; body %q", query, code, ctx.Response.Body())
+		}
+		if calls := eng.started(); code == 200 && len(calls) > 0 {
+			if p := calls[len(calls)-1].Options.WireProblem(); p != "" {
+				t.Errorf("query %q: the engine got options it cannot send: %s", query, p)
+			}
 		}
 	})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/clicktocall/clicktocall/actors"
 	"github.com/clicktocall/clicktocall/intake"
+	"github.com/clicktocall/clicktocall/intake/calloptions"
 )
 
 // outcome is what the access log says about one request.
@@ -72,28 +73,55 @@ func (s *Server) authorized(ctx *fasthttp.RequestCtx, out *outcome) bool {
 // (urlencoded or multipart). Names are case-sensitive; anchor is true only
 // for "true" in any case.
 func readParams(ctx *fasthttp.RequestCtx, origin string) intake.Raw {
-	get := ctx.QueryArgs().Peek
+	all := ctx.QueryArgs().PeekMulti
 	if ctx.IsPost() {
-		get = ctx.PostArgs().Peek
+		all = ctx.PostArgs().PeekMulti
 		if bytes.HasPrefix(ctx.Request.Header.ContentType(), []byte("multipart/form-data")) {
 			form, err := ctx.MultipartForm()
 			if err != nil {
 				return intake.Raw{Origin: origin, ClientIP: clientIP(ctx)}
 			}
-			get = func(k string) []byte {
-				if v := form.Value[k]; len(v) > 0 {
-					return []byte(v[0])
+			all = func(k string) [][]byte {
+				var out [][]byte
+				for _, v := range form.Value[k] {
+					out = append(out, []byte(v))
 				}
-				return nil
+				return out
 			}
 		}
 	}
+	get := func(k string) string {
+		if v := all(k); len(v) > 0 {
+			return string(v[0])
+		}
+		return ""
+	}
+	// Headers are repeated "Name: value" fields; the form's empty ones are none.
+	headers := func(k string) []actors.Header {
+		var out []actors.Header
+		for _, line := range all(k) {
+			if len(bytes.TrimSpace(line)) > 0 {
+				out = append(out, calloptions.HeaderLine(string(line)))
+			}
+		}
+		return out
+	}
 	return intake.Raw{
-		Initiator:   string(get("initiator")),
-		Destination: string(get("destination")),
-		Anchor:      strings.EqualFold(string(get("anchor")), "true"),
+		Initiator:   get("initiator"),
+		Destination: get("destination"),
+		Anchor:      strings.EqualFold(get("anchor"), "true"),
 		Origin:      origin,
 		ClientIP:    clientIP(ctx),
+		Options: calloptions.Raw{
+			InitiatorCallerID:      get(calloptions.FieldInitiatorCallerID),
+			DestinationCallerID:    get(calloptions.FieldDestinationCallerID),
+			InitiatorRingTimeout:   get(calloptions.FieldInitiatorRingTimeout),
+			DestinationRingTimeout: get(calloptions.FieldDestinationRingTimeout),
+			TimeLimit:              get(calloptions.FieldTimeLimit),
+			InitiatorHeaders:       headers(calloptions.FieldInitiatorHeaders),
+			DestinationHeaders:     headers(calloptions.FieldDestinationHeaders),
+			Metadata:               get(calloptions.FieldMetadata),
+		},
 	}
 }
 

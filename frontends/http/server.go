@@ -39,6 +39,7 @@ import (
 	"github.com/clicktocall/clicktocall/config"
 	"github.com/clicktocall/clicktocall/frontends/http/webhook"
 	"github.com/clicktocall/clicktocall/intake"
+	"github.com/clicktocall/clicktocall/intake/calloptions"
 )
 
 // Defaults for settings left at zero.
@@ -78,6 +79,9 @@ type Options struct {
 	Cancel func(id string) bool
 	// API is the api { } block: status callbacks, idempotency, heartbeats.
 	API config.API
+	// CallOptions checks the requests' per-call options; nil takes the
+	// policy of API.
+	CallOptions *calloptions.Policy
 	// Metrics serves GET /metrics (metrics.Metrics.Handler); nil answers 404.
 	Metrics http.Handler
 	// Rejections counts the requests refused before they reach the engine
@@ -161,6 +165,16 @@ func New(opts Options) *Server {
 		stopping:    make(chan struct{}),
 		stats:       opts.Stats,
 		traces:      opts.Traces,
+	}
+	if s.intake.Options = opts.CallOptions; s.intake.Options == nil {
+		p, err := calloptions.NewPolicy(api)
+		if err != nil {
+			// Settings built by hand: no caller ID is allowed.
+			logger.Error("per-call options", "err", err)
+			api.CallerIDs = nil
+			p, _ = calloptions.NewPolicy(api)
+		}
+		s.intake.Options = p
 	}
 	if opts.Metrics != nil {
 		s.metricsFast = fasthttpadaptor.NewFastHTTPHandler(opts.Metrics)

@@ -139,7 +139,7 @@ func (c *connActor) handleRequest(ctx actor.Context, req *request) {
 		c.send(req.raw, result{code: 503, text: "Server shutting down"})
 		return
 	}
-	call, rerr := req.callRequest(c.s.opts.Translate)
+	call, rerr := req.callRequest(c.s.opts.Translate, c.s.opts.CallOptions)
 	if rerr != nil {
 		c.log.Info("XML request rejected", "code", rerr.code, "reason", rerr.text)
 		c.send(req.raw, result{code: rerr.code, text: rerr.text})

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"io"
 	"strings"
+
+	"github.com/clicktocall/clicktocall/actors"
+	"github.com/clicktocall/clicktocall/intake/calloptions"
 )
 
 // DefaultMaxRequestSize is the request size limit when config.XML leaves it 0.
@@ -34,6 +37,7 @@ type request struct {
 	destination string
 	anchor      string
 	hasAnchor   bool
+	options     calloptions.Raw
 }
 
 // recordingReader hands the xml.Decoder one byte at a time (being an
@@ -224,8 +228,10 @@ func (d *requestDecoder) document(root xml.StartElement) (*request, error) {
 					inField, field = "Destination", &req.destination
 				case strings.EqualFold(name, "AnchorCall"):
 					inField, field, fieldSet = "AnchorCall", &req.anchor, &req.hasAnchor
+				default:
+					inField, field = req.optionField(t)
 				}
-				if inField != "" {
+				if inField != "" && !repeatable[inField] {
 					if seen[inField] && req.duplicate == "" {
 						req.duplicate = inField
 					}
@@ -253,4 +259,49 @@ func (d *requestDecoder) document(root xml.StartElement) (*request, error) {
 		}
 	}
 	return req, nil
+}
+
+// The per-call option elements (package calloptions) and where their text
+// goes. A header element is repeated, once per header:
+// <InitiatorHeader Name="X-Ticket">T-42</InitiatorHeader>.
+var repeatable = map[string]bool{"InitiatorHeader": true, "DestinationHeader": true}
+
+// optionField names the option element t opens and where its text goes; ""
+// for an element that is none (it is ignored, like any unknown element).
+func (r *request) optionField(t xml.StartElement) (string, *string) {
+	o := &r.options
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{
+		{"InitiatorCallerId", &o.InitiatorCallerID},
+		{"DestinationCallerId", &o.DestinationCallerID},
+		{"InitiatorRingTimeout", &o.InitiatorRingTimeout},
+		{"DestinationRingTimeout", &o.DestinationRingTimeout},
+		{"TimeLimit", &o.TimeLimit},
+		{"Metadata", &o.Metadata},
+	} {
+		if strings.EqualFold(t.Name.Local, f.name) {
+			return f.name, f.dst
+		}
+	}
+	for _, f := range []struct {
+		name string
+		dst  *[]actors.Header
+	}{
+		{"InitiatorHeader", &o.InitiatorHeaders},
+		{"DestinationHeader", &o.DestinationHeaders},
+	} {
+		if strings.EqualFold(t.Name.Local, f.name) {
+			h := actors.Header{}
+			for _, a := range t.Attr {
+				if strings.EqualFold(a.Name.Local, "Name") {
+					h.Name = a.Value
+				}
+			}
+			*f.dst = append(*f.dst, h)
+			return f.name, &(*f.dst)[len(*f.dst)-1].Value
+		}
+	}
+	return "", nil
 }

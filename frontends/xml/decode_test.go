@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clicktocall/clicktocall/actors"
 	"github.com/clicktocall/clicktocall/intake"
+	"github.com/clicktocall/clicktocall/intake/calloptions"
 )
 
 // decodeAll reads every document of input.
@@ -242,7 +244,7 @@ func TestCallRequestChecksAndTranslates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			call, rerr := tt.req.callRequest(testTranslate)
+			call, rerr := tt.req.callRequest(testTranslate, calloptions.Default())
 			if tt.code != 0 {
 				if rerr == nil || rerr.code != tt.code || rerr.text != tt.text {
 					t.Fatalf("got %+v, want %d %q", rerr, tt.code, tt.text)
@@ -257,5 +259,69 @@ func TestCallRequestChecksAndTranslates(t *testing.T) {
 				t.Errorf("got %q origin %q, want %q origin xml", got, call.Origin, tt.want)
 			}
 		})
+	}
+}
+
+func TestDecoderReadsTheOptionElements(t *testing.T) {
+	reqs, err := decodeAll(`<ClickToCall><Request><Initiator>1</Initiator><Destination>2</Destination>
+<initiatorcallerid>"Sales" &lt;sip:+15551234567@example.com&gt;</initiatorcallerid>
+<DestinationCallerId>Support</DestinationCallerId>
+<InitiatorRingTimeout> 20 </InitiatorRingTimeout><DestinationRingTimeout>30</DestinationRingTimeout>
+<TimeLimit>600</TimeLimit>
+<InitiatorHeader Name="X-Ticket">T-42</InitiatorHeader>
+<InitiatorHeader name="Alert-Info">&lt;http://example.com/ring&gt;</InitiatorHeader>
+<DestinationHeader Name="X-Campaign">spring</DestinationHeader>
+<Metadata>{"crm": 42}</Metadata>
+</Request></ClickToCall>`, 0)
+	if err != io.EOF || len(reqs) != 1 {
+		t.Fatalf("decode: %d requests, %v", len(reqs), err)
+	}
+	o := reqs[0].options
+	if o.InitiatorCallerID != `"Sales" <sip:+15551234567@example.com>` || o.DestinationCallerID != "Support" ||
+		o.InitiatorRingTimeout != " 20 " || o.DestinationRingTimeout != "30" || o.TimeLimit != "600" || o.Metadata != `{"crm": 42}` {
+		t.Errorf("options %+v", o)
+	}
+	if len(o.InitiatorHeaders) != 2 || o.InitiatorHeaders[0].Name != "X-Ticket" || o.InitiatorHeaders[0].Value != "T-42" ||
+		o.InitiatorHeaders[1].Name != "Alert-Info" || o.InitiatorHeaders[1].Value != "<http://example.com/ring>" {
+		t.Errorf("initiator headers %+v", o.InitiatorHeaders)
+	}
+	if len(o.DestinationHeaders) != 1 || o.DestinationHeaders[0].Value != "spring" {
+		t.Errorf("destination headers %+v", o.DestinationHeaders)
+	}
+	if reqs[0].duplicate != "" {
+		t.Errorf("repeated header elements counted as a duplicate %s", reqs[0].duplicate)
+	}
+}
+
+func TestDecoderRefusesAnOptionGivenTwiceOrNested(t *testing.T) {
+	reqs, err := decodeAll(`<ClickToCall><Request><Initiator>1</Initiator><Destination>2</Destination>`+
+		`<TimeLimit>1</TimeLimit><TimeLimit>2</TimeLimit></Request></ClickToCall>`+
+		`<ClickToCall><Request><Initiator>1</Initiator><Destination>2</Destination>`+
+		`<InitiatorHeader Name="X-A"><b>1</b></InitiatorHeader></Request></ClickToCall>`, 0)
+	if err != io.EOF || len(reqs) != 2 {
+		t.Fatalf("decode: %d requests, %v", len(reqs), err)
+	}
+	if reqs[0].duplicate != "TimeLimit" || reqs[1].nested != "InitiatorHeader" {
+		t.Errorf("duplicate %q, nested %q", reqs[0].duplicate, reqs[1].nested)
+	}
+}
+
+func TestCallRequestRefusesABadOptionNamingIt(t *testing.T) {
+	for _, c := range []struct {
+		options calloptions.Raw
+		text    string
+	}{
+		{calloptions.Raw{InitiatorCallerID: "sip:+15551234567@example.com"},
+			"initiator_caller_id: caller IDs are not enabled on this server (api.caller_ids is empty)"},
+		{calloptions.Raw{DestinationRingTimeout: "121"},
+			"destination_ring_timeout: 121 seconds is above this server's maximum of 120 (api.max_ring_timeout)"},
+		{calloptions.Raw{InitiatorHeaders: []actors.Header{{Name: "X-A", Value: "1\r\nVia: x"}}},
+			"initiator_headers: the value of X-A contains CR or LF"},
+	} {
+		r := request{initiator: "1", destination: "2", options: c.options}
+		_, rerr := r.callRequest(testTranslate, calloptions.Default())
+		if rerr == nil || rerr.code != 400 || rerr.text != c.text {
+			t.Errorf("%+v: %+v, want 400 %q", c.options, rerr, c.text)
+		}
 	}
 }

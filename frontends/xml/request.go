@@ -5,12 +5,13 @@ import (
 
 	"github.com/clicktocall/clicktocall/actors"
 	"github.com/clicktocall/clicktocall/intake"
+	"github.com/clicktocall/clicktocall/intake/calloptions"
 )
 
 // callRequest checks a decoded request's XML shape, then passes its fields
 // to the intake, which validates and translates them. The error is the
 // single 400 result the request gets.
-func (r *request) callRequest(translate func(string) (string, error)) (actors.CallRequest, *requestError) {
+func (r *request) callRequest(translate func(string) (string, error), options *calloptions.Policy) (actors.CallRequest, *requestError) {
 	switch {
 	case r.unknown != "":
 		return actors.CallRequest{}, &requestError{400, "Unknown method"}
@@ -19,11 +20,12 @@ func (r *request) callRequest(translate func(string) (string, error)) (actors.Ca
 	case r.nested != "":
 		return actors.CallRequest{}, &requestError{400, r.nested + " must contain text only"}
 	}
-	call, p := intake.Intake{Translate: translate}.Check(intake.Raw{
+	call, p := intake.Intake{Translate: translate, Options: options}.Check(intake.Raw{
 		Initiator:   r.initiator,
 		Destination: r.destination,
 		Anchor:      r.hasAnchor && strings.EqualFold(strings.TrimSpace(r.anchor), "true"),
 		Origin:      "xml",
+		Options:     r.options,
 	})
 	if p != nil {
 		return call, &requestError{p.Ending.XMLCode(), p.Text}

@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/clicktocall/clicktocall/actors"
+	"github.com/clicktocall/clicktocall/config"
+	"github.com/clicktocall/clicktocall/intake/calloptions"
 )
 
 func TestResponseHasTheShapeOfTheSpec(t *testing.T) {
@@ -132,6 +134,15 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add([]byte("<ClickToCall><Request><Initiator>1</Initiator></Request></ClickToCall>\r\n<ClickToCall><Request/><Request/></ClickToCall>"), 100)
 	f.Add([]byte("<a:ClickToCall xmlns:a='x'><a:Request><a:Initiator>1</a:Initiator></a:Request></a:ClickToCall>"), 1000)
 	f.Add([]byte("not xml"), 10)
+	f.Add([]byte(`<ClickToCall><Request><Initiator>1</Initiator><Destination>2</Destination>`+
+		`<InitiatorCallerId>Sales &lt;sip:+15551234567@example.com&gt;</InitiatorCallerId><DestinationCallerId>Support</DestinationCallerId>`+
+		`<InitiatorRingTimeout>20</InitiatorRingTimeout><DestinationRingTimeout>30</DestinationRingTimeout><TimeLimit>60</TimeLimit>`+
+		`<InitiatorHeader Name="X-Ticket">T-42</InitiatorHeader><DestinationHeader name="Alert-Info">&lt;http://x&gt;</DestinationHeader>`+
+		`<Metadata>{"crm":{"id":42}}</Metadata></Request></ClickToCall>`), 4096)
+	f.Add([]byte(`<ClickToCall><Request><Initiator>1</Initiator><Destination>2</Destination>`+
+		`<InitiatorHeader Name="X-A">1&#13;&#10;Via: evil</InitiatorHeader><DestinationHeader>x</DestinationHeader>`+
+		`<TimeLimit>99999</TimeLimit><Metadata>[1]</Metadata></Request></ClickToCall>`), 4096)
+	policy := fuzzPolicy(f)
 	f.Fuzz(func(t *testing.T, input []byte, limit int) {
 		limit = 1 + abs(limit)%4096
 		d := newRequestDecoder(bufioReader(input), limit)
@@ -145,6 +156,12 @@ func FuzzDecodeRequest(f *testing.F) {
 			}
 			if len(req.raw) > limit {
 				t.Fatalf("request element of %d bytes, limit %d", len(req.raw), limit)
+			}
+			// Options taken can go on the wire as they are.
+			if call, rerr := req.callRequest(testTranslate, policy); rerr == nil {
+				if p := call.Options.WireProblem(); p != "" {
+					t.Fatalf("%q: the engine would get options it cannot send: %s", input, p)
+				}
 			}
 			// Whatever was accepted can be echoed in a well-formed response.
 			doc := appendResponse(nil, req.raw, result{code: 400, text: "Unknown method"})
@@ -160,4 +177,17 @@ func abs(n int) int {
 		return -n
 	}
 	return n
+}
+
+// fuzzPolicy allows caller IDs and one header name besides X-, so that
+// accepted options are fuzzed too.
+func fuzzPolicy(f *testing.F) *calloptions.Policy {
+	a := config.Default().API
+	a.CallerIDs = []string{`sip:\+1555\d{7}@example\.com`}
+	a.AllowedHeaders = []string{"Alert-Info"}
+	p, err := calloptions.NewPolicy(a)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return p
 }

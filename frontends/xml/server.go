@@ -15,6 +15,7 @@ import (
 
 	"github.com/clicktocall/clicktocall/actors"
 	"github.com/clicktocall/clicktocall/config"
+	"github.com/clicktocall/clicktocall/intake/calloptions"
 )
 
 // Options is what a Server needs.
@@ -25,8 +26,11 @@ type Options struct {
 	// the values as they are.
 	Translate func(string) (string, error)
 	Starter   actors.CallStarter // the engine
-	Logger    *slog.Logger       // nil: slog.Default()
-	System    *actor.ActorSystem // the process's actor system; nil: a new one
+	// CallOptions checks the requests' per-call options; nil: the policy
+	// of the default api { } settings (no caller IDs, X- headers only).
+	CallOptions *calloptions.Policy
+	Logger      *slog.Logger       // nil: slog.Default()
+	System      *actor.ActorSystem // the process's actor system; nil: a new one
 	// MaxQueuedOutput caps the response bytes waiting for a client that does
 	// not read; past it the connection is closed. 0: 4 MiB, and at least 16
 	// requests' worth of MaxRequestSize.
@@ -71,6 +75,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Translate == nil {
 		opts.Translate = func(s string) (string, error) { return s, nil }
+	}
+	if opts.CallOptions == nil {
+		opts.CallOptions = calloptions.Default()
 	}
 	if opts.Config.MaxRequestSize <= 0 {
 		opts.Config.MaxRequestSize = DefaultMaxRequestSize

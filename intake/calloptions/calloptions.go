@@ -113,6 +113,16 @@ func NewPolicy(a config.API) (*Policy, error) {
 	return p, nil
 }
 
+// Default is the policy of the default api { } settings: no caller IDs,
+// X- headers only, the default maxima.
+func Default() *Policy {
+	p, err := NewPolicy(config.Default().API)
+	if err != nil {
+		panic("calloptions: the default settings: " + err.Error())
+	}
+	return p
+}
+
 // Check turns r into the engine's options, or says what is wrong with the
 // first field that is.
 func (p *Policy) Check(r Raw) (actors.CallOptions, *Problem) {
@@ -252,7 +262,7 @@ func (p *Policy) headers(field string, hs []actors.Header) ([]actors.Header, *Pr
 		name, value := strings.TrimSpace(h.Name), strings.TrimSpace(h.Value)
 		switch {
 		case name == "":
-			return nil, problem(field, "a header has no name (want \"Name: value\")")
+			return nil, problem(field, "a header has no name")
 		case len(name) > MaxHeaderName:
 			return nil, problem(field, "the header name %q is %d bytes, at most %d", truncate(name), len(name), MaxHeaderName)
 		case !config.IsHeaderName(name):
