@@ -84,6 +84,12 @@ var abFigures = []struct {
 		}
 		return t.Server.CPUPerCallUS, true
 	}},
+	{"server_switches_per_ok_call", "server context switches per ok call", "%.1f", func(t *Trial) (float64, bool) {
+		if t.Server == nil || t.Succeeded == 0 || t.Server.SwitchesPerCall == 0 {
+			return 0, false
+		}
+		return t.Server.SwitchesPerCall, true
+	}},
 	{"server_peak_rss_mib", "server peak RSS (MiB)", "%.0f", func(t *Trial) (float64, bool) {
 		if t.Server == nil {
 			return 0, false

@@ -55,7 +55,7 @@ func TestMedianOfOddAndEvenCounts(t *testing.T) {
 // abTrialOf is a trial of side with the figures an A/B run compares.
 func abTrialOf(side string, cpuUS, rssMiB float64, inviteP99, finalP99 time.Duration, okPerS float64, failed int) *Trial {
 	t := &Trial{Side: side, Succeeded: 100, Failed: failed, AchievedRate: okPerS,
-		Server: &Usage{CPUPerCallUS: cpuUS, PeakRSSMiB: rssMiB}}
+		Server: &Usage{CPUPerCallUS: cpuUS, SwitchesPerCall: cpuUS / 20, PeakRSSMiB: rssMiB}}
 	if inviteP99 > 0 {
 		t.Latency.Invite = stats.Summary{Count: 100, P99: inviteP99}
 	}
@@ -79,12 +79,13 @@ func TestCompareTakesEachSidesMedianAndTheirRatio(t *testing.T) {
 	trials = append(trials, noServer)
 
 	want := map[string][3]*float64{ // baseline median, candidate median, ratio
-		"server_cpu_per_ok_call_us":  {f(500), f(260), f(260.0 / 500)},
-		"server_peak_rss_mib":        {f(350), f(150), f(150.0 / 350)},
-		"p99_to_initiator_invite_ms": {f(4), nil, nil}, // the candidate's phones were external, say
-		"p99_to_final_ms":            {f(24), f(14), f(14.0 / 24)},
-		"ok_calls_per_s":             {f(1000), f(997.5), f(997.5 / 1000)},
-		"failed_calls":               {f(0), f(2), nil}, // no ratio to a baseline of 0
+		"server_cpu_per_ok_call_us":   {f(500), f(260), f(260.0 / 500)},
+		"server_switches_per_ok_call": {f(25), f(13), f(13.0 / 25)},
+		"server_peak_rss_mib":         {f(350), f(150), f(150.0 / 350)},
+		"p99_to_initiator_invite_ms":  {f(4), nil, nil}, // the candidate's phones were external, say
+		"p99_to_final_ms":             {f(24), f(14), f(14.0 / 24)},
+		"ok_calls_per_s":              {f(1000), f(997.5), f(997.5 / 1000)},
+		"failed_calls":                {f(0), f(2), nil}, // no ratio to a baseline of 0
 	}
 	figures := compare(trials)
 	if len(figures) != len(want) {

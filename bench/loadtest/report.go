@@ -140,8 +140,8 @@ func writeTrial(w io.Writer, t *Trial) {
 	row("refusal", t.Latency.Refusal)
 	tw.Flush()
 	if u := t.Server; u != nil {
-		fmt.Fprintf(w, "  server     %.2f s CPU = %.2f cores, %.0f µs per ok call; RSS peak %.0f MiB, end %.0f MiB (lifetime peak %.0f MiB)\n",
-			u.CPUS, u.Cores, u.CPUPerCallUS, u.PeakRSSMiB, u.EndRSSMiB, u.LifePeakMiB)
+		fmt.Fprintf(w, "  server     %.2f s CPU = %.2f cores, %.0f µs and %.1f context switches per ok call; RSS peak %.0f MiB, end %.0f MiB (lifetime peak %.0f MiB)\n",
+			u.CPUS, u.Cores, u.CPUPerCallUS, u.SwitchesPerCall, u.PeakRSSMiB, u.EndRSSMiB, u.LifePeakMiB)
 	}
 	if x := t.ServerSIP; x != nil {
 		fmt.Fprintf(w, "  server SIP %d messages sent, %d received; %d retransmissions (%.2f %% of what it sent); %d requests refused for overload\n",

@@ -133,14 +133,17 @@ type Latencies struct {
 // Usage is a process's cost over a trial, from the first request to the
 // end of the drain.
 type Usage struct {
-	CPUS          float64 `json:"cpu_s"`
-	Cores         float64 `json:"cores"` // CPU seconds per second
-	CPUPerCallUS  float64 `json:"cpu_per_call_us"`
-	PeakRSSMiB    float64 `json:"peak_rss_mib"` // highest sampled in the trial
-	EndRSSMiB     float64 `json:"end_rss_mib"`
-	LifePeakMiB   float64 `json:"lifetime_peak_rss_mib"` // VmHWM
-	WholeProcess  bool    `json:"whole_process,omitempty"`
-	SamplingError string  `json:"sampling_error,omitempty"`
+	CPUS         float64 `json:"cpu_s"`
+	Cores        float64 `json:"cores"` // CPU seconds per second
+	CPUPerCallUS float64 `json:"cpu_per_call_us"`
+	// SwitchesPerCall is the context switches of the process's threads per
+	// ok call (see procstat.Usage.CtxSwitches).
+	SwitchesPerCall float64 `json:"context_switches_per_call,omitempty"`
+	PeakRSSMiB      float64 `json:"peak_rss_mib"` // highest sampled in the trial
+	EndRSSMiB       float64 `json:"end_rss_mib"`
+	LifePeakMiB     float64 `json:"lifetime_peak_rss_mib"` // VmHWM
+	WholeProcess    bool    `json:"whole_process,omitempty"`
+	SamplingError   string  `json:"sampling_error,omitempty"`
 }
 
 const mib = 1 << 20
@@ -521,6 +524,7 @@ func (r *runner) usage1(u0 usageStart, wall time.Duration, calls int) (server, b
 		u.Cores = u.CPUS / wall.Seconds()
 		if calls > 0 {
 			u.CPUPerCallUS = u.CPUS / float64(calls) * 1e6
+			u.SwitchesPerCall = float64(now.CtxSwitches-start.CtxSwitches) / float64(calls)
 		}
 		if err := s.Err(); err != nil {
 			u.SamplingError = err.Error()

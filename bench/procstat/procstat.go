@@ -24,6 +24,11 @@ type Usage struct {
 	CPU     time.Duration // user + system time since the process started
 	RSS     int64         // resident set size now, bytes (VmRSS)
 	PeakRSS int64         // highest resident set size in the process's life, bytes (VmHWM)
+	// CtxSwitches counts the times the process's threads left a CPU,
+	// voluntarily (to wait) or not, summed over its live threads: each is
+	// a trip through the kernel's scheduler, so per call it shows how often
+	// a server parks and wakes. Threads that have exited are not counted.
+	CtxSwitches int64
 }
 
 // Read reads the usage of pid (0: this process).
@@ -46,7 +51,41 @@ func Read(pid int) (Usage, error) {
 	}
 	u := Usage{CPU: cpu}
 	u.RSS, u.PeakRSS = parseStatus(status)
+	u.CtxSwitches = ctxSwitches(dir)
 	return u, nil
+}
+
+// ctxSwitches sums the context switches of the threads under dir (0 when
+// they cannot be read).
+func ctxSwitches(dir string) int64 {
+	tasks, err := os.ReadDir(dir + "/task")
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, task := range tasks {
+		b, err := os.ReadFile(dir + "/task/" + task.Name() + "/status")
+		if err == nil {
+			n += parseSwitches(b)
+		}
+	}
+	return n
+}
+
+// parseSwitches returns voluntary_ctxt_switches + nonvoluntary_ctxt_switches
+// from the text of a /proc status file.
+func parseSwitches(b []byte) int64 {
+	var n int64
+	for line := range bytes.SplitSeq(b, []byte("\n")) {
+		key, val, ok := bytes.Cut(line, []byte(":"))
+		if !ok || (string(key) != "voluntary_ctxt_switches" && string(key) != "nonvoluntary_ctxt_switches") {
+			continue
+		}
+		if v, err := strconv.ParseInt(string(bytes.TrimSpace(val)), 10, 64); err == nil {
+			n += v
+		}
+	}
+	return n
 }
 
 // parseStat returns utime+stime from the text of /proc/PID/stat. The

@@ -83,3 +83,29 @@ func TestParseSNMPReadsTheUDPLine(t *testing.T) {
 		t.Errorf("ReadUDPErrors: %v", err)
 	}
 }
+
+func TestParseSwitchesAddsBothKinds(t *testing.T) {
+	status := "Name:\tclicktocall\nvoluntary_ctxt_switches:\t1200\nnonvoluntary_ctxt_switches:\t34\n"
+	if got := parseSwitches([]byte(status)); got != 1234 {
+		t.Errorf("parseSwitches = %d, want 1234", got)
+	}
+}
+
+// A thread that sleeps leaves its CPU each time: the count over the
+// process's threads grows.
+func TestReadCountsContextSwitches(t *testing.T) {
+	before, err := Read(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		time.Sleep(time.Millisecond)
+	}
+	after, err := Read(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.CtxSwitches-before.CtxSwitches < 10 {
+		t.Errorf("context switches %d -> %d across 20 sleeps", before.CtxSwitches, after.CtxSwitches)
+	}
+}
