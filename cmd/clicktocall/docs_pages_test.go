@@ -65,10 +65,21 @@ func fences(src string) []*fence {
 // docCommand is one command of a shell block: a logical line (continued
 // by a trailing \ or |), with its comments.
 type docCommand struct {
-	page  string
-	line  int
-	text  string
-	block *fence
+	page    string
+	line    int
+	text    string
+	comment string // the comment lines right before it
+	block   *fence
+}
+
+// promised are the phrases the comment before a command quotes ("..."),
+// which its output should show; a trailing "..." is dropped.
+func (c docCommand) promised() []string {
+	var out []string
+	for _, m := range regexp.MustCompile(`"([^"]+)"`).FindAllStringSubmatch(c.comment, -1) {
+		out = append(out, strings.TrimSpace(strings.TrimSuffix(m[1], "...")))
+	}
+	return out
 }
 
 func (c docCommand) String() string { return fmt.Sprintf("%s:%d: %s", c.page, c.line, c.text) }
@@ -88,12 +99,19 @@ func shellCommands(t *testing.T, pages []string) []docCommand {
 				continue
 			}
 			var cur *docCommand
+			comment := ""
 			for i, l := range strings.Split(strings.TrimRight(f.text, "\n"), "\n") {
 				if cur == nil {
-					if trimmed := strings.TrimSpace(l); trimmed == "" || strings.HasPrefix(trimmed, "#") {
+					trimmed := strings.TrimSpace(l)
+					if trimmed == "" {
+						comment = ""
+					}
+					if trimmed == "" || strings.HasPrefix(trimmed, "#") {
+						comment += trimmed + "\n"
 						continue
 					}
-					cur = &docCommand{page: page, line: f.line + 1 + i, block: f}
+					cur = &docCommand{page: page, line: f.line + 1 + i, block: f, comment: strings.TrimSpace(comment)}
+					comment = ""
 				} else {
 					cur.text += "\n"
 				}
