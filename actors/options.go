@@ -90,8 +90,11 @@ func (o *CallOptions) fromFor(role Leg, def sip.FromHeader) sip.FromHeader {
 	if id := o.Leg(role).CallerID; id != nil {
 		def.DisplayName = id.DisplayName
 		if id.URI != "" {
-			// Checked by StartCall.
-			_ = sip.ParseUri(id.URI, &def.Address)
+			// A fresh Uri: parsing into def's would keep its port and
+			// parameters where the caller ID has none. Checked by StartCall.
+			var u sip.Uri
+			_ = sip.ParseUri(id.URI, &u)
+			def.Address = u
 		}
 	}
 	def.Params = sip.NewParams()

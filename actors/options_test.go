@@ -76,6 +76,23 @@ func TestCallOptionsSetEachLegsFromAssertedIdentityAndHeaders(t *testing.T) {
 	if v := header(dst, "X-Ticket"); v != "" {
 		t.Errorf("the initiator's header reached the destination: X-Ticket = %q", v)
 	}
+
+	// A caller ID's URI replaces the default's whole: the initiator's
+	// address has a port, the caller ID none.
+	r2 := h.callWith(CallOptions{Destination: LegOptions{CallerID: &CallerID{URI: "sip:+15557654321@example.com"}}})
+	expectResults(t, r2.wait(t, 10*time.Second), "100, 200 I, 200 D")
+	calls := h.dest.Calls()
+	if len(calls) != 2 {
+		t.Fatalf("destination got %d calls", len(calls))
+	}
+	for _, c := range calls {
+		m, _ := c.Request(phone.In, sip.INVITE)
+		if from := header(m, "From"); strings.Contains(from, "Support") {
+			continue
+		} else if !strings.HasPrefix(from, "<sip:+15557654321@example.com>;tag=") {
+			t.Errorf("destination From = %q, want the caller ID's URI as it is", from)
+		}
+	}
 }
 
 func TestNoAssertedIdentityUnlessConfigured(t *testing.T) {

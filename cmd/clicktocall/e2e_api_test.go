@@ -49,18 +49,19 @@ func shortResult(code int, leg, text string) string {
 
 // apiView is GET /api/v1/calls/{id}.
 type apiView struct {
-	ID                    string      `json:"id"`
-	RequestID             string      `json:"request_id"`
-	State                 string      `json:"state"`
-	Active                bool        `json:"active"`
-	Mode                  string      `json:"mode"`
-	Origin                string      `json:"origin"`
-	TranslatedInitiator   string      `json:"translated_initiator"`
-	TranslatedDestination string      `json:"translated_destination"`
-	Anchor                bool        `json:"anchor"`
-	CreatedAt             time.Time   `json:"created_at"`
-	Final                 *apiResult  `json:"final"`
-	Results               []apiResult `json:"results"`
+	ID                    string          `json:"id"`
+	RequestID             string          `json:"request_id"`
+	State                 string          `json:"state"`
+	Active                bool            `json:"active"`
+	Mode                  string          `json:"mode"`
+	Origin                string          `json:"origin"`
+	TranslatedInitiator   string          `json:"translated_initiator"`
+	TranslatedDestination string          `json:"translated_destination"`
+	Anchor                bool            `json:"anchor"`
+	CreatedAt             time.Time       `json:"created_at"`
+	Final                 *apiResult      `json:"final"`
+	Results               []apiResult     `json:"results"`
+	Metadata              json.RawMessage `json:"metadata"`
 }
 
 func (v apiView) shorts() []string {
@@ -74,13 +75,14 @@ func (v apiView) shorts() []string {
 // apiEvent is the data of one server-sent event, and the body of one status
 // callback.
 type apiEvent struct {
-	CallID   string    `json:"call_id"`
-	Sequence int       `json:"sequence"`
-	Code     int       `json:"code"`
-	Leg      string    `json:"leg"`
-	Text     string    `json:"text"`
-	At       time.Time `json:"at"`
-	Final    bool      `json:"final"`
+	CallID   string          `json:"call_id"`
+	Sequence int             `json:"sequence"`
+	Code     int             `json:"code"`
+	Leg      string          `json:"leg"`
+	Text     string          `json:"text"`
+	At       time.Time       `json:"at"`
+	Final    bool            `json:"final"`
+	Metadata json.RawMessage `json:"metadata"`
 }
 
 func (e apiEvent) short() string { return shortResult(e.Code, e.Leg, e.Text) }

@@ -585,7 +585,8 @@ func (p *phone) dump(t *testing.T) {
 
 // sipMessage is one message SIPp logged, as it went over the wire.
 type sipMessage struct {
-	sent    bool // false: received
+	sent    bool      // false: received
+	at      time.Time // when SIPp logged it (its local time)
 	start   string
 	headers []string // "Name: value" lines
 	body    string
@@ -633,6 +634,7 @@ func (p *phone) messages(t *testing.T) []sipMessage {
 			continue
 		}
 		m := sipMessage{sent: strings.Contains(lines[1], "message sent")}
+		m.at, _ = time.ParseInLocation("2006-01-02 15:04:05.000000", strings.TrimSpace(lines[0]), time.Local)
 		i := 2
 		for i < len(lines) && strings.TrimSpace(lines[i]) == "" {
 			i++
