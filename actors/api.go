@@ -43,12 +43,32 @@ type Progress struct {
 	Leg    Leg
 	Text   string
 	At     time.Time
+	Ending Ending // how the call ended, on the final result; EndNone before
+}
+
+// Answered reports whether p is a 2xx: a leg answered, or the call is
+// connected.
+func (p Progress) Answered() bool { return success(p.Code) }
+
+// End is how the call ended when p is its final result (EndNone before):
+// p.Ending, or for a final made without one (a test's fake engine, a result
+// relayed from elsewhere) the ending its code stands for.
+func (p Progress) End() Ending {
+	switch {
+	case !p.Final():
+		return EndNone
+	case p.Ending != EndNone:
+		return p.Ending
+	case success(p.Code):
+		return EndAnswered
+	}
+	return PhoneFailure(p.Code)
 }
 
 // Final reports whether this result ends the call's result stream: any code
 // >= 300, or a 2xx about the destination.
 func (p Progress) Final() bool {
-	return p.Code >= 300 || (p.Code >= 200 && p.Leg == LegDestination)
+	return failure(p.Code) || (success(p.Code) && p.Leg == LegDestination)
 }
 
 // Refusal is the error StartCall returns when a call is not accepted.

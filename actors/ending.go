@@ -3,6 +3,8 @@ package actors
 import (
 	"fmt"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // Ending is one way a call or a request ends. Every place that ends a call
@@ -35,23 +37,25 @@ const (
 
 // The endings of a request refused before its call starts.
 const (
-	EndMissingAddress    Ending = iota + 64 // initiator or destination missing or blank
-	EndInvalidValue                         // an address too long, not UTF-8, or with control characters
-	EndNoTranslationRule                    // no translation rule matches an address
-	EndInvalidURI                           // a translated address is not a valid SIP URI
-	EndParseError                           // the request cannot be read
-	EndNotJSON                              // the JSON API's request is not application/json
-	EndTooLarge                             // the request is over the size limit
-	EndBadCallback                          // the JSON API's status_callback is not acceptable
-	EndCallbacksBusy                        // too many status callbacks pending
-	EndRequestIDConflict                    // a JSON API request_id reused for another request
-	EndMaxActiveCalls                       // limits.max_active_calls
-	EndMaxPerInitiator                      // limits.max_calls_per_initiator
-	EndMaxCallsPerSecond                    // limits.max_calls_per_second
-	EndMaxPerSecondPerIP                    // limits.max_calls_per_second_per_ip
-	EndOverload                             // overload protection shed the request
-	EndRefusedShutDown                      // the server is shutting down
-	EndStartFailed                          // the call could not be started for another reason
+	EndMissingAddress     Ending = iota + 64 // initiator or destination missing or blank
+	EndInvalidValue                          // an address too long, not UTF-8, or with control characters
+	EndNoTranslationRule                     // no translation rule matches an address
+	EndInvalidURI                            // a translated address is not a valid SIP URI
+	EndParseError                            // the request cannot be read
+	EndNotJSON                               // the JSON API's request is not application/json
+	EndTooLarge                              // the request is over the size limit
+	EndRequestTimeout                        // the request did not arrive whole in time
+	EndTooManyConnections                    // a front end's connection limit
+	EndBadCallback                           // the JSON API's status_callback is not acceptable
+	EndCallbacksBusy                         // too many status callbacks pending
+	EndRequestIDConflict                     // a JSON API request_id reused for another request
+	EndMaxActiveCalls                        // limits.max_active_calls
+	EndMaxPerInitiator                       // limits.max_calls_per_initiator
+	EndMaxCallsPerSecond                     // limits.max_calls_per_second
+	EndMaxPerSecondPerIP                     // limits.max_calls_per_second_per_ip
+	EndOverload                              // overload protection shed the request
+	EndRefusedShutDown                       // the server is shutting down
+	EndStartFailed                           // the call could not be started for another reason
 )
 
 // The CDR states of a finished call (cdr.State has the full list).
@@ -100,19 +104,19 @@ type ending struct {
 }
 
 var endings = [...]ending{
-	EndAnswered:       {name: "answered", code: 200, state: StateConnected, metric: "connected"},
+	EndAnswered:       {name: "answered", code: sip.StatusOK, state: StateConnected, metric: "connected"},
 	EndBusy:           {name: "busy", state: StateFailed, metric: "failed"},
 	EndDeclined:       {name: "declined", state: StateFailed, metric: "failed"},
 	EndNoAnswer:       {name: "no answer", state: StateFailed, metric: "failed"},
 	EndRejected:       {name: "rejected", state: StateFailed, metric: "failed"},
-	EndCancelled:      {name: "cancelled", code: 487, reason: "Call cancelled", state: StateCancelled, metric: "cancelled"},
+	EndCancelled:      {name: "cancelled", code: sip.StatusRequestTerminated, reason: "Call cancelled", state: StateCancelled, metric: "cancelled"},
 	EndReferFailed:    {name: "refer failed", state: StateFailed, metric: "failed"},
-	EndTimeout:        {name: "timeout", code: 408, state: StateFailed, metric: "failed"},
-	EndTransportError: {name: "transport error", code: 503, state: StateFailed, metric: "failed"},
-	EndNotAcceptable:  {name: "not acceptable", code: 488, state: StateFailed, metric: "failed"},
-	EndInternal:       {name: "internal error", code: 500, text: textInternal, reason: textInternal, state: StateFailed, metric: "failed"},
-	EndShutDown:       {name: "shut down", code: 503, text: textShuttingDown, reason: textShuttingDown, state: StateFailed, metric: "failed"},
-	EndNodeLost:       {name: "node lost", code: 500, text: "Cluster node lost", reason: "Cluster node lost", state: StateFailed, metric: "failed"},
+	EndTimeout:        {name: "timeout", code: sip.StatusRequestTimeout, state: StateFailed, metric: "failed"},
+	EndTransportError: {name: "transport error", code: sip.StatusServiceUnavailable, state: StateFailed, metric: "failed"},
+	EndNotAcceptable:  {name: "not acceptable", code: sip.StatusNotAcceptableHere, state: StateFailed, metric: "failed"},
+	EndInternal:       {name: "internal error", code: sip.StatusInternalServerError, text: textInternal, reason: textInternal, state: StateFailed, metric: "failed"},
+	EndShutDown:       {name: "shut down", code: sip.StatusServiceUnavailable, text: textShuttingDown, reason: textShuttingDown, state: StateFailed, metric: "failed"},
+	EndNodeLost:       {name: "node lost", code: sip.StatusInternalServerError, text: "Cluster node lost", reason: "Cluster node lost", state: StateFailed, metric: "failed"},
 
 	EndMissingAddress:    {name: "missing address", code: 400, metric: "missing_address", outcome: OutcomeBadRequest, http: 400, xml: 400},
 	EndInvalidValue:      {name: "invalid value", code: 400, metric: "invalid_value", outcome: OutcomeBadRequest, http: 400, xml: 400},
@@ -121,7 +125,10 @@ var endings = [...]ending{
 	EndParseError:        {name: "parse error", code: 400, text: "Parse error", metric: "parse_error", outcome: OutcomeBadRequest, http: 400, xml: 400},
 	EndNotJSON:           {name: "not json", code: 415, metric: "parse_error", outcome: OutcomeBadRequest, http: 415, xml: 400},
 	EndTooLarge:          {name: "too large", code: 413, text: "Request too large", metric: "too_large", outcome: OutcomeBadRequest, http: 413, xml: 413},
-	EndBadCallback:       {name: "bad status callback", code: 400, metric: "bad_status_callback", outcome: OutcomeBadRequest, http: 400, xml: 400},
+	EndRequestTimeout:    {name: "request timeout", code: 408, text: "Request timeout", metric: "request_timeout", outcome: OutcomeBadRequest, http: 408, xml: 408},
+	EndTooManyConnections: {name: "too many connections", code: 503, metric: "too_many_connections", outcome: OutcomeRefused, http: 503, xml: 503,
+		retryAfter: time.Second},
+	EndBadCallback: {name: "bad status callback", code: 400, metric: "bad_status_callback", outcome: OutcomeBadRequest, http: 400, xml: 400},
 	EndCallbacksBusy: {name: "status callbacks busy", code: 503, text: "Too many pending status callbacks",
 		metric: "status_callbacks_busy", outcome: OutcomeRefused, http: 503, xml: 503, retryAfter: time.Second},
 	EndRequestIDConflict: {name: "request id conflict", code: 409, metric: "request_id_conflict", outcome: OutcomeBadRequest, http: 409, xml: 400},
@@ -162,6 +169,25 @@ func (e Ending) Refused() bool { return e.row().outcome != "" }
 
 // Code is the SIP status of the final result; 0 when it is the phone's own.
 func (e Ending) Code() int { return e.row().code }
+
+// CodeOr is the SIP status of the final result: the ending's own, or else
+// phone, the status the phone (or the transfer) answered.
+func (e Ending) CodeOr(phone int) int {
+	if c := e.row().code; c != 0 {
+		return c
+	}
+	return phone
+}
+
+// ByeReason is the text of the Reason header on the BYE sent to the other
+// phone of a call that ended so with code about leg (the leg that failed,
+// not the one hung up).
+func (e Ending) ByeReason(code int, leg Leg) string {
+	if r := e.row().reason; r != "" {
+		return r
+	}
+	return resultText(code, leg)
+}
 
 // Text is the result text of a refusal or of an ending with a fixed text
 // ("" when it depends on the leg: "Failed to connect to ...").
@@ -215,18 +241,57 @@ func TransferFailure(code int) Ending {
 // status.
 func PhoneFailure(code int) Ending {
 	switch code {
-	case 486, 600:
+	case sip.StatusBusyHere, sip.StatusGlobalBusyEverywhere:
 		return EndBusy
-	case 603:
+	case sip.StatusGlobalDecline:
 		return EndDeclined
-	case 480:
+	case sip.StatusTemporarilyUnavailable:
 		return EndNoAnswer
-	case 408:
+	case sip.StatusRequestTimeout:
 		return EndTimeout
-	case 487:
+	case sip.StatusRequestTerminated:
 		return EndCancelled
-	case 488:
+	case sip.StatusNotAcceptableHere:
 		return EndNotAcceptable
 	}
 	return EndRejected
 }
+
+// The result texts of behaviour.md §1.2 that are not in the table.
+const (
+	textInProgress   = "In progress"
+	textShuttingDown = "Server shutting down"
+	textInternal     = "Internal error"
+	textOverloaded   = "Server overloaded" // refused by overload protection
+)
+
+// resultText is the text of a result with this code about this leg, when
+// its ending has no text of its own.
+func resultText(code int, leg Leg) string {
+	switch {
+	case leg == LegNone && code == sip.StatusTrying:
+		return textInProgress
+	case ringing(code):
+		if leg == LegInitiator {
+			return "Ringing initiator"
+		}
+		return "Ringing destination"
+	case success(code):
+		if leg == LegInitiator {
+			return "Connected to initiator"
+		}
+		return "Connected to destination"
+	case failure(code):
+		if leg == LegInitiator {
+			return "Failed to connect to initiator"
+		}
+		return "Failed to connect to destination"
+	}
+	return ""
+}
+
+// The classes of SIP status codes (RFC 3261 §7.2).
+func provisional(code int) bool { return code < sip.StatusOK }
+func ringing(code int) bool     { return code >= sip.StatusRinging && code < sip.StatusOK }
+func success(code int) bool     { return code >= sip.StatusOK && code < 300 }
+func failure(code int) bool     { return code >= 300 }

@@ -75,8 +75,9 @@ type (
 		body []byte
 	}
 	legFailed struct {
-		role Leg
-		code int
+		role   Leg
+		ending Ending
+		code   int // the phone's final status, for the endings that carry it
 	} // the INVITE ended without a dialog
 	legEnded struct {
 		role   Leg
@@ -331,7 +332,7 @@ func (l *legActor) owns(tx *transport.ClientTx) bool {
 // finalCode is the status of a final response, 408 when none came.
 func finalCode(res *sip.Response) int {
 	if res == nil {
-		return 408
+		return sip.StatusRequestTimeout
 	}
 	return res.StatusCode
 }
@@ -342,7 +343,7 @@ func (l *legActor) onInviteResponse(ctx actor.Context, res *sip.Response) {
 		if l.phase == phaseCalling {
 			l.phase = phaseEarly
 		}
-		if res.StatusCode >= 180 && l.phase == phaseEarly {
+		if res.StatusCode >= sip.StatusRinging && l.phase == phaseEarly {
 			ctx.Send(ctx.Parent(), &legRinging{role: l.spec.role})
 		}
 	case res.IsSuccess():
@@ -373,16 +374,16 @@ func (l *legActor) onInviteResponse(ctx actor.Context, res *sip.Response) {
 		}
 		l.stopRing()
 		l.phase = phaseEnded
-		l.report(ctx, &legFailed{role: l.spec.role, code: res.StatusCode})
+		l.report(ctx, &legFailed{role: l.spec.role, ending: PhoneFailure(res.StatusCode), code: res.StatusCode})
 	}
 }
 
-// cancelCode is the result of an INVITE we ended ourselves.
-func (l *legActor) cancelCode() int {
+// cancelEnding is the ending of an INVITE we ended ourselves.
+func (l *legActor) cancelEnding() Ending {
 	if l.timedOut {
-		return 408
+		return EndTimeout
 	}
-	return 487
+	return EndCancelled
 }
 
 // onInviteDone: the INVITE transaction ended with no final response, no
@@ -393,22 +394,22 @@ func (l *legActor) onInviteDone(ctx actor.Context, err error) {
 	}
 	l.stopRing()
 	l.phase = phaseEnded
-	code := 408
+	ending := EndTimeout
 	if err != nil && !errors.Is(err, sip.ErrTransactionTimeout) {
-		code = 503
+		ending = EndTransportError
 		l.spec.log.Info("invite transaction failed", "leg", l.spec.role.String(), "error", err)
 	}
-	l.report(ctx, &legFailed{role: l.spec.role, code: code})
+	l.report(ctx, &legFailed{role: l.spec.role, ending: ending})
 }
 
 // retryWithCredentials answers a 401/407 challenge once, when credentials
 // are configured.
 func (l *legActor) retryWithCredentials(ctx actor.Context, res *sip.Response) bool {
-	if l.authDone || l.spec.password == "" || (res.StatusCode != 401 && res.StatusCode != 407) {
+	if l.authDone || l.spec.password == "" || (res.StatusCode != sip.StatusUnauthorized && res.StatusCode != sip.StatusProxyAuthRequired) {
 		return false
 	}
 	challengeHdr, authHdr := "WWW-Authenticate", "Authorization"
-	if res.StatusCode == 407 {
+	if res.StatusCode == sip.StatusProxyAuthRequired {
 		challengeHdr, authHdr = "Proxy-Authenticate", "Proxy-Authorization"
 	}
 	h := res.GetHeader(challengeHdr)
@@ -470,7 +471,7 @@ func (l *legActor) end(ctx actor.Context, h *legHangup) {
 		l.spec.tr.Abandon(l.inviteTx, nil)
 		l.inviteTx = nil
 		l.phase = phaseEnded
-		l.report(ctx, &legFailed{role: l.spec.role, code: l.cancelCode()})
+		l.report(ctx, &legFailed{role: l.spec.role, ending: l.cancelEnding()})
 	case phaseConfirmed:
 		l.ack(nil) // a 2xx must be ACKed before its dialog can be ended
 		l.phase = phaseEnding
@@ -487,7 +488,7 @@ func (l *legActor) end(ctx actor.Context, h *legHangup) {
 
 func (l *legActor) refer(ctx actor.Context, m *legRefer) {
 	if l.phase != phaseConfirmed {
-		ctx.Send(ctx.Parent(), &referAnswered{code: 481})
+		ctx.Send(ctx.Parent(), &referAnswered{code: sip.StatusCallTransactionDoesNotExists})
 		return
 	}
 	req := l.dialog.Request(sip.REFER, l.spec.tr.Contact(l.dialog.Transport()))
@@ -495,21 +496,21 @@ func (l *legActor) refer(ctx actor.Context, m *legRefer) {
 	req.AppendHeader(sip.NewHeader("Refer-To", "<"+m.target+">"))
 	req.AppendHeader(sip.NewHeader("Referred-By", "<"+m.referredBy+">"))
 	if l.referTx = l.startTx(req); l.referTx == nil {
-		ctx.Send(ctx.Parent(), &referAnswered{code: 408})
+		ctx.Send(ctx.Parent(), &referAnswered{code: sip.StatusRequestTimeout})
 	}
 }
 
 func (l *legActor) reInvite(ctx actor.Context, body []byte) {
 	if l.phase != phaseConfirmed || l.ourReInv != nil || l.pending != nil {
 		// RFC 3261 14.1: no INVITE while one is in progress either way.
-		ctx.Send(ctx.Parent(), &reInviteAnswered{role: l.spec.role, code: 491})
+		ctx.Send(ctx.Parent(), &reInviteAnswered{role: l.spec.role, code: sip.StatusRequestPending})
 		return
 	}
 	req := l.dialog.Request(sip.INVITE, l.spec.tr.Contact(l.dialog.Transport()))
 	transport.SetSDP(req, body)
 	l.ourReInvOfferless = len(body) == 0
 	if l.ourReInv = l.startTx(req); l.ourReInv == nil {
-		ctx.Send(ctx.Parent(), &reInviteAnswered{role: l.spec.role, code: 408})
+		ctx.Send(ctx.Parent(), &reInviteAnswered{role: l.spec.role, code: sip.StatusRequestTimeout})
 	}
 }
 
@@ -549,20 +550,20 @@ func (l *legActor) onRequest(ctx actor.Context, req *sip.Request) {
 		switch req.Method {
 		case sip.ACK:
 		case sip.NOTIFY:
-			l.respond(req, 200, "OK", nil) // a NOTIFY for a dialog we already gave up
+			l.respond(req, sip.StatusOK, "OK", nil) // a NOTIFY for a dialog we already gave up
 		default:
-			l.respond(req, 481, "Call/Transaction Does Not Exist", nil)
+			l.respond(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil)
 		}
 		return
 	}
 	switch req.Method {
 	case sip.BYE:
-		l.respond(req, 200, "OK", nil)
+		l.respond(req, sip.StatusOK, "OK", nil)
 		if l.phase < phaseEnded {
 			l.phase = phaseEnded
 			if p := l.pending; p != nil {
 				// RFC 3261 15.1.2: a BYE ends the pending re-INVITE with 487.
-				l.respond(p, 487, "Request Terminated", nil)
+				l.respond(p, sip.StatusRequestTerminated, "Request Terminated", nil)
 				l.pending = nil
 			}
 			l.report(ctx, &legEnded{role: l.spec.role, remote: true})
@@ -570,33 +571,33 @@ func (l *legActor) onRequest(ctx actor.Context, req *sip.Request) {
 	case sip.NOTIFY:
 		if !l.ownsReferNotify(req) {
 			// RFC 6665 §4.1.3: a NOTIFY for a subscription we do not have.
-			l.respond(req, 481, "Subscription Does Not Exist", nil)
+			l.respond(req, sip.StatusCallTransactionDoesNotExists, "Subscription Does Not Exist", nil)
 			return
 		}
-		l.respond(req, 200, "OK", nil)
+		l.respond(req, sip.StatusOK, "OK", nil)
 		code, err := parseSipfrag(req.Body())
 		if err != nil {
 			l.spec.log.Info("notify without a sipfrag status", "error", err)
 			return
 		}
-		ctx.Send(ctx.Parent(), &referNotify{code: code, final: code >= 200})
+		ctx.Send(ctx.Parent(), &referNotify{code: code, final: !provisional(code)})
 	case sip.INVITE:
 		if l.pending != nil && transport.BranchOf(l.pending) == transport.BranchOf(req) {
 			return // a retransmission of the re-INVITE we are answering
 		}
 		if l.phase != phaseConfirmed || l.pending != nil || l.ourReInv != nil {
-			l.respond(req, 491, "Request Pending", nil)
+			l.respond(req, sip.StatusRequestPending, "Request Pending", nil)
 			return
 		}
 		l.pending = req
 		ctx.Send(ctx.Parent(), &remoteReInvite{role: l.spec.role, body: req.Body()})
 	case sip.CANCEL:
 		if l.pending == nil || transport.BranchOf(l.pending) != transport.BranchOf(req) {
-			l.respond(req, 481, "Call/Transaction Does Not Exist", nil)
+			l.respond(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil)
 			return
 		}
-		l.respond(req, 200, "OK", nil)
-		l.respond(l.pending, 487, "Request Terminated", nil)
+		l.respond(req, sip.StatusOK, "OK", nil)
+		l.respond(l.pending, sip.StatusRequestTerminated, "Request Terminated", nil)
 		l.pending = nil
 	case sip.ACK:
 		if l.awaitingAck && l.answeredOK != nil && req.CSeq() != nil && req.CSeq().SeqNo == l.answeredOK.CSeq().SeqNo {
@@ -607,9 +608,9 @@ func (l *legActor) onRequest(ctx actor.Context, req *sip.Request) {
 			ctx.Send(ctx.Parent(), &remoteAck{role: l.spec.role, body: req.Body()})
 		}
 	case sip.INFO, sip.OPTIONS:
-		l.respond(req, 200, "OK", nil)
+		l.respond(req, sip.StatusOK, "OK", nil)
 	default:
-		l.respond(req, 405, "Method Not Allowed", nil)
+		l.respond(req, sip.StatusMethodNotAllowed, "Method Not Allowed", nil)
 	}
 }
 
@@ -641,14 +642,14 @@ func (l *legActor) answerPeerReInvite(m *legAnswerReq) {
 	}
 	l.pending = nil
 	reason := "OK"
-	if m.code >= 300 {
+	if failure(m.code) {
 		reason = "Not Accepted"
 	}
 	res := sip.NewResponseFromRequest(p, m.code, reason, m.body)
 	if len(m.body) > 0 {
 		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	}
-	if m.code < 300 {
+	if !failure(m.code) {
 		res.AppendHeader(l.spec.tr.ContactFor(p))
 	}
 	if err := l.spec.tr.Reply(p, res); err != nil {
@@ -705,7 +706,7 @@ func (l *legActor) abandon() {
 	l.stopRing()
 	l.okTimer.Stop()
 	if l.pending != nil {
-		l.respond(l.pending, 500, "Server Internal Error", nil)
+		l.respond(l.pending, sip.StatusInternalServerError, "Server Internal Error", nil)
 		l.pending = nil
 	}
 	tr := l.spec.tr

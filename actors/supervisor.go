@@ -97,9 +97,7 @@ func (c *callSupervisor) Receive(ctx actor.Context) {
 		c.self = newMailbox(ctx)
 		c.start(ctx)
 	case *actor.Stopping:
-		if !c.final {
-			c.emit(500, LegNone)
-		}
+		c.finish(EndInternal, LegNone, 0)
 	case *actor.Stopped:
 		c.stopTimer(&c.referTimer)
 		c.stopTimer(&c.durationTimer)
@@ -137,7 +135,7 @@ func (c *callSupervisor) Receive(ctx actor.Context) {
 		}
 	case callDurationUp:
 		c.log().Info("call time limit reached")
-		c.hangupAll(ctx, 0)
+		c.hangupAll(ctx, EndNone, 0)
 	case crashLeg:
 		if m.role == LegNone {
 			panic("injected fault: call supervisor")
@@ -150,20 +148,16 @@ func (c *callSupervisor) Receive(ctx actor.Context) {
 			c.spec.id, c.mode, c.results, c.final, c.ended[LegInitiator], c.ended[LegDestination],
 			c.legs[LegInitiator] != nil, c.legs[LegDestination] != nil, c.referring, c.referAccepted, c.connected))
 	case cancelCall:
-		if !c.final {
-			leg := LegInitiator
-			if c.legs[LegDestination] != nil || c.referring {
-				leg = LegDestination
-			}
-			c.emit(487, leg)
+		leg := LegInitiator
+		if c.legs[LegDestination] != nil || c.referring {
+			leg = LegDestination
 		}
-		c.hangupAll(ctx, 487)
+		c.finish(EndCancelled, leg, 0)
+		c.hangupAll(ctx, EndCancelled, 0)
 	case shutdownCall:
 		c.shuttingDown = true
-		if !c.final {
-			c.emit(503, LegNone)
-		}
-		c.hangupAll(ctx, 503)
+		c.finish(EndShutDown, LegNone, 0)
+		c.hangupAll(ctx, EndShutDown, 0)
 	}
 }
 
@@ -175,10 +169,10 @@ func (c *callSupervisor) start(ctx actor.Context) {
 	if c.spec.req.Anchor {
 		c.mode = ModeAnchored
 	}
-	c.emit(100, LegNone)
+	c.emit(sip.StatusTrying, LegNone)
 	if c.spec.shutDown {
 		c.shuttingDown = true
-		c.emit(503, LegNone)
+		c.finish(EndShutDown, LegNone, 0)
 		c.maybeStop(ctx)
 		return
 	}
@@ -217,15 +211,28 @@ func (c *callSupervisor) spawnLeg(ctx actor.Context, spec legSpec) {
 	c.legs[spec.role] = ctx.Spawn(props)
 }
 
-// emit reports a result; nothing follows the final one.
+// emit reports a result that is not final: 100, or a leg's 180 or 200.
 func (c *callSupervisor) emit(code int, leg Leg) {
+	c.report(Progress{CallID: c.spec.id, Code: code, Leg: leg, Text: resultText(code, leg), At: time.Now()})
+}
+
+// finish reports the final result: the call ended so, about leg; code is
+// the phone's status when the ending carries it (EndRejected, EndBusy, ...).
+func (c *callSupervisor) finish(e Ending, leg Leg, code int) {
+	code = e.CodeOr(code)
+	text := e.Text()
+	if text == "" {
+		text = resultText(code, leg)
+	}
+	c.report(Progress{CallID: c.spec.id, Code: code, Leg: leg, Text: text, At: time.Now(), Ending: e})
+}
+
+// report passes a result on; nothing follows the final one.
+func (c *callSupervisor) report(p Progress) {
 	if c.final {
 		return
 	}
-	p := Progress{CallID: c.spec.id, Code: code, Leg: leg, Text: resultText(code, leg), At: time.Now()}
-	if code == 500 {
-		p.Text = textInternal
-	}
+	code, leg := p.Code, p.Leg
 	c.final = p.Final()
 	c.results = append(c.results, fmt.Sprintf("%d%s", code, leg.String()))
 	// One INFO line per call (its final); the steps before it are DEBUG, so
@@ -235,7 +242,11 @@ func (c *callSupervisor) emit(code int, leg Leg) {
 		level = slog.LevelInfo
 	}
 	if c.log().Enabled(context.Background(), level) {
-		c.log().Log(context.Background(), level, "call result", "code", code, "leg", leg.String(), "text", p.Text, "mode", string(c.mode))
+		attrs := []any{"code", code, "leg", leg.String(), "text", p.Text, "mode", string(c.mode)}
+		if c.final {
+			attrs = append(attrs, "ending", p.Ending.String())
+		}
+		c.log().Log(context.Background(), level, "call result", attrs...)
 	}
 	c.spec.settings.observe(c.spec.req, p)
 	c.spec.onProgress(p)
@@ -244,16 +255,16 @@ func (c *callSupervisor) emit(code int, leg Leg) {
 func (c *callSupervisor) onRinging(role Leg) {
 	if !c.rang[role] {
 		c.rang[role] = true
-		c.emit(180, role)
+		c.emit(sip.StatusRinging, role)
 	}
 }
 
 func (c *callSupervisor) onAnswered(ctx actor.Context, m *legAnswered) {
 	switch m.role {
 	case LegInitiator:
-		c.emit(200, LegInitiator)
+		c.emit(sip.StatusOK, LegInitiator)
 		if c.shuttingDown || c.final {
-			c.hangupAll(ctx, 0)
+			c.hangupAll(ctx, EndNone, 0)
 			return
 		}
 		if c.mode == ModeAnchored {
@@ -266,15 +277,15 @@ func (c *callSupervisor) onAnswered(ctx actor.Context, m *legAnswered) {
 	case LegDestination:
 		if c.ended[LegInitiator] || c.final {
 			ctx.Send(c.legs[LegDestination], &legAck{})
-			c.hangupAll(ctx, 487)
+			c.hangupAll(ctx, EndCancelled, 0)
 			return
 		}
 		offer, err := c.initSDP.rewrite(m.body)
 		if err != nil {
 			c.log().Info("destination answered without a usable offer", "error", err)
 			ctx.Send(c.legs[LegDestination], &legAck{})
-			c.emit(488, LegDestination)
-			c.hangupAll(ctx, 488)
+			c.finish(EndNotAcceptable, LegDestination, 0)
+			c.hangupAll(ctx, EndNotAcceptable, 0)
 			return
 		}
 		c.setupReInvite = true
@@ -314,7 +325,7 @@ func (c *callSupervisor) onReferAnswered(ctx actor.Context, code int) {
 	if !c.referring || c.referAccepted {
 		return
 	}
-	if code >= 200 && code < 300 {
+	if success(code) {
 		c.referAccepted = true
 		c.startReferTimer(ctx) // now waiting for the final NOTIFY
 		return
@@ -349,18 +360,19 @@ func (c *callSupervisor) onReferNotify(ctx actor.Context, m *referNotify) {
 		c.startReferTimer(ctx)
 	}
 	switch {
-	case m.code >= 180 && m.code < 200:
+	case ringing(m.code):
 		c.onRinging(LegDestination)
-	case m.code >= 200 && m.code < 300:
+	case success(m.code):
 		c.referAccepted = true
-		c.emit(200, LegDestination)
+		c.finish(EndAnswered, LegDestination, 0)
 		c.referGen++
-		c.hangup(ctx, LegInitiator, 0)
+		c.hangup(ctx, LegInitiator, EndNone, 0)
 		c.maybeStop(ctx)
-	case m.code >= 300:
+	case failure(m.code):
 		c.referGen++
-		c.emit(m.code, LegDestination)
-		c.hangup(ctx, LegInitiator, m.code)
+		e := TransferFailure(m.code)
+		c.finish(e, LegDestination, m.code)
+		c.hangup(ctx, LegInitiator, e, m.code)
 		c.maybeStop(ctx)
 	}
 }
@@ -370,17 +382,17 @@ func (c *callSupervisor) onReferTimeout(ctx actor.Context, gen int) {
 		return
 	}
 	if !c.referAccepted {
-		c.fallBack(ctx, 408)
+		c.fallBack(ctx, EndTimeout.Code())
 		return
 	}
-	c.emit(408, LegDestination)
-	c.hangup(ctx, LegInitiator, 408)
+	c.finish(EndTimeout, LegDestination, 0)
+	c.hangup(ctx, LegInitiator, EndTimeout, 0)
 	c.maybeStop(ctx)
 }
 
 func (c *callSupervisor) onReInviteAnswered(ctx actor.Context, m *reInviteAnswered) {
 	if c.setupReInvite && m.role == LegInitiator {
-		if m.code == 491 && c.glareRetries < 2 && !c.final {
+		if m.code == sip.StatusRequestPending && c.glareRetries < 2 && !c.final {
 			// Glare with the initiator's own re-INVITE: try again after
 			// 2.1 to 4 s (RFC 3261 14.1) rather than fail the call.
 			c.glareRetries++
@@ -389,26 +401,26 @@ func (c *callSupervisor) onReInviteAnswered(ctx actor.Context, m *reInviteAnswer
 			return
 		}
 		c.setupReInvite = false
-		if m.code >= 200 && m.code < 300 && !c.final {
+		if success(m.code) && !c.final {
 			answer, err := c.destSDP.rewrite(m.body)
 			if err == nil {
 				ctx.Send(c.legs[LegDestination], &legAck{body: answer})
 				c.connected = true
-				c.emit(200, LegDestination)
+				c.finish(EndAnswered, LegDestination, 0)
 				if d := c.spec.req.Options.timeLimit(c.spec.settings.maxCallDuration); d > 0 {
 					c.durationTimer = c.spec.settings.clock.After(d, c.self, callDurationUp{})
 				}
 				return
 			}
 			c.log().Info("initiator answered without usable sdp", "error", err)
-			m.code = 488
 		}
 		ctx.Send(c.legs[LegDestination], &legAck{})
-		if m.code < 300 {
-			m.code = 488
+		e := EndNotAcceptable // a 2xx without a usable answer
+		if failure(m.code) {
+			e = PhoneFailure(m.code)
 		}
-		c.emit(m.code, LegDestination)
-		c.hangupAll(ctx, m.code)
+		c.finish(e, LegDestination, m.code)
+		c.hangupAll(ctx, e, m.code)
 		return
 	}
 	// The answer to a relayed re-INVITE goes back to the leg that sent it.
@@ -418,7 +430,7 @@ func (c *callSupervisor) onReInviteAnswered(ctx actor.Context, m *reInviteAnswer
 	from := c.relayFrom
 	c.relayFrom = LegNone
 	body := m.body
-	if m.code >= 200 && m.code < 300 && len(body) > 0 {
+	if success(m.code) && len(body) > 0 {
 		if b, err := c.sdpFor(from).rewrite(body); err == nil {
 			body = b
 		}
@@ -467,14 +479,14 @@ func other(role Leg) Leg {
 func (c *callSupervisor) onRemoteReInvite(ctx actor.Context, m *remoteReInvite) {
 	to := other(m.role)
 	if !c.connected || c.relayFrom != LegNone || c.ended[to] {
-		ctx.Send(c.legs[m.role], &legAnswerReq{code: 491})
+		ctx.Send(c.legs[m.role], &legAnswerReq{code: sip.StatusRequestPending})
 		return
 	}
 	var body []byte
 	if len(m.body) > 0 {
 		b, err := c.sdpFor(to).rewrite(m.body)
 		if err != nil {
-			ctx.Send(c.legs[m.role], &legAnswerReq{code: 488})
+			ctx.Send(c.legs[m.role], &legAnswerReq{code: sip.StatusNotAcceptableHere})
 			return
 		}
 		body = b
@@ -486,13 +498,12 @@ func (c *callSupervisor) onRemoteReInvite(ctx actor.Context, m *remoteReInvite) 
 
 func (c *callSupervisor) onLegFailed(ctx actor.Context, m *legFailed) {
 	c.ended[m.role] = true
+	c.finish(m.ending, m.role, m.code)
 	switch m.role {
 	case LegInitiator:
-		c.emit(m.code, LegInitiator)
-		c.hangupAll(ctx, m.code)
+		c.hangupAll(ctx, m.ending, m.code)
 	case LegDestination:
-		c.emit(m.code, LegDestination)
-		c.hangup(ctx, LegInitiator, m.code)
+		c.hangup(ctx, LegInitiator, m.ending, m.code)
 	}
 	c.maybeStop(ctx)
 }
@@ -505,7 +516,7 @@ func (c *callSupervisor) onLegEnded(ctx actor.Context, m *legEnded) {
 	switch {
 	case c.final:
 		// Connected or finished: a hang-up on one side ends the other.
-		c.hangup(ctx, other(m.role), 0)
+		c.hangup(ctx, other(m.role), EndNone, 0)
 	case m.role == LegInitiator && c.referAccepted:
 		// A transferee may hang up before its final NOTIFY: keep waiting
 		// for it (the router answers NOTIFYs for ended dialogs).
@@ -513,11 +524,11 @@ func (c *callSupervisor) onLegEnded(ctx actor.Context, m *legEnded) {
 	default:
 		// The initiator left before the destination connected.
 		if c.legs[LegDestination] != nil || c.referring {
-			c.emit(487, LegDestination)
+			c.finish(EndCancelled, LegDestination, 0)
 		} else {
-			c.emit(487, m.role)
+			c.finish(EndCancelled, m.role, 0)
 		}
-		c.hangupAll(ctx, 487)
+		c.hangupAll(ctx, EndCancelled, 0)
 	}
 	c.maybeStop(ctx)
 }
@@ -528,38 +539,30 @@ func (c *callSupervisor) onLegTerminated(ctx actor.Context, who *actor.PID) {
 			// Only a crash stops a leg before it reported its end.
 			c.ended[role] = true
 			c.log().Error("call leg stopped unexpectedly", "leg", Leg(role).String())
-			c.emit(500, Leg(role))
-			c.hangupAll(ctx, 500)
+			c.finish(EndInternal, Leg(role), 0)
+			c.hangupAll(ctx, EndInternal, 0)
 		}
 	}
 	c.maybeStop(ctx)
 }
 
-func (c *callSupervisor) hangup(ctx actor.Context, role Leg, code int) {
+// hangup ends role's leg because the call ended so (EndNone: a plain
+// hang-up, no Reason header); code is the phone's status when the ending
+// carries it.
+func (c *callSupervisor) hangup(ctx actor.Context, role Leg, e Ending, code int) {
 	if pid := c.legs[role]; pid != nil && !c.ended[role] {
-		ctx.Send(pid, &legHangup{code: code, text: reasonText(code, role)})
+		h := &legHangup{}
+		if e != EndNone {
+			h.code = e.CodeOr(code)
+			h.text = e.ByeReason(h.code, other(role))
+		}
+		ctx.Send(pid, h)
 	}
 }
 
-// reasonText is the text of the Reason header on the BYE that ends role's
-// leg because of code: what happened elsewhere, not to this leg.
-func reasonText(code int, role Leg) string {
-	switch code {
-	case 0:
-		return ""
-	case 503:
-		return textShuttingDown
-	case 500:
-		return textInternal
-	case 487:
-		return "Call cancelled"
-	}
-	return resultText(code, other(role))
-}
-
-func (c *callSupervisor) hangupAll(ctx actor.Context, code int) {
-	c.hangup(ctx, LegInitiator, code)
-	c.hangup(ctx, LegDestination, code)
+func (c *callSupervisor) hangupAll(ctx actor.Context, e Ending, code int) {
+	c.hangup(ctx, LegInitiator, e, code)
+	c.hangup(ctx, LegDestination, e, code)
 	c.maybeStop(ctx)
 }
 

@@ -9,17 +9,18 @@ import (
 // State is where a call stands, as the JSON API reports it.
 type State string
 
-// The states of a call, in the order a successful call passes them.
+// The states of a call, in the order a successful call passes them. A
+// finished call's state is its ending's CDRState.
 const (
 	StateStarting           State = "starting"            // admitted, no result seen yet
 	StateInProgress         State = "in_progress"         // 100
 	StateRingingInitiator   State = "ringing_initiator"   // 180 Initiator
 	StateInitiatorConnected State = "initiator_connected" // 200 Initiator
 	StateRingingDestination State = "ringing_destination" // 180 Destination
-	StateConnected          State = "connected"           // final 2xx Destination
+	StateConnected          State = actors.StateConnected // final 2xx Destination
 	StateEnded              State = "ended"               // connected, and since hung up
-	StateCancelled          State = "cancelled"           // final 487
-	StateFailed             State = "failed"              // any other final
+	StateCancelled          State = actors.StateCancelled // final 487
+	StateFailed             State = actors.StateFailed    // any other final
 )
 
 // States lists every State, in that order.
@@ -36,7 +37,16 @@ type Result struct {
 
 // Final reports whether r ends its call's results (see actors.Progress.Final).
 func (r Result) Final() bool {
-	return r.Code >= 300 || (r.Code >= 200 && r.Leg == actors.LegDestination.String())
+	return actors.Progress{Code: r.Code, Leg: legOf(r.Leg)}.Final()
+}
+
+func legOf(name string) actors.Leg {
+	for _, l := range []actors.Leg{actors.LegInitiator, actors.LegDestination} {
+		if l.String() == name {
+			return l
+		}
+	}
+	return actors.LegNone
 }
 
 func resultOf(p actors.Progress) Result {
@@ -88,21 +98,17 @@ func (c Call) StartedAt() time.Time {
 	return c.CreatedAt
 }
 
-// stateAfter is the state a call is in once r has been reported.
-func stateAfter(r Result) State {
+// stateAfter is the state a call is in once p has been reported.
+func stateAfter(p actors.Progress) State {
 	switch {
-	case r.Final() && r.Code < 300:
-		return StateConnected
-	case r.Code == 487:
-		return StateCancelled
-	case r.Final():
-		return StateFailed
-	case r.Code == 100:
+	case p.Final():
+		return State(p.End().CDRState())
+	case p.Leg == actors.LegNone:
 		return StateInProgress
-	case r.Code < 200 && r.Leg == actors.LegInitiator.String():
-		return StateRingingInitiator
-	case r.Leg == actors.LegInitiator.String():
+	case p.Answered():
 		return StateInitiatorConnected
+	case p.Leg == actors.LegInitiator:
+		return StateRingingInitiator
 	default:
 		return StateRingingDestination
 	}

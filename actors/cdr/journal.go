@@ -211,7 +211,7 @@ func (j *Journal) Result(req actors.CallRequest, p actors.Progress) {
 		e.expireAt = time.Time{} // it is running after all
 	}
 	e.call.Results = append(e.call.Results, r)
-	e.call.State = stateAfter(r)
+	e.call.State = stateAfter(p)
 	for w := range e.watchers {
 		w.send(r)
 	}

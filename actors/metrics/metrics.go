@@ -122,19 +122,13 @@ func (m *Metrics) CallResult(c cdr.Call, p actors.Progress) {
 	m.resultCounter(p.Code, p.Leg).Inc()
 	since := p.At.Sub(c.StartedAt()).Seconds()
 	switch {
-	case p.Code >= 200 && p.Code < 300 && p.Leg == actors.LegInitiator:
+	case p.Answered() && p.Leg == actors.LegInitiator:
 		m.toAnswer.Observe(since)
 	case p.Final():
-		outcome := "failed"
-		switch {
-		case p.Code < 300:
-			outcome = "connected"
-		case p.Code == 487:
-			outcome = "cancelled"
-		}
-		m.toFinal.WithLabelValues(outcome).Observe(since)
+		end := p.End()
+		m.toFinal.WithLabelValues(end.MetricsLabel()).Observe(since)
 		if c.Mode == actors.ModeRefer && p.Leg == actors.LegDestination {
-			m.referOutcomes.WithLabelValues(referOutcome(p.Code)).Inc()
+			m.referOutcomes.WithLabelValues(end.ReferOutcome()).Inc()
 		}
 	}
 }
@@ -155,18 +149,6 @@ func (m *Metrics) resultCounter(code int, leg actors.Leg) prometheus.Counter {
 type resultKey struct {
 	code int
 	leg  actors.Leg
-}
-
-func referOutcome(code int) string {
-	switch {
-	case code < 300:
-		return "transferred"
-	case code == 408:
-		return "timeout"
-	case code == 487:
-		return "cancelled"
-	}
-	return "failed"
 }
 
 // CallFallback counts a REFER refused or unanswered; see cdr.Follower.

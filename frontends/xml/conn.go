@@ -119,7 +119,7 @@ func (c *connActor) Receive(ctx actor.Context) {
 		if !c.closing {
 			for seq, st := range c.streams {
 				c.endStream(seq)
-				c.send(st.raw, result{code: 503, text: "Server shutting down"})
+				c.send(st.raw, problemResult(intake.Of(actors.EndRefusedShutDown)))
 			}
 			c.closeAfterFlush()
 		}
@@ -136,7 +136,7 @@ func (c *connActor) handleRequest(ctx actor.Context, req *request) {
 		return
 	}
 	if c.draining {
-		c.send(req.raw, result{code: 503, text: "Server shutting down"})
+		c.send(req.raw, problemResult(intake.Of(actors.EndRefusedShutDown)))
 		return
 	}
 	call, rerr := req.callRequest(c.s.opts.Translate, c.s.opts.CallOptions)
@@ -168,7 +168,7 @@ func (c *connActor) handleRequest(ctx actor.Context, req *request) {
 			c.log.Error("XML call not started", "initiator", call.Initiator, "destination", call.Destination, "err", err)
 		}
 		c.endStream(seq)
-		c.send(st.raw, result{code: p.Ending.XMLCode(), text: p.Text, retryAfter: p.RetryAfter})
+		c.send(st.raw, problemResult(p))
 		c.closeIfDone()
 		return
 	}
@@ -182,7 +182,7 @@ func (c *connActor) handleProgress(m progressMsg) {
 		return // after the final, or for a connection that is going away
 	}
 	res := result{code: m.p.Code, leg: m.p.Leg, text: m.p.Text}
-	if m.p.Code == 100 && m.p.Leg == actors.LegNone {
+	if m.p.Leg == actors.LegNone && !m.p.Final() { // the 100 In progress
 		res.initiator, res.destination = st.initiator, st.destination
 	}
 	if m.p.Final() {
@@ -272,7 +272,7 @@ func (c *connActor) readLoop(self *actor.PID) {
 		req, err = dec.next()
 		ir.requestStart = time.Time{}
 		if errors.Is(err, errRequestTimeout) {
-			c.s.root.Send(self, requestFailed{&requestError{408, "Request timeout"}})
+			c.s.root.Send(self, requestFailed{errorOf(actors.EndRequestTimeout, "")})
 			_, err = io.Copy(io.Discard, br)
 			break
 		}

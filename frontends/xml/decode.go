@@ -27,6 +27,15 @@ type requestError struct {
 
 func (e *requestError) Error() string { return e.text }
 
+// errorOf is the request error of an ending, with its own text unless
+// text says more.
+func errorOf(e actors.Ending, text string) *requestError {
+	if text == "" {
+		text = e.Text()
+	}
+	return &requestError{e.XMLCode(), text}
+}
+
 // request is one decoded document, before validation.
 type request struct {
 	raw         []byte // the <Request> element as received; nil when there was none
@@ -130,7 +139,7 @@ func (d *requestDecoder) next() (*request, error) {
 			return nil, err
 		}
 		if b != '<' {
-			return nil, &requestError{400, "Parse error"}
+			return nil, errorOf(actors.EndParseError, "")
 		}
 		if !started && d.onStart != nil {
 			d.onStart()
@@ -146,7 +155,7 @@ func (d *requestDecoder) next() (*request, error) {
 		case xml.StartElement:
 			return d.document(t)
 		default: // CDATA or an end tag outside any element
-			return nil, &requestError{400, "Parse error"}
+			return nil, errorOf(actors.EndParseError, "")
 		}
 	}
 }
@@ -178,11 +187,11 @@ func (d *requestDecoder) skipSpace() (byte, error) {
 func (d *requestDecoder) fail(err error) error {
 	switch {
 	case errors.Is(d.rec.err, errRequestTooLarge):
-		return &requestError{413, "Request too large"}
+		return errorOf(actors.EndTooLarge, "")
 	case d.rec.err != nil && d.rec.err != io.EOF:
 		return d.rec.err
 	}
-	return &requestError{400, "Parse error"}
+	return errorOf(actors.EndParseError, "")
 }
 
 // document reads the root element and everything in it.

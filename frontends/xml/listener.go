@@ -6,7 +6,9 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/clicktocall/clicktocall/actors"
 	"github.com/clicktocall/clicktocall/frontends/connlimit"
+	"github.com/clicktocall/clicktocall/intake"
 )
 
 // Messages of the listener actor.
@@ -56,7 +58,7 @@ func (l *listenerActor) Receive(ctx actor.Context) {
 
 func (l *listenerActor) admit(ctx actor.Context, c net.Conn) {
 	if l.draining {
-		go refuse(c, "Server shutting down")
+		go refuse(c, intake.Of(actors.EndRefusedShutDown))
 		return
 	}
 	cfg := l.s.opts.Config
@@ -65,11 +67,11 @@ func (l *listenerActor) admit(ctx actor.Context, c net.Conn) {
 	case nil: // admitted
 	case connlimit.ErrTooManyFromIP:
 		l.s.log.Warn("XML connection refused: too many connections from client", "client", c.RemoteAddr().String(), "max_connections_per_ip", cfg.MaxConnsPerIP)
-		go refuse(c, "Too many connections from "+ip)
+		go refuse(c, &intake.Problem{Ending: actors.EndTooManyConnections, Text: "Too many connections from " + ip})
 		return
 	default:
 		l.s.log.Warn("XML connection refused: too many connections", "client", c.RemoteAddr().String(), "max_connections", cfg.MaxConns)
-		go refuse(c, "Too many connections")
+		go refuse(c, &intake.Problem{Ending: actors.EndTooManyConnections, Text: "Too many connections"})
 		return
 	}
 	pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newConnActor(l.s, c, ip) },
@@ -90,9 +92,9 @@ func (l *listenerActor) checkDrained() {
 // refuse answers a connection that is not admitted with a 503 and closes it.
 // It runs in its own goroutine: a client that does not read must not hold up
 // the listener.
-func refuse(c net.Conn, text string) {
+func refuse(c net.Conn, p *intake.Problem) {
 	_ = c.SetDeadline(time.Now().Add(lingerTime))
-	_, err := c.Write(appendResponse(nil, nil, result{code: 503, text: text}))
+	_, err := c.Write(appendResponse(nil, nil, result{code: p.Ending.XMLCode(), text: p.Text}))
 	if err == nil {
 		closeGracefully(c)
 		return

@@ -14,11 +14,11 @@ import (
 func (r *request) callRequest(translate func(string) (string, error), options *calloptions.Policy) (actors.CallRequest, *requestError) {
 	switch {
 	case r.unknown != "":
-		return actors.CallRequest{}, &requestError{400, "Unknown method"}
+		return actors.CallRequest{}, errorOf(actors.EndParseError, "Unknown method")
 	case r.duplicate != "":
-		return actors.CallRequest{}, &requestError{400, "Duplicate " + r.duplicate + " tag"}
+		return actors.CallRequest{}, errorOf(actors.EndParseError, "Duplicate "+r.duplicate+" tag")
 	case r.nested != "":
-		return actors.CallRequest{}, &requestError{400, r.nested + " must contain text only"}
+		return actors.CallRequest{}, errorOf(actors.EndParseError, r.nested+" must contain text only")
 	}
 	call, p := intake.Intake{Translate: translate, Options: options}.Check(intake.Raw{
 		Initiator:   r.initiator,
@@ -28,7 +28,7 @@ func (r *request) callRequest(translate func(string) (string, error), options *c
 		Options:     r.options,
 	})
 	if p != nil {
-		return call, &requestError{p.Ending.XMLCode(), p.Text}
+		return call, errorOf(p.Ending, p.Text)
 	}
 	return call, nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/clicktocall/clicktocall/actors"
+	"github.com/clicktocall/clicktocall/intake"
 )
 
 // result is one <Response> of a request's stream.
@@ -19,6 +20,12 @@ type result struct {
 	// retryAfter, on a refusal at a limit or under overload, tells the
 	// client when to try again (a RetryAfter attribute, whole seconds).
 	retryAfter time.Duration
+}
+
+// problemResult is the final result of a request refused before its call
+// started.
+func problemResult(p *intake.Problem) result {
+	return result{code: p.Ending.XMLCode(), text: p.Text, retryAfter: p.RetryAfter}
 }
 
 // appendResponse renders one response document: the request element as it
