@@ -207,17 +207,7 @@ func (e *docsEnv) benchSIPp(t *testing.T, c docCommand) {
 // checkClusterBlock checks a block of docs/cluster.md: see docExceptions.
 func checkClusterBlock(e *docsEnv, t *testing.T, c docCommand) {
 	checkSyntax(e, t, c)
-	const e2e = "TestClusterOfThreeNodesAnswersForEveryCallOnEveryNode"
-	files, _ := filepath.Glob("*_test.go")
-	found := false
-	for _, f := range files {
-		if src, _ := os.ReadFile(f); strings.Contains(string(src), "\nfunc "+e2e+"(t *testing.T)") {
-			found = true
-		}
-	}
-	if !found {
-		t.Errorf("docs/cluster.md: %s, which runs its commands, is gone", e2e)
-	}
+	runByTest("TestClusterOfThreeNodesAnswersForEveryCallOnEveryNode")(e, t, c)
 	text := c.block.text
 	if strings.Contains(text, "etcd --") {
 		needTool(t, "etcd")
@@ -254,5 +244,18 @@ func TestDocsConfigBlocks(t *testing.T) {
 	}
 	if n == 0 {
 		t.Error("no hcl block found")
+	}
+}
+
+// runByTest: the command is run by a test of its own, which must exist.
+func runByTest(name string) func(*docsEnv, *testing.T, docCommand) {
+	return func(_ *docsEnv, t *testing.T, c docCommand) {
+		files, _ := filepath.Glob("*_test.go")
+		for _, f := range files {
+			if src, _ := os.ReadFile(f); strings.Contains(string(src), "\nfunc "+name+"(t *testing.T)") {
+				return
+			}
+		}
+		t.Errorf("%v: %s, which runs it, is gone", c, name)
 	}
 }

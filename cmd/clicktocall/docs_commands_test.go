@@ -48,12 +48,6 @@ type docCheck struct {
 	check func(e *docsEnv, t *testing.T, c docCommand)
 }
 
-// docPagesWithOwnTest are pages whose commands other tests run.
-var docPagesWithOwnTest = map[string]string{
-	"docs/console.md":      "TestDocsConsoleCommands",
-	"docs/bench-report.md": "TestDocsBenchReport",
-}
-
 // docRuns are the checks that run a command as written (addresses
 // replaced) and assert on its output.
 var docRuns = []*docCheck{
@@ -63,6 +57,8 @@ var docRuns = []*docCheck{
 	{match: regexp.MustCompile(`^curl -d initiator=.* anchor=true`), check: (*docsEnv).httpAnchored},
 	{match: regexp.MustCompile(`^curl --digest -u "admin:\$CLICKTOCALL_HTTP_PASSWORD"`), check: (*docsEnv).httpDigest},
 	{match: regexp.MustCompile(`(?s)^printf '<ClickToCall>.*\| nc -N localhost 5094$`), check: (*docsEnv).xmlNC},
+	{page: "docs/console.md", match: regexp.MustCompile(``), check: runByTest("TestDocsConsoleCommands")},
+	{page: "docs/bench-report.md", match: regexp.MustCompile(`^go run \./bench -start-server -rate \d+ -duration \S+ -report report\.html$`), check: runByTest("TestDocsBenchReport")},
 	{page: "docs/api.md", match: regexp.MustCompile(``), check: (*docsEnv).api},
 	{page: "docs/tls.md", match: regexp.MustCompile(``), check: (*docsEnv).tls},
 	{match: regexp.MustCompile(`^clicktocall check -config deploy/config\.hcl$`), check: (*docsEnv).checkDeployConfig},
@@ -88,6 +84,9 @@ var docExceptions = []*docCheck{
 	{match: regexp.MustCompile(`^go run \./bench -start-server -search\b`),
 		why:   "a search of up to ten 10 s steps: two 1 s steps, 20 then 40 calls/s",
 		check: (*docsEnv).benchSearch},
+	{match: regexp.MustCompile(`(?s)^go run \./bench -start-server -baseline-bin \S+ .*-ab-rounds \d+`),
+		why:   "an A/B run of two builds, minutes long: the flags are the bench's",
+		check: checkBenchFlags},
 	{match: regexp.MustCompile(`^git worktree add /tmp/ctc-base`), block: true,
 		why:   "A/B runs of two builds, minutes each, from a worktree of an old commit: bash -n, and the flags are the bench's",
 		check: checkBenchFlags},
@@ -150,7 +149,7 @@ func TestDocsCommands(t *testing.T) {
 	used := map[*docCheck]bool{}
 	blocks := map[*fence]bool{}
 	for _, c := range shellCommands(t, mdPages(t)) {
-		if docPagesWithOwnTest[c.page] != "" || blocks[c.block] {
+		if blocks[c.block] {
 			continue
 		}
 		var hits []*docCheck
@@ -178,11 +177,6 @@ func TestDocsCommands(t *testing.T) {
 		}
 		if !used[ch] {
 			t.Errorf("the check for %q matched no command of the pages", ch.match)
-		}
-	}
-	for name, own := range docPagesWithOwnTest {
-		if _, err := os.Stat(filepath.Join("..", "..", name)); err != nil {
-			t.Errorf("%s, whose commands %s runs: %v", name, own, err)
 		}
 	}
 }
