@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clicktocall/clicktocall/actors/metrics"
 	"github.com/clicktocall/clicktocall/config"
+	"github.com/clicktocall/clicktocall/observe/metrics"
 )
 
 func readRepoFile(t *testing.T, path string) string {
@@ -65,10 +65,10 @@ func TestDeployFiles(t *testing.T) {
 	}
 
 	// Every metric the alerts and the dashboard use is one the server
-	// exports: its own (declared in actors/metrics), and the Go and
+	// exports: its own (declared in observe/metrics), and the Go and
 	// process collectors' (in a scrape).
 	exported := map[string]bool{}
-	for _, dir := range []string{"actors/metrics"} {
+	for _, dir := range []string{"observe/metrics"} {
 		files, _ := filepath.Glob(filepath.Join("..", "..", dir, "*.go"))
 		for _, f := range files {
 			src, _ := os.ReadFile(f)

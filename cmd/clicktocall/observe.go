@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/clicktocall/clicktocall/actors"
-	"github.com/clicktocall/clicktocall/actors/cdr"
-	"github.com/clicktocall/clicktocall/actors/metrics"
-	"github.com/clicktocall/clicktocall/actors/siptrace"
 	"github.com/clicktocall/clicktocall/config"
 	"github.com/clicktocall/clicktocall/config/logging"
+	"github.com/clicktocall/clicktocall/observe/cdr"
+	"github.com/clicktocall/clicktocall/observe/metrics"
+	"github.com/clicktocall/clicktocall/observe/siptrace"
 )
 
 // observability is what watches the calls: the call journal (the engine's

@@ -15,11 +15,11 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/clicktocall/clicktocall/actors"
-	"github.com/clicktocall/clicktocall/actors/cdr"
 	"github.com/clicktocall/clicktocall/config"
 	"github.com/clicktocall/clicktocall/frontends/http/webhook"
 	"github.com/clicktocall/clicktocall/intake"
 	"github.com/clicktocall/clicktocall/intake/calloptions"
+	"github.com/clicktocall/clicktocall/observe/cdr"
 )
 
 // The Origin of calls from each interface of this server.

@@ -7,8 +7,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/clicktocall/clicktocall/actors/cdr"
 	"github.com/clicktocall/clicktocall/config"
+	"github.com/clicktocall/clicktocall/observe/cdr"
 )
 
 // FuzzCreateCallBody posts arbitrary bodies to /api/v1/calls: every answer

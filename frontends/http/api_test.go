@@ -17,10 +17,10 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/clicktocall/clicktocall/actors"
-	"github.com/clicktocall/clicktocall/actors/cdr"
-	"github.com/clicktocall/clicktocall/actors/metrics"
 	"github.com/clicktocall/clicktocall/config"
 	"github.com/clicktocall/clicktocall/intake"
+	"github.com/clicktocall/clicktocall/observe/cdr"
+	"github.com/clicktocall/clicktocall/observe/metrics"
 )
 
 // apiServer is a server with a call journal in front of a fake engine.

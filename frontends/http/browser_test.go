@@ -24,8 +24,8 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
-	"github.com/clicktocall/clicktocall/actors/cdr"
 	"github.com/clicktocall/clicktocall/bench/phone"
+	"github.com/clicktocall/clicktocall/observe/cdr"
 )
 
 // browser is a headless Chromium with one page, driven over CDP.

@@ -14,8 +14,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/clicktocall/clicktocall/actors/metrics"
-	"github.com/clicktocall/clicktocall/actors/siptrace"
+	"github.com/clicktocall/clicktocall/observe/metrics"
+	"github.com/clicktocall/clicktocall/observe/siptrace"
 )
 
 //go:embed charts.js

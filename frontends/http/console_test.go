@@ -11,9 +11,9 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/clicktocall/clicktocall/actors"
-	"github.com/clicktocall/clicktocall/actors/metrics"
-	"github.com/clicktocall/clicktocall/actors/siptrace"
 	"github.com/clicktocall/clicktocall/bench/phone"
+	"github.com/clicktocall/clicktocall/observe/metrics"
+	"github.com/clicktocall/clicktocall/observe/siptrace"
 )
 
 // traceLabels reads GET /api/v1/calls/{id}/trace as "leg direction what"

@@ -23,13 +23,13 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/clicktocall/clicktocall/actors"
-	"github.com/clicktocall/clicktocall/actors/cdr"
-	"github.com/clicktocall/clicktocall/actors/metrics"
-	"github.com/clicktocall/clicktocall/actors/siptrace"
 	"github.com/clicktocall/clicktocall/bench/phone"
 	"github.com/clicktocall/clicktocall/config"
 	"github.com/clicktocall/clicktocall/config/logging"
 	"github.com/clicktocall/clicktocall/frontends/http/webhook"
+	"github.com/clicktocall/clicktocall/observe/cdr"
+	"github.com/clicktocall/clicktocall/observe/metrics"
+	"github.com/clicktocall/clicktocall/observe/siptrace"
 	"github.com/clicktocall/clicktocall/transport"
 )
 

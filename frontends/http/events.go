@@ -10,7 +10,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/clicktocall/clicktocall/actors/cdr"
+	"github.com/clicktocall/clicktocall/observe/cdr"
 )
 
 // eventView is one result as the event stream and the status callbacks

@@ -33,13 +33,13 @@ import (
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/clicktocall/clicktocall/actors"
-	"github.com/clicktocall/clicktocall/actors/cdr"
-	"github.com/clicktocall/clicktocall/actors/metrics"
-	"github.com/clicktocall/clicktocall/actors/siptrace"
 	"github.com/clicktocall/clicktocall/config"
 	"github.com/clicktocall/clicktocall/frontends/http/webhook"
 	"github.com/clicktocall/clicktocall/intake"
 	"github.com/clicktocall/clicktocall/intake/calloptions"
+	"github.com/clicktocall/clicktocall/observe/cdr"
+	"github.com/clicktocall/clicktocall/observe/metrics"
+	"github.com/clicktocall/clicktocall/observe/siptrace"
 )
 
 // Defaults for settings left at zero.

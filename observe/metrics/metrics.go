@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/clicktocall/clicktocall/actors"
-	"github.com/clicktocall/clicktocall/actors/cdr"
+	"github.com/clicktocall/clicktocall/observe/cdr"
 )
 
 // Request outcomes (label outcome of clicktocall_requests_total): accepted,

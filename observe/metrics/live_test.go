@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/clicktocall/clicktocall/actors"
-	"github.com/clicktocall/clicktocall/actors/cdr"
+	"github.com/clicktocall/clicktocall/observe/cdr"
 )
 
 func TestLiveSamplesAreRatesOfTheCountersOverEachTick(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/clicktocall/clicktocall/actors"
-	"github.com/clicktocall/clicktocall/actors/cdr"
+	"github.com/clicktocall/clicktocall/observe/cdr"
 )
 
 // stubStarter answers every StartCall with err.
