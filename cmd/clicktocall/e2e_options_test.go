@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -368,4 +369,61 @@ func TestOptionsRefusedAlikeInEveryInterfaceAndNothingIsSent(t *testing.T) {
 	if n, _, err := phoneConn.ReadFrom(buf); err == nil {
 		t.Errorf("a phone was sent %q", buf[:n])
 	}
+}
+
+// The XML example exchange of docs/interfaces.md, sent as the page shows
+// it: refused by a server with no caller IDs allowed, in the page's words;
+// with the page's settings (phones in place of its addresses), the phones'
+// INVITEs carry what the page says.
+func TestOptionsXMLExampleOfTheDocsIsAnsweredAsShown(t *testing.T) {
+	t.Parallel()
+	var request, refusal, initiatorHeaders string
+	for _, f := range fences(readRepoFile(t, "docs/interfaces.md")) {
+		switch {
+		case f.info == "xml" && strings.Contains(f.text, "<InitiatorCallerId>"):
+			request = f.text
+		case f.info == "xml" && strings.Contains(f.text, "initiator_caller_id:"):
+			refusal = f.text
+		case f.info == "" && strings.Contains(f.text, "P-Asserted-Identity:"):
+			initiatorHeaders = f.text
+		}
+	}
+	if request == "" || refusal == "" || initiatorHeaders == "" {
+		t.Fatal("docs/interfaces.md lacks the example request, its refusal or the initiator's headers")
+	}
+	wantRefusal := regexp.MustCompile(`<Result Code="400">([^<]*)</Result>`).FindStringSubmatch(refusal)
+	if wantRefusal == nil {
+		t.Fatalf("no 400 result in the page's refusal:\n%s", refusal)
+	}
+
+	plain := startServer(t, serverOptions{})
+	c := dialXML(t, plain)
+	c.send(t, request)
+	expectSequence(t, c.results(t, 5*time.Second), "400 "+wantRefusal[1])
+
+	ini := startPhone(t, "initiator_answers_reinvite", "alice", 1)
+	dst := startPhone(t, "phone_answers", "bob", 1)
+	s := optionsServer(t, serverOptions{})
+	c = dialXML(t, s)
+	c.send(t, strings.NewReplacer("alice@example.com", ini.address(), "9055551234", dst.address()).Replace(request))
+	expectSequence(t, c.results(t, 15*time.Second), anchoredConnected...)
+	ini.expectSuccess(t, 1)
+	dst.expectSuccess(t, 1)
+	invite := find(t, ini.messages(t), "INVITE to the initiator", received("INVITE"))
+	for _, line := range strings.Split(strings.TrimSpace(initiatorHeaders), "\n") {
+		name, value, _ := strings.Cut(line, ": ")
+		got := invite.header(name)
+		if prefix, ok := strings.CutSuffix(value, "…"); ok {
+			if !strings.HasPrefix(got, prefix) {
+				t.Errorf("initiator INVITE %s: %q, the page shows %q", name, got, value)
+			}
+		} else if got != value {
+			t.Errorf("initiator INVITE %s: %q, the page shows %q", name, got, value)
+		}
+	}
+	dInvite := find(t, dst.messages(t), "INVITE to the destination", received("INVITE"))
+	expectHeaders(t, "destination INVITE", dInvite, map[string]string{
+		"P-Asserted-Identity": `"Alice at Example" <sip:+15557654321@example.com>`,
+		"X-Campaign":          "spring",
+	})
 }

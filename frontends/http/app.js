@@ -188,15 +188,43 @@
     $("calls-empty").hidden = rows.length > 0;
   }
 
+  // callRequest is the form as the JSON API's body: the per-call options
+  // only when filled in, so the server's settings apply otherwise.
+  function callRequest() {
+    const f = form.elements;
+    const body = {
+      initiator: f.initiator.value,
+      destination: f.destination.value,
+      anchor: f.anchor.checked,
+    };
+    for (const name of ["initiator_caller_id", "destination_caller_id"]) {
+      if (f[name].value.trim()) body[name] = f[name].value.trim();
+    }
+    for (const name of ["initiator_ring_timeout", "destination_ring_timeout", "time_limit"]) {
+      if (f[name].value.trim()) body[name] = f[name].value.trim();
+    }
+    for (const name of ["initiator_headers", "destination_headers"]) {
+      const line = f[name].value.trim();
+      if (!line) continue;
+      const colon = line.indexOf(":");
+      if (colon < 0) throw new Error(`${name}: "${line}" is not "Name: value"`);
+      body[name] = { [line.slice(0, colon).trim()]: line.slice(colon + 1).trim() };
+    }
+    if (f.metadata.value.trim()) {
+      try {
+        body.metadata = JSON.parse(f.metadata.value);
+      } catch (e) {
+        throw new Error("metadata: not JSON (" + e.message + ")");
+      }
+    }
+    return body;
+  }
+
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     say("");
     try {
-      const call = await api("POST", "/api/v1/calls", {
-        initiator: form.elements.initiator.value,
-        destination: form.elements.destination.value,
-        anchor: form.elements.anchor.checked,
-      });
+      const call = await api("POST", "/api/v1/calls", callRequest());
       location.hash = "#/calls/" + encodeURIComponent(call.id);
     } catch (e) {
       say(e.message);

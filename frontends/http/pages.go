@@ -53,6 +53,16 @@ var indexPage = template.Must(template.New("index").Parse(`<!DOCTYPE html>
 <p><label for="initiator">Initiator</label> <input id="initiator" name="initiator" required autocomplete="off" placeholder="alice@example.com"></p>
 <p><label for="destination">Destination</label> <input id="destination" name="destination" required autocomplete="off" placeholder="9055551234"></p>
 <p><label class="check"><input type="checkbox" name="anchor" value="true"> Anchor the call (the server stays in the signalling path)</label></p>
+<details id="call-options"><summary>Per-call options</summary>
+<p><label for="initiator_caller_id">Caller ID the initiator sees</label> <input id="initiator_caller_id" name="initiator_caller_id" autocomplete="off" placeholder="Sales &lt;sip:+15551234567@example.com&gt;"></p>
+<p><label for="destination_caller_id">Caller ID the destination sees</label> <input id="destination_caller_id" name="destination_caller_id" autocomplete="off"></p>
+<p><label for="initiator_ring_timeout">Initiator ring timeout (s)</label> <input id="initiator_ring_timeout" name="initiator_ring_timeout" type="number" min="1" inputmode="numeric"></p>
+<p><label for="destination_ring_timeout">Destination ring timeout (s)</label> <input id="destination_ring_timeout" name="destination_ring_timeout" type="number" min="1" inputmode="numeric"></p>
+<p><label for="time_limit">Time limit of an anchored call (s)</label> <input id="time_limit" name="time_limit" type="number" min="1" inputmode="numeric"></p>
+<p><label for="initiator_headers">Header on the initiator's INVITE</label> <input id="initiator_headers" name="initiator_headers" autocomplete="off" placeholder="X-Ticket: T-42"></p>
+<p><label for="destination_headers">Header on the destination's INVITE</label> <input id="destination_headers" name="destination_headers" autocomplete="off" placeholder="X-Campaign: spring"></p>
+<p><label for="metadata">Metadata (a JSON object)</label> <textarea id="metadata" name="metadata" rows="2" placeholder='{"crm_id": "42"}'></textarea></p>
+</details>
 <p><button type="submit">Call</button></p>
 </form>
 <p id="message" role="status"></p>
