@@ -316,6 +316,15 @@ func shippedConfigCopy(t *testing.T, dir string) int {
 // README: the server on the shipped config prints its banner, whose
 // console URL answers, and stops cleanly on SIGTERM.
 func (e *docsEnv) serveShippedConfig(t *testing.T, c docCommand) {
+	// The ports the command's comment names are the shipped config's.
+	if m := regexp.MustCompile(`HTTP on (\d+), XML on (\d+), SIP on (\d+)`).FindStringSubmatch(c.text); m != nil {
+		cfg := readRepoFile(t, "config.hcl")
+		for i, re := range []string{`(?ms)^http \{.*?^\s*port\s*=\s*(\d+)`, `(?ms)^xml \{.*?^\s*port\s*=\s*(\d+)`, `(?m)^\s*udp_tcp_port\s*=\s*(\d+)`} {
+			if p := regexp.MustCompile(re).FindStringSubmatch(cfg); p == nil || p[1] != m[i+1] {
+				t.Errorf("%v: the comment says port %s, config.hcl has %v", c, m[i+1], p)
+			}
+		}
+	}
 	dir := t.TempDir()
 	httpPort := shippedConfigCopy(t, dir)
 	var consoleErr error
