@@ -180,9 +180,16 @@ type serverOptions struct {
 	sip          string // extra lines for the sip block
 	http         string // extra lines for the http block (auth, password, ...)
 	xml          string // extra lines for the xml block
-	extra        string // more top-level config (a limits block, ...)
+	extra        string // more top-level config (an api block, ...)
+	limits       string // more lines of the limits block
 	dir          string // the server's directory (config, log, relative paths), default a new temp dir
 }
+
+// e2eLagTarget is the servers' overload_lag_target: these tests are about
+// what calls do, and a machine busy with other tests (go test runs
+// packages side by side, under the race detector) must not make a server
+// shed their calls. The overload tests set their own.
+const e2eLagTarget = "250ms"
 
 // e2eServer is one running clicktocall process.
 type e2eServer struct {
@@ -260,8 +267,12 @@ log {
   max_lines = 0
 }
 shutdown_timeout = "5s"
+limits {
+  overload_lag_target = %q
+  %s
+}
 %s
-%s`, s.sipPort, o.ringTimeout, o.referTimeout, o.sip, s.httpPort, o.http, s.xmlPort, o.xml, s.logFile, o.extra, testTranslation)
+%s`, s.sipPort, o.ringTimeout, o.referTimeout, o.sip, s.httpPort, o.http, s.xmlPort, o.xml, s.logFile, e2eLagTarget, o.limits, o.extra, testTranslation)
 	path := filepath.Join(s.dir, "config.hcl")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -456,7 +456,7 @@ func TestXMLAnchoredCallRelaysHoldAndHangUpBetweenThePhones(t *testing.T) {
 func TestCallsBeyondTheActiveCallLimitAreRefusedWith503(t *testing.T) {
 	t.Parallel()
 	ini := startPhone(t, "rings_until_cancel", "alice", 1)
-	s := startServer(t, serverOptions{extra: "limits {\n  max_active_calls = 1\n}"})
+	s := startServer(t, serverOptions{limits: "max_active_calls = 1"})
 	c := dialXML(t, s)
 	c.send(t, xmlRequest(ini.address(), "9055551234", false))
 	deadline := time.Now().Add(15 * time.Second)
