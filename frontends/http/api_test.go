@@ -697,3 +697,44 @@ func TestOpenAPIDocumentDescribesExactlyTheRoutes(t *testing.T) {
 		t.Error("an empty {id} matched")
 	}
 }
+
+func TestCreateCallTakesTheOptionsAndChecksStatusCallbackEvents(t *testing.T) {
+	a := serveAPI(t, func(o *Options) { o.API.StatusCallbackSecret = "k" })
+	for _, tc := range []struct{ name, fields, text string }{
+		{"events without a callback", `"status_callback_events":["final"]`, "status_callback_events needs a status_callback"},
+		{"no events", `"status_callback":"https://example.com/cb","status_callback_events":[]`,
+			"status_callback_events is empty: leave it out to get every result"},
+		{"an unknown event", `"status_callback":"https://example.com/cb","status_callback_events":["final","hangup"]`,
+			`status_callback_events: unknown event "hangup" (want answered, final, in_progress, ringing)`},
+		{"a ring timeout that is no number", `"initiator_ring_timeout":"soon"`, `initiator_ring_timeout: "soon" is not a whole number of seconds`},
+		{"headers that are no object", `"initiator_headers":["X-A: 1"]`, "Parse error: initiator_headers must be a map"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantAPIError(t, postJSON(t, a.base+"/api/v1/calls", `{"initiator":"1","destination":"2",`+tc.fields+`}`), 400, tc.text)
+		})
+	}
+	if calls := a.eng.started(); len(calls) != 0 {
+		t.Fatalf("refused requests started %+v", calls)
+	}
+
+	// A number or a string of digits; headers in the order of their names.
+	var c createdCall
+	wantJSON(t, postJSON(t, a.base+"/api/v1/calls", `{"initiator":"1","destination":"2","initiator_ring_timeout":20,
+		"destination_ring_timeout":"30","time_limit":60,"initiator_headers":{"X-B":"2","X-A":"1"},"metadata":{ "a" : [1, 2] }}`), 201, &c)
+	calls := a.eng.started()
+	o := calls[0].Options
+	if o.Initiator.RingTimeout != 20*time.Second || o.Destination.RingTimeout != 30*time.Second || o.TimeLimit != time.Minute ||
+		len(o.Initiator.Headers) != 2 || o.Initiator.Headers[0].Name != "X-A" || string(o.Metadata) != `{"a":[1,2]}` {
+		t.Errorf("options %+v", o)
+	}
+	var v callView
+	wantJSON(t, request(t, http.MethodGet, a.base+"/api/v1/calls/"+c.ID, "", ""), 200, &v)
+	if string(v.Metadata) != `{"a":[1,2]}` {
+		t.Errorf("GET metadata %s", v.Metadata)
+	}
+	// The same request_id with other options is another request.
+	body := `{"initiator":"1","destination":"2","request_id":"r","metadata":{"a":1}}`
+	wantJSON(t, postJSON(t, a.base+"/api/v1/calls", body), 201, &c)
+	wantAPIError(t, postJSON(t, a.base+"/api/v1/calls", strings.Replace(body, `"a":1`, `"a":2`, 1)),
+		409, "request_id r was used for a different request")
+}

@@ -189,6 +189,9 @@ func TestBrowserPlacesACallSeesItsProgressAndHangsItUp(t *testing.T) {
 		f.elements.initiator.value = %q;
 		f.elements.destination.value = %q;
 		f.elements.anchor.checked = true;
+		f.elements.initiator_headers.value = "X-Ticket: T-42";
+		f.elements.initiator_ring_timeout.value = "20";
+		f.elements.metadata.value = '{ "crm": 42 }';
 		f.querySelector("button[type=submit]").click();
 		return true;
 	})()`, st.uri(st.init), st.uri(st.dest)))
@@ -211,8 +214,13 @@ func TestBrowserPlacesACallSeesItsProgressAndHangsItUp(t *testing.T) {
 	var id string
 	_ = json.Unmarshal(b.eval(`document.getElementById("call-id").textContent`), &id)
 	v := st.waitView(id, func(v callView) bool { return v.State == cdr.StateConnected })
-	if v.Origin != "api" || !v.Anchor {
+	if v.Origin != "api" || !v.Anchor || string(v.Metadata) != `{"crm":42}` {
 		t.Errorf("the page placed %+v", v)
+	}
+	// The form's per-call options reached the wire.
+	invite, _ := phoneCall(t, st.init, phone.Received(sip.INVITE)).Request(phone.In, sip.INVITE)
+	if h := invite.Header("X-Ticket"); h != "T-42" {
+		t.Errorf("the initiator's INVITE has X-Ticket %q, want the form's T-42", h)
 	}
 
 	// Back on the console, the connected call is listed as in progress;
