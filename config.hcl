@@ -95,6 +95,17 @@ cdr {
   max_lines = 50000     # then rotate to <file>.old (one backup); 0 = never
 }
 
+# Several nodes answering as one service (docs/cluster.md). Writing the block
+# turns the cluster on; here enabled = false keeps this node alone.
+cluster {
+  enabled         = false               # true (or leave it out) to join the cluster below
+  name            = "clicktocall"       # nodes with the same name form one cluster
+  address         = ""                  # this node's cluster address (gRPC), host:port the other nodes reach; required
+  provider        = "etcd"              # how nodes find each other: "etcd"
+  etcd_endpoints  = ["127.0.0.1:2379"]  # etcd servers, host:port
+  request_timeout = "2s"                # how long a request waits for another node before it answers 503
+}
+
 shutdown_timeout = "10s"   # on SIGTERM/SIGINT: wait this long for calls to end before exiting
 memory_limit     = "0"     # Go's soft memory limit ("1536MiB", "2GiB", "1500MB", bytes); "0" = none; about 75 % of the memory the process may use
 

@@ -19,6 +19,7 @@ type Config struct {
 	Limits          Limits
 	API             API
 	CDR             CDR
+	Cluster         Cluster
 	Translation     []Rule
 	ShutdownTimeout time.Duration // shutdown_timeout: how long SIGTERM waits for calls to end
 	MemoryLimit     int64         // memory_limit: Go's soft memory limit in bytes, set by serve; 0 = none (GOMEMLIMIT applies)
@@ -134,6 +135,17 @@ type API struct {
 type CDR struct {
 	File     string // file, "" = no records
 	MaxLines int    // max_lines, then rotate to <file>.old; 0 = never
+}
+
+// Cluster holds the cluster { } block: several nodes answering as one
+// service (docs/cluster.md). Writing the block turns it on.
+type Cluster struct {
+	Enabled        bool          // enabled: true once the block is written; the shipped file says false
+	Name           string        // name: nodes with the same name form one cluster
+	Address        string        // address: this node's cluster address, host:port, reachable by the other nodes
+	Provider       string        // provider: how nodes find each other; "etcd"
+	EtcdEndpoints  []string      // etcd_endpoints: host:port of the etcd servers
+	RequestTimeout time.Duration // request_timeout: how long a request waits for another node
 }
 
 // Rule is one translation { } block: the first rule whose Pattern matches

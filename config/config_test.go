@@ -294,3 +294,61 @@ func TestDocsDocumentEverySetting(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterBlock(t *testing.T) {
+	cfg, err := Parse([]byte("cluster {\n  name = \"ctc-test\"\n  address = \"127.0.0.1:6001\"\n  etcd_endpoints = [\"127.0.0.1:2379\", \"10.0.0.2:2379\"]\n}\n"), "c.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Cluster
+	if !c.Enabled || c.Name != "ctc-test" || c.Address != "127.0.0.1:6001" || c.Provider != "etcd" ||
+		len(c.EtcdEndpoints) != 2 || c.RequestTimeout != 2*time.Second {
+		t.Errorf("cluster = %+v", c)
+	}
+	if Default().Cluster.Enabled {
+		t.Error("the cluster is on by default")
+	}
+	for src, want := range map[string]string{
+		"cluster {\n  name = \"a\"\n}\n":                                        "c.hcl:1: Invalid value for cluster.address",
+		"cluster {\n  address = \"0.0.0.0:6001\"\n}\n":                          "c.hcl:2: Invalid value for cluster.address",
+		"cluster {\n  address = \"127.0.0.1\"\n}\n":                             "c.hcl:2: Invalid value for cluster.address",
+		"cluster {\n  address = \"h:6001\"\n  name = \"a b\"\n}\n":              "c.hcl:3: Invalid value for cluster.name",
+		"cluster {\n  address = \"h:6001\"\n  provider = \"consul\"\n}\n":       "c.hcl:3: Invalid value for cluster.provider",
+		"cluster {\n  address = \"h:6001\"\n  etcd_endpoints = [\"etcd\"]\n}\n": "c.hcl:3: Invalid value for cluster.etcd_endpoints",
+		"cluster {\n  address = \"h:6001\"\n  etcd_endpoints = []\n}\n":         "c.hcl:3: Invalid value for cluster.etcd_endpoints",
+		"cluster {\n  address = \"h:6001\"\n  request_timeout = \"0s\"\n}\n":    "c.hcl:3: Invalid value for cluster.request_timeout",
+	} {
+		_, err := Parse([]byte(src), "c.hcl")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want %q", src, err, want)
+		}
+	}
+	// A block turned off is not checked for what only a cluster needs.
+	if cfg, err := Parse([]byte("cluster {\n  enabled = false\n}\n"), "c.hcl"); err != nil || cfg.Cluster.Enabled {
+		t.Errorf("enabled = false: %v, %+v", err, cfg)
+	}
+}
+
+// TestClusterDocConfigLoads keeps the example of docs/cluster.md a
+// configuration the server takes.
+func TestClusterDocConfigLoads(t *testing.T) {
+	src, err := os.ReadFile("../docs/cluster.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(src), "```hcl\n")[1:]
+	if len(blocks) == 0 {
+		t.Fatal("docs/cluster.md has no hcl example")
+	}
+	for _, b := range blocks {
+		b, _, _ = strings.Cut(b, "```")
+		cfg, err := Parse([]byte(b), "docs/cluster.md")
+		if err != nil {
+			t.Errorf("docs/cluster.md example: %v", err)
+			continue
+		}
+		if !cfg.Cluster.Enabled || cfg.Cluster.Address == "" {
+			t.Errorf("docs/cluster.md example has no cluster: %+v", cfg.Cluster)
+		}
+	}
+}

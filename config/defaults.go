@@ -74,6 +74,14 @@ func Default() *Config {
 			File:     "",
 			MaxLines: 50000,
 		},
+		Cluster: Cluster{
+			Enabled:        false, // one node alone until a cluster { } block is written
+			Name:           "clicktocall",
+			Address:        "",
+			Provider:       ClusterProviderEtcd,
+			EtcdEndpoints:  []string{"127.0.0.1:2379"},
+			RequestTimeout: 2 * time.Second,
+		},
 		Translation:     nil,
 		ShutdownTimeout: 10 * time.Second,
 		MemoryLimit:     0, // none: the runtime's default, or GOMEMLIMIT
@@ -86,6 +94,7 @@ const (
 	DestinationFromIdentity  = "identity"  // the destination sees sip.identity in From
 	AuthSchemeDigest         = "digest"
 	AuthSchemeBasic          = "basic"
+	ClusterProviderEtcd      = "etcd" // the one Cluster.Provider: membership kept in etcd
 )
 
 // LogLevels are the accepted values of log.level, in the seed's order. Parse

@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -112,6 +113,7 @@ type fileBlock struct {
 	Limits          *limitsBlock       `hcl:"limits,block"`
 	API             *apiBlock          `hcl:"api,block"`
 	CDR             *cdrBlock          `hcl:"cdr,block"`
+	Cluster         *clusterBlock      `hcl:"cluster,block"`
 	Translation     []translationBlock `hcl:"translation,block"`
 	ShutdownTimeout *string            `hcl:"shutdown_timeout,optional"`
 	MemoryLimit     *string            `hcl:"memory_limit,optional"`
@@ -216,6 +218,16 @@ type cdrBlock struct {
 	Body     hcl.Body `hcl:",body"`
 }
 
+type clusterBlock struct {
+	Enabled        *bool     `hcl:"enabled,optional"`
+	Name           *string   `hcl:"name,optional"`
+	Address        *string   `hcl:"address,optional"`
+	Provider       *string   `hcl:"provider,optional"`
+	EtcdEndpoints  *[]string `hcl:"etcd_endpoints,optional"`
+	RequestTimeout *string   `hcl:"request_timeout,optional"`
+	Body           hcl.Body  `hcl:",body"`
+}
+
 type translationBlock struct {
 	Pattern  string    `hcl:"pattern"`
 	Output   string    `hcl:"output"`
@@ -315,6 +327,9 @@ func (c *converter) convert(raw *fileBlock, cfg *Config) {
 		f := fieldSet{c, b.Body, "cdr"}
 		f.str("file", b.File, &cfg.CDR.File)
 		f.count("max_lines", b.MaxLines, &cfg.CDR.MaxLines)
+	}
+	if b := raw.Cluster; b != nil {
+		c.cluster(b, &cfg.Cluster)
 	}
 	top := fieldSet{c, raw.Body, ""}
 	top.duration("shutdown_timeout", raw.ShutdownTimeout, &cfg.ShutdownTimeout)
@@ -512,6 +527,74 @@ func (f fieldSet) headerNames(name string, v *[]string, dst *[]string) {
 		}
 	}
 	*dst = out
+}
+
+// clusterNamePattern keeps a cluster's name fit for etcd keys and logs.
+var clusterNamePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+func (c *converter) cluster(b *clusterBlock, cl *Cluster) {
+	f := fieldSet{c, b.Body, "cluster"}
+	cl.Enabled = true // writing the block turns the cluster on
+	f.boolean(b.Enabled, &cl.Enabled)
+	if b.Name != nil {
+		name := strings.TrimSpace(*b.Name)
+		if !clusterNamePattern.MatchString(name) {
+			f.c.fail(f.body, f.block, "name", "%q: a name is 1 to 64 letters, digits, '.', '_' or '-'.", name)
+		} else {
+			cl.Name = name
+		}
+	}
+	if b.Address != nil {
+		addr := strings.TrimSpace(*b.Address)
+		if addr == "" {
+			cl.Address = ""
+		} else if err := advertisedAddress(addr); err != nil {
+			f.c.fail(f.body, f.block, "address", "%q %v.", addr, err)
+		} else {
+			cl.Address = addr
+		}
+	}
+	f.oneOf("provider", b.Provider, &cl.Provider, strings.ToLower, ClusterProviderEtcd)
+	if b.EtcdEndpoints != nil {
+		cl.EtcdEndpoints = make([]string, 0, len(*b.EtcdEndpoints))
+		for _, v := range *b.EtcdEndpoints {
+			v = strings.TrimSpace(v)
+			if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+				f.c.fail(f.body, f.block, "etcd_endpoints", "%q is not host:port.", v)
+				continue
+			}
+			cl.EtcdEndpoints = append(cl.EtcdEndpoints, v)
+		}
+	}
+	f.positiveDuration("request_timeout", b.RequestTimeout, &cl.RequestTimeout)
+	if !cl.Enabled {
+		return
+	}
+	if cl.Address == "" {
+		f.c.fail(f.body, f.block, "address", "a cluster needs this node's address (host:port the other nodes reach it at).")
+	}
+	if len(cl.EtcdEndpoints) == 0 && b.EtcdEndpoints != nil {
+		f.c.fail(f.body, f.block, "etcd_endpoints", "the list is empty: give at least one etcd server.")
+	}
+}
+
+// advertisedAddress checks a host:port other nodes connect to: a port from
+// 1 to 65535 and a host that names one machine (not "0.0.0.0" or "").
+func advertisedAddress(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("is not host:port")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("has port %q; want 1..65535", port)
+	}
+	if host == "" {
+		return fmt.Errorf("has no host; the other nodes connect to it")
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.IsUnspecified() {
+		return fmt.Errorf("is the unspecified address; give one the other nodes can reach")
+	}
+	return nil
 }
 
 func (c *converter) rule(t translationBlock) (Rule, bool) {
@@ -743,6 +826,7 @@ func keys() map[string][]string {
 		"limits":      limitsBlock{},
 		"api":         apiBlock{},
 		"cdr":         cdrBlock{},
+		"cluster":     clusterBlock{},
 		"translation": translationBlock{},
 	} {
 		schema, _ := gohcl.ImpliedBodySchema(v)

@@ -97,6 +97,13 @@ func (c *Config) Settings() []Setting {
 	add("api.max_time_limit", a.MaxTimeLimit)
 	add("cdr.file", c.CDR.File)
 	add("cdr.max_lines", c.CDR.MaxLines)
+	cl := c.Cluster
+	add("cluster.enabled", cl.Enabled)
+	add("cluster.name", cl.Name)
+	add("cluster.address", cl.Address)
+	add("cluster.provider", cl.Provider)
+	add("cluster.etcd_endpoints", cl.EtcdEndpoints)
+	add("cluster.request_timeout", cl.RequestTimeout)
 	add("shutdown_timeout", c.ShutdownTimeout)
 	add("memory_limit", byteSize(c.MemoryLimit))
 	for i, r := range c.Translation {
