@@ -34,6 +34,9 @@ type CallRequest struct {
 	Origin      string // "http", "xml", "api": for logs and metrics
 	ClientIP    string // for per-client admission limits; may be empty
 	Options     CallOptions
+	// ID is the call's id when the caller chooses it (the cluster does, to
+	// place its directory entry); "" lets the engine pick one.
+	ID string
 }
 
 // Progress is one result of a call, as streamed to XML clients.

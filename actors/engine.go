@@ -212,8 +212,15 @@ func (e *Engine) StartCall(req CallRequest, onProgress func(Progress)) (string, 
 	if problem := req.Options.WireProblem(); problem != "" {
 		return "", &Refusal{Ending: EndInvalidValue, Text: problem}
 	}
-	id := uuid.NewString()
+	id := req.ID
+	if id == "" {
+		id = uuid.NewString()
+	}
 	e.mu.Lock()
+	if _, taken := e.calls[id]; taken {
+		e.mu.Unlock()
+		return "", &Refusal{Code: 500, Text: "Call id " + id + " is in use"}
+	}
 	wait, refusal := e.admit(req)
 	if refusal != nil {
 		e.mu.Unlock()
