@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/clicktocall/clicktocall/actors"
+	"github.com/clicktocall/clicktocall/cluster"
 	"github.com/clicktocall/clicktocall/config"
 	"github.com/clicktocall/clicktocall/frontends/http/webhook"
 	"github.com/clicktocall/clicktocall/intake"
@@ -78,16 +79,25 @@ type apiError struct {
 }
 
 func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	writeJSONBody(ctx, status, marshalJSON(v))
+}
+
+// marshalJSON is v as a JSON body, ending in a newline.
+func marshalJSON(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
 		// Only this package's own structs of strings, numbers and times.
 		panic("httpfront: marshal " + fmt.Sprintf("%T", v) + ": " + err.Error())
 	}
+	return append(b, '\n')
+}
+
+func writeJSONBody(ctx *fasthttp.RequestCtx, status int, body []byte) {
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
 	ctx.Response.Header.Set(fasthttp.HeaderXContentTypeOptions, "nosniff")
 	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
-	ctx.SetBody(append(b, '\n'))
+	ctx.SetBody(body)
 }
 
 func writeJSONError(ctx *fasthttp.RequestCtx, status int, text string) {
@@ -269,6 +279,12 @@ func (s *Server) createCall(ctx *fasthttp.RequestCtx, _ params) outcome {
 		out, _ := s.placeCall(ctx, req, body)
 		return out
 	}
+	if s.peers != nil {
+		if out, done := s.createCallInCluster(ctx, req, body); done {
+			return out
+		}
+		// The cluster cannot be asked: the request_id holds on this node.
+	}
 	// The lock spans the look-up and the start so two requests with one
 	// request_id cannot both place a call. StartCall does not block.
 	s.requestIDs.mu.Lock()
@@ -278,16 +294,76 @@ func (s *Server) createCall(ctx *fasthttp.RequestCtx, _ params) outcome {
 			return s.refuseAPI(ctx, &intake.Problem{Ending: actors.EndRequestIDConflict,
 				Text: "request_id " + body.RequestID + " was used for a different request"})
 		}
-		ctx.Response.Header.Set("Idempotent-Replayed", "true")
-		ctx.Response.Header.Set(fasthttp.HeaderLocation, callLocation(prev.created.ID))
-		writeJSON(ctx, fasthttp.StatusCreated, prev.created)
-		return outcome{callID: prev.created.ID}
+		return replay(ctx, prev.created)
 	}
 	out, created := s.placeCall(ctx, req, body)
 	if created != nil {
 		s.requestIDs.remember(body.RequestID, fingerprint(body), *created, time.Now())
 	}
 	return out
+}
+
+// retryAfter tells the client when to ask again.
+func retryAfter(ctx *fasthttp.RequestCtx, d time.Duration) {
+	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(retryAfterSeconds(d)))
+}
+
+// replay answers a repeated request_id with the call placed the first time.
+func replay(ctx *fasthttp.RequestCtx, created createdCall) outcome {
+	ctx.Response.Header.Set("Idempotent-Replayed", "true")
+	ctx.Response.Header.Set(fasthttp.HeaderLocation, callLocation(created.ID))
+	writeJSON(ctx, fasthttp.StatusCreated, created)
+	return outcome{callID: created.ID}
+}
+
+// claimWait is how long a POST waits for another node that is placing the
+// call of the same request_id right now.
+const claimWait = 2 * time.Second
+
+// createCallInCluster places a call with a request_id claimed across the
+// cluster: the first POST on any node places it, a repeat on any node gets
+// it back. done is false when the cluster cannot be asked.
+func (s *Server) createCallInCluster(ctx *fasthttp.RequestCtx, req actors.CallRequest, body callRequestBody) (out outcome, done bool) {
+	fp := fingerprint(body)
+	deadline := time.Now().Add(claimWait)
+	status, first, err := s.peers.Claim(body.RequestID, fp)
+	for err == nil && status == cluster.ClaimPending && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		status, first, err = s.peers.Claim(body.RequestID, fp)
+	}
+	switch {
+	case errors.Is(err, cluster.ErrUnavailable):
+		return outcome{}, false
+	case err != nil:
+		s.log.Warn("request_id not checked across the cluster", "request_id", body.RequestID, "err", err)
+		writeJSONError(ctx, fasthttp.StatusServiceUnavailable, "Cluster: request_id "+body.RequestID+" could not be checked")
+		retryAfter(ctx, time.Second)
+		return outcome{problem: err.Error()}, true
+	case status == cluster.ClaimConflict:
+		return s.refuseAPI(ctx, &intake.Problem{Ending: actors.EndRequestIDConflict,
+			Text: "request_id " + body.RequestID + " was used for a different request"}), true
+	case status == cluster.ClaimPending:
+		writeJSONError(ctx, fasthttp.StatusServiceUnavailable, "request_id "+body.RequestID+" is being placed on another node")
+		retryAfter(ctx, time.Second)
+		return outcome{problem: "request_id pending"}, true
+	case status == cluster.ClaimReplay:
+		var created createdCall
+		if json.Unmarshal(first, &created) != nil || created.ID == "" {
+			writeJSONError(ctx, fasthttp.StatusInternalServerError, "request_id "+body.RequestID+": the first call's answer is unreadable")
+			return outcome{problem: "bad replay"}, true
+		}
+		return replay(ctx, created), true
+	}
+	out, created := s.placeCall(ctx, req, body)
+	if created == nil {
+		s.peers.Release(body.RequestID)
+		return out, true
+	}
+	s.peers.Complete(body.RequestID, marshalJSON(created))
+	s.requestIDs.mu.Lock()
+	s.requestIDs.remember(body.RequestID, fp, *created, time.Now())
+	s.requestIDs.mu.Unlock()
+	return out, true
 }
 
 // fingerprint is what a repeated request_id must repeat: the whole body
@@ -452,19 +528,64 @@ func viewOf(c cdr.Call) callView {
 	return v
 }
 
-// getCall is GET /api/v1/calls/{id}.
+// getCall is GET /api/v1/calls/{id}; a call another node of the cluster
+// runs is answered by that node.
 func (s *Server) getCall(ctx *fasthttp.RequestCtx, p params) outcome {
 	if s.apiDisabled(ctx) {
 		return outcome{problem: "api disabled"}
 	}
 	id := p["id"]
-	c, ok := s.records.Get(id)
-	if !ok {
-		writeJSONError(ctx, fasthttp.StatusNotFound, "No call "+id)
+	status, v := s.callAnswer(id)
+	if status == fasthttp.StatusNotFound && s.peers != nil {
+		return s.peerAnswer(ctx, id, s.peers.Call(id, fasthttp.MethodGet))
+	}
+	writeJSON(ctx, status, v)
+	if status != fasthttp.StatusOK {
 		return outcome{problem: "unknown call"}
 	}
-	writeJSON(ctx, fasthttp.StatusOK, viewOf(c))
 	return outcome{callID: id}
+}
+
+// callAnswer is this node's answer to GET /api/v1/calls/{id}.
+func (s *Server) callAnswer(id string) (int, any) {
+	c, ok := s.records.Get(id)
+	if !ok {
+		return fasthttp.StatusNotFound, apiError{Code: fasthttp.StatusNotFound, Text: "No call " + id}
+	}
+	return fasthttp.StatusOK, viewOf(c)
+}
+
+// peerAnswer writes what another node answered about its call, or why it
+// could not be asked.
+func (s *Server) peerAnswer(ctx *fasthttp.RequestCtx, id string, a cluster.Answer) outcome {
+	if a.Problem != "" {
+		writeJSONError(ctx, a.Status, a.Problem)
+		if a.RetryAfter > 0 {
+			retryAfter(ctx, a.RetryAfter)
+		}
+		return outcome{callID: id, problem: a.Problem}
+	}
+	writeJSONBody(ctx, a.Status, a.Body)
+	return outcome{callID: id}
+}
+
+// LocalCall answers GET or DELETE of /api/v1/calls/{id} for a call of this
+// node, as the JSON body this node would send; another node of the cluster
+// passes it on to its client (cluster.Local).
+func (s *Server) LocalCall(id, method string) (int, []byte) {
+	var status int
+	var v any
+	switch {
+	case s.records == nil:
+		status, v = fasthttp.StatusServiceUnavailable, apiError{Code: fasthttp.StatusServiceUnavailable, Text: "The JSON API is not enabled"}
+	case method == fasthttp.MethodGet:
+		status, v = s.callAnswer(id)
+	case method == fasthttp.MethodDelete:
+		status, v = s.cancelAnswer(id)
+	default:
+		status, v = fasthttp.StatusMethodNotAllowed, apiError{Code: fasthttp.StatusMethodNotAllowed, Text: "Method " + method + " not allowed"}
+	}
+	return status, marshalJSON(v)
 }
 
 // callList is the answer to GET /api/v1/calls.
@@ -529,6 +650,7 @@ func statesOf(v string) (states map[cdr.State]bool, bad string) {
 // deleteCall is DELETE /api/v1/calls/{id}: cancel a pending call, hang up a
 // connected anchored one. It answers 200 with the call once its final is
 // known (487 for a pending call), 202 if that takes longer than cancelWait.
+// A call another node of the cluster runs is cancelled by that node.
 func (s *Server) deleteCall(ctx *fasthttp.RequestCtx, p params) outcome {
 	if s.apiDisabled(ctx) {
 		return outcome{problem: "api disabled"}
@@ -538,30 +660,45 @@ func (s *Server) deleteCall(ctx *fasthttp.RequestCtx, p params) outcome {
 		return outcome{problem: "no cancel"}
 	}
 	id := p["id"]
+	status, v := s.cancelAnswer(id)
+	if status == fasthttp.StatusNotFound && s.peers != nil {
+		return s.peerAnswer(ctx, id, s.peers.Call(id, fasthttp.MethodDelete))
+	}
+	writeJSON(ctx, status, v)
+	switch status {
+	case fasthttp.StatusNotFound:
+		return outcome{problem: "unknown call"}
+	case fasthttp.StatusConflict:
+		return outcome{callID: id, problem: "already ended"}
+	}
+	return outcome{callID: id}
+}
+
+// cancelAnswer cancels a call of this node and gives the answer to DELETE.
+func (s *Server) cancelAnswer(id string) (int, any) {
+	if s.cancel == nil {
+		return fasthttp.StatusNotImplemented, apiError{Code: fasthttp.StatusNotImplemented, Text: "Cancelling calls is not available"}
+	}
 	w, known := s.records.Watch(id)
 	if known {
 		defer w.Stop()
 	}
 	if !s.cancel(id) {
 		if !known {
-			writeJSONError(ctx, fasthttp.StatusNotFound, "No call "+id)
-			return outcome{problem: "unknown call"}
+			return fasthttp.StatusNotFound, apiError{Code: fasthttp.StatusNotFound, Text: "No call " + id}
 		}
 		// The engine has let go of it: whatever the record says, it is over.
 		s.records.MarkEnded(id, time.Now())
-		writeJSONError(ctx, fasthttp.StatusConflict, "Call "+id+" has already ended")
-		return outcome{callID: id, problem: "already ended"}
+		return fasthttp.StatusConflict, apiError{Code: fasthttp.StatusConflict, Text: "Call " + id + " has already ended"}
 	}
 	if !known {
 		// Running but not in the journal (it is not the engine's Observer):
 		// the cancel went out, there is nothing to show.
-		writeJSON(ctx, fasthttp.StatusAccepted, callView{ID: id, Results: []cdr.Result{}})
-		return outcome{callID: id}
+		return fasthttp.StatusAccepted, callView{ID: id, Results: []cdr.Result{}}
 	}
 	if final := waitFinal(w, cancelWait); !final {
 		c, _ := s.records.Get(id)
-		writeJSON(ctx, fasthttp.StatusAccepted, viewOf(c))
-		return outcome{callID: id}
+		return fasthttp.StatusAccepted, viewOf(c)
 	}
 	c, _ := s.records.Get(id)
 	if c.State == cdr.StateConnected {
@@ -570,8 +707,7 @@ func (s *Server) deleteCall(ctx *fasthttp.RequestCtx, p params) outcome {
 		s.records.MarkEnded(id, time.Now())
 		c, _ = s.records.Get(id)
 	}
-	writeJSON(ctx, fasthttp.StatusOK, viewOf(c))
-	return outcome{callID: id}
+	return fasthttp.StatusOK, viewOf(c)
 }
 
 // waitFinal waits until the watched call has its final result.

@@ -48,14 +48,23 @@ func (s *Server) callEvents(ctx *fasthttp.RequestCtx, p params) outcome {
 		return outcome{problem: "api disabled"}
 	}
 	id := p["id"]
-	w, ok := s.records.Watch(id)
-	if !ok {
+	var stream eventStream
+	if w, ok := s.records.Watch(id); ok {
+		stream = eventStream{past: w.Past, next: w.C, stop: w.Stop}
+	} else if s.peers != nil {
+		// Another node of the cluster runs it: its results come from there.
+		rw, a := s.peers.Watch(id)
+		if rw == nil {
+			return s.peerAnswer(ctx, id, a)
+		}
+		stream = eventStream{past: rw.Past, next: rw.C, stop: rw.Stop}
+	} else {
 		writeJSONError(ctx, fasthttp.StatusNotFound, "No call "+id)
 		return outcome{problem: "unknown call"}
 	}
 	seen := lastEventID(ctx)
-	if seen >= len(w.Past) && len(w.Past) > 0 && w.Past[len(w.Past)-1].Final() {
-		w.Stop()
+	if seen >= len(stream.past) && len(stream.past) > 0 && stream.past[len(stream.past)-1].Final() {
+		stream.stop()
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 		return outcome{callID: id}
 	}
@@ -64,7 +73,7 @@ func (s *Server) callEvents(ctx *fasthttp.RequestCtx, p params) outcome {
 	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
 	ctx.Response.Header.Set(fasthttp.HeaderXContentTypeOptions, "nosniff")
 	ctx.Response.Header.Set("X-Accel-Buffering", "no") // nginx: do not hold events back
-	stream := eventStream{callID: id, w: w, seen: seen, heartbeat: s.api.EventsHeartbeat, stopping: s.stopping}
+	stream.callID, stream.seen, stream.heartbeat, stream.stopping = id, seen, s.api.EventsHeartbeat, s.stopping
 	if c, ok := s.records.Get(id); ok {
 		stream.metadata = c.Request.Options.Metadata
 	}
@@ -85,7 +94,9 @@ func lastEventID(ctx *fasthttp.RequestCtx) int {
 // returned, on the connection's goroutine.
 type eventStream struct {
 	callID    string
-	w         *cdr.Watch
+	past      []cdr.Result
+	next      <-chan cdr.Result // closed after the final
+	stop      func()
 	seen      int
 	seq       int
 	heartbeat time.Duration
@@ -94,8 +105,8 @@ type eventStream struct {
 }
 
 func (e *eventStream) run(bw *bufio.Writer) {
-	defer e.w.Stop()
-	sseLoop(bw, e.w.Past, e.w.C, e.write, cdr.Result.Final, e.heartbeat, e.stopping)
+	defer e.stop()
+	sseLoop(bw, e.past, e.next, e.write, cdr.Result.Final, e.heartbeat, e.stopping)
 }
 
 func (e *eventStream) write(bw *bufio.Writer, r cdr.Result) error {

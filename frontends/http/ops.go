@@ -40,13 +40,19 @@ func (s *Server) healthz(ctx *fasthttp.RequestCtx, _ params) outcome {
 }
 
 // readyz is GET /readyz: 200 while the engine accepts calls, 503 once it
-// does not (shutting down) so a load balancer sends requests elsewhere.
+// does not (shutting down) so a load balancer sends requests elsewhere. In
+// a cluster a second line tells the membership; a node whose cluster is
+// unavailable still places calls, so it stays ready.
 func (s *Server) readyz(ctx *fasthttp.RequestCtx, _ params) outcome {
+	membership := ""
+	if s.peers != nil {
+		membership = s.peers.Status() + "\n"
+	}
 	if s.isClosing() || (s.ready != nil && !s.ready()) {
-		writeText(ctx, fasthttp.StatusServiceUnavailable, "not ready\n")
+		writeText(ctx, fasthttp.StatusServiceUnavailable, "not ready\n"+membership)
 		return outcome{problem: "not ready"}
 	}
-	writeText(ctx, fasthttp.StatusOK, "ready\n")
+	writeText(ctx, fasthttp.StatusOK, "ready\n"+membership)
 	return outcome{}
 }
 

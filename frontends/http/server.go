@@ -33,6 +33,7 @@ import (
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/clicktocall/clicktocall/actors"
+	"github.com/clicktocall/clicktocall/cluster"
 	"github.com/clicktocall/clicktocall/config"
 	"github.com/clicktocall/clicktocall/frontends/http/webhook"
 	"github.com/clicktocall/clicktocall/intake"
@@ -100,10 +101,30 @@ type Options struct {
 	// Traces are the calls' SIP message summaries, for their ladders
 	// (/api/v1/calls/{id}/trace); nil traces nothing.
 	Traces *siptrace.Ring
+	// Peers are the other nodes of a cluster (*cluster.Node); nil: this
+	// node is alone.
+	Peers Peers
 	// TLS, when set, makes the server speak HTTPS only on its port
 	// (config.HTTP.ServerTLS); nil serves plain HTTP. The handshake is bound
 	// by read_timeout, like the first request.
 	TLS *tls.Config
+}
+
+// Peers are the other nodes of a cluster, as the front end uses them: a call
+// this node does not run is read, cancelled and followed through the node
+// that runs it, and request_ids are claimed cluster-wide.
+type Peers interface {
+	// Call answers GET or DELETE for a call this node does not run.
+	Call(id, method string) cluster.Answer
+	// Watch follows the results of such a call.
+	Watch(id string) (*cluster.RemoteWatch, cluster.Answer)
+	// Claim claims a request_id; cluster.ErrUnavailable when the cluster
+	// cannot be asked. A won claim is then Completed or Released.
+	Claim(requestID, fingerprint string) (cluster.ClaimStatus, []byte, error)
+	Complete(requestID string, created []byte)
+	Release(requestID string)
+	// Status is a line about the membership, for /readyz.
+	Status() string
 }
 
 // Rejections counts requests refused by a front end, by ending.
@@ -134,6 +155,7 @@ type Server struct {
 	stopping    chan struct{} // closed by Shutdown: event streams end
 	stats       *metrics.Live
 	traces      *siptrace.Ring
+	peers       Peers // nil: alone
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -165,6 +187,7 @@ func New(opts Options) *Server {
 		stopping:    make(chan struct{}),
 		stats:       opts.Stats,
 		traces:      opts.Traces,
+		peers:       opts.Peers,
 	}
 	if s.intake.Options = opts.CallOptions; s.intake.Options == nil {
 		p, err := calloptions.NewPolicy(api)
