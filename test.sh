@@ -2,7 +2,8 @@
 # Runs every check of the project: formatting, vet, staticcheck, the tests
 # (with the race detector) and short fuzz runs. On a bare Debian machine it
 # first installs what is missing: SIPp (Debian package sip-tester) for the
-# SIP interoperability tests, and staticcheck.
+# SIP interoperability tests, etcd (etcd-server) for the cluster test, and
+# staticcheck.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -42,6 +43,14 @@ if [ "${#missing_clients[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1; the
   echo "== installing ${missing_clients[*]} (for the commands of the docs)"
   as_root apt-get update
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing_clients[@]}"
+fi
+
+# etcd (Debian package etcd-server) for the end-to-end test of three nodes
+# in one cluster (cmd/clicktocall); the test starts its own on loopback.
+if ! command -v etcd >/dev/null 2>&1; then
+  echo "== installing etcd-server (etcd)"
+  install_etcd() { as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends etcd-server; }
+  install_etcd || { as_root apt-get update && install_etcd; }
 fi
 
 # Chromium for the browser test of the / page (frontends/http). Optional:

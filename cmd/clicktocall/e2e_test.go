@@ -183,6 +183,7 @@ type serverOptions struct {
 	extra        string // more top-level config (an api block, ...)
 	limits       string // more lines of the limits block
 	dir          string // the server's directory (config, log, relative paths), default a new temp dir
+	gorace       string // more GORACE options for a race-built server
 }
 
 // e2eLagTarget is the servers' overload_lag_target: these tests are about
@@ -283,7 +284,7 @@ limits {
 		// A race-built binary sleeps 1 s at exit by default (to let racing
 		// goroutines report); a tenth of that is plenty for a server whose
 		// goroutines have stopped, and saves a second per test.
-		s.cmd.Env = append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=100"))
+		s.cmd.Env = append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=100 "+o.gorace))
 	}
 	s.cmd.Stdout, s.cmd.Stderr = &s.output, &s.output
 	if err := s.cmd.Start(); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/clicktocall/clicktocall/actors"
+	"github.com/clicktocall/clicktocall/cluster"
 	"github.com/clicktocall/clicktocall/config"
 	"github.com/clicktocall/clicktocall/config/logging"
 	httpfront "github.com/clicktocall/clicktocall/frontends/http"
@@ -100,7 +101,9 @@ type server struct {
 	http   *httpfront.Server
 	xml    *xmlfront.Server
 	obs    *observability
-	failed chan error
+	// cluster is this node's membership of a cluster; nil when alone.
+	cluster *cluster.Node
+	failed  chan error
 	// listening is what was bound, for the start-up banner.
 	listening listening
 	// stopping is set when shutdown begins: /readyz answers 503 from then.
@@ -139,21 +142,40 @@ func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s.tr = tr
 	log.Info("sip listening", "udp_tcp", tr.Addr(), "sockets", tr.Addrs())
 	system := actors.NewActorSystem(log)
+	var observer actors.Observer = s.obs.journal
+	if cfg.Cluster.Enabled {
+		// Joins in the background: a node whose etcd is down serves alone.
+		s.cluster, err = cluster.Start(cluster.Options{Config: cfg.Cluster, MaxCallsPerInitiator: cfg.Limits.MaxCallsPerInitiator,
+			IdempotencyWindow: cfg.API.IdempotencyWindow, Retention: cfg.API.CallRetention, Journal: s.obs.journal,
+			Logger: log, Registry: s.obs.metrics.Registry()})
+		if err != nil {
+			tr.Close()
+			s.obs.close()
+			return nil, err
+		}
+		observer = s.cluster.Observer(observer)
+	}
 	s.engine, err = actors.NewEngine(actors.EngineOptions{SIP: cfg.SIP, Limits: cfg.Limits, Transport: tr, Logger: log, System: system,
-		Observer: s.obs.journal, Tracer: s.obs.tracer()})
+		Observer: observer, Tracer: s.obs.tracer()})
 	if err != nil {
+		s.stopCluster()
 		tr.Close()
 		s.obs.close()
 		return nil, err
 	}
 	s.obs.metrics.Overload(s.engine.Overload)
 	s.obs.metrics.Retransmissions(tr.Retransmissions)
-	starter := s.obs.metrics.Starter(s.engine) // counts admissions and refusals by interface
+	var calls actors.CallStarter = s.engine
+	if s.cluster != nil {
+		calls = s.cluster.Starter(calls)
+	}
+	starter := s.obs.metrics.Starter(calls) // counts admissions and refusals by interface
 	translate := func(a string) (string, error) { return config.Translate(cfg.Translation, a) }
 	if cfg.XML.Port != 0 {
 		s.xml = xmlfront.New(xmlfront.Options{Config: cfg.XML, Translate: translate, Starter: starter, Logger: log, System: system,
 			TLS: xmlTLS, CallOptions: options})
 		if err := s.xml.Start(); err != nil {
+			s.stopCluster()
 			tr.Close()
 			s.obs.close()
 			return nil, fmt.Errorf("xml listener: %w", err)
@@ -164,15 +186,23 @@ func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s.listening.sip = tr.Addrs()
 	if cfg.HTTP.Port != 0 {
 		s.obs.startLive(s.engine.ActiveCalls)
-		s.http = httpfront.New(httpfront.Options{HTTP: cfg.HTTP, Translate: translate, Calls: starter, Logger: log,
+		opts := httpfront.Options{HTTP: cfg.HTTP, Translate: translate, Calls: starter, Logger: log,
 			Records: s.obs.journal, Cancel: s.engine.Cancel, API: cfg.API, CallOptions: options, Metrics: s.obs.metrics.Handler(),
 			Rejections: s.obs.metrics, CallbackOutcome: s.obs.metrics.StatusCallback,
-			Ready: func() bool { return !s.stopping.Load() }, TLS: httpTLS, Stats: s.obs.live, Traces: s.obs.traces})
+			Ready: func() bool { return !s.stopping.Load() }, TLS: httpTLS, Stats: s.obs.live, Traces: s.obs.traces}
+		if s.cluster != nil {
+			opts.Peers = s.cluster
+		}
+		s.http = httpfront.New(opts)
+		if s.cluster != nil {
+			s.cluster.Serve(s.http)
+		}
 		ln, err := s.http.Listen()
 		if err != nil {
 			if s.xml != nil {
 				_ = s.xml.Shutdown(context.Background())
 			}
+			s.stopCluster()
 			tr.Close()
 			s.obs.close()
 			return nil, err
@@ -186,6 +216,15 @@ func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 		log.Info("http listening", "addr", ln.Addr().String())
 	}
 	return s, nil
+}
+
+// stopCluster leaves the cluster when start fails half-way.
+func (s *server) stopCluster() {
+	if s.cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.cluster.Stop(ctx)
+	}
 }
 
 // sipTransportOptions maps the sip { } settings onto the SIP transport.
@@ -225,6 +264,13 @@ func (s *server) shutdown(timeout time.Duration) error {
 	if s.http != nil {
 		if err := s.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http: %w", err))
+		}
+	}
+	if s.cluster != nil {
+		// Last of the services: other nodes asked about this node's calls
+		// until they had ended.
+		if err := s.cluster.Stop(ctx); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if err := s.obs.close(); err != nil {
