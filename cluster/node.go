@@ -362,6 +362,17 @@ func (n *Node) ask(pid *actor.PID, msg proto.Message, what string, d time.Durati
 func (n *Node) Stop(ctx context.Context) error {
 	var err error
 	n.stopOnce.Do(func() {
+		// The updates queued before (calls that ended while the engine
+		// drained) go out first, while the node is still a member.
+		flushed := make(chan struct{})
+		select {
+		case n.work <- func() { close(flushed) }:
+			select {
+			case <-flushed:
+			case <-ctx.Done():
+			}
+		default:
+		}
 		close(n.stop)
 		done := make(chan struct{})
 		go func() {
