@@ -219,7 +219,7 @@ func (e *Engine) StartCall(req CallRequest, onProgress func(Progress)) (string, 
 	e.mu.Lock()
 	if _, taken := e.calls[id]; taken {
 		e.mu.Unlock()
-		return "", &Refusal{Code: 500, Text: "Call id " + id + " is in use"}
+		return "", &Refusal{Ending: EndStartFailed, Text: "Call id " + id + " is in use"}
 	}
 	wait, refusal := e.admit(req)
 	if refusal != nil {

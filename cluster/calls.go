@@ -36,7 +36,8 @@ func (s *starter) StartCall(req actors.CallRequest, onProgress func(actors.Progr
 		v, err := n.request(kindInitiator, req.Initiator, &wire.Acquire{CallId: req.ID, Node: n.address, Limit: int32(limit)})
 		if reply, ok := v.(*wire.AcquireReply); err == nil && ok {
 			if !reply.Granted {
-				return "", &actors.Refusal{Code: 503, Text: "Too many calls to this initiator", RetryAfter: 5 * time.Second}
+				e := actors.EndMaxPerInitiator // the engine's refusal at its own limit, cluster-wide
+				return "", &actors.Refusal{Ending: e, Text: e.Text(), RetryAfter: e.RetryAfter()}
 			}
 			slot = true
 		} else if !errors.Is(err, ErrUnavailable) {

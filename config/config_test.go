@@ -329,26 +329,3 @@ func TestClusterBlock(t *testing.T) {
 	}
 }
 
-// TestClusterDocConfigLoads keeps the example of docs/cluster.md a
-// configuration the server takes.
-func TestClusterDocConfigLoads(t *testing.T) {
-	src, err := os.ReadFile("../docs/cluster.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks := strings.Split(string(src), "```hcl\n")[1:]
-	if len(blocks) == 0 {
-		t.Fatal("docs/cluster.md has no hcl example")
-	}
-	for _, b := range blocks {
-		b, _, _ = strings.Cut(b, "```")
-		cfg, err := Parse([]byte(b), "docs/cluster.md")
-		if err != nil {
-			t.Errorf("docs/cluster.md example: %v", err)
-			continue
-		}
-		if !cfg.Cluster.Enabled || cfg.Cluster.Address == "" {
-			t.Errorf("docs/cluster.md example has no cluster: %+v", cfg.Cluster)
-		}
-	}
-}
