@@ -328,4 +328,3 @@ func TestClusterBlock(t *testing.T) {
 		t.Errorf("enabled = false: %v, %+v", err, cfg)
 	}
 }
-
