@@ -84,13 +84,16 @@ func (n *Node) newCallID() string {
 // later sends msg to a grain from the worker, off the request path. A full
 // queue drops it (the call still runs; other nodes may not find it).
 func (n *Node) later(kind, identity string, msg proto.Message) {
+	n.pending.Add(1)
 	select {
 	case n.work <- func() {
+		defer n.pending.Add(-1)
 		if _, err := n.request(kind, identity, msg); err != nil && !errors.Is(err, ErrUnavailable) {
 			n.log.Warn("cluster: update not delivered", "kind", kind, "identity", identity, "error", err)
 		}
 	}:
 	default:
+		n.pending.Add(-1)
 		n.log.Warn("cluster: update queue full; dropped", "kind", kind, "identity", identity)
 	}
 }

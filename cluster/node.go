@@ -51,6 +51,10 @@ const (
 	etcdPrefix = "/clicktocall"
 	// healthInterval is how often etcd is asked whether it answers.
 	healthInterval = time.Second
+	// touchInterval is how often a member rewrites its etcd key in place.
+	touchInterval = 2 * time.Second
+	// workers send the updates that do not wait (registrations, releases).
+	workers = 4
 )
 
 // ErrUnavailable: the cluster cannot be asked now (etcd does not answer, or
@@ -101,7 +105,8 @@ type Node struct {
 	live    map[string]liveCall            // calls this node runs
 	watches map[string]map[*actor.PID]bool // owner address → subscribers on this node
 
-	work     chan func() // registrations and releases, off the request path
+	work     chan func()  // registrations and releases, off the request path
+	pending  atomic.Int64 // updates queued and not yet sent
 	stop     chan struct{}
 	stopOnce sync.Once
 }
@@ -161,7 +166,9 @@ func Start(o Options) (*Node, error) {
 	})
 	go n.join()
 	go n.checkHealth()
-	go n.worker()
+	for range workers {
+		go n.worker()
+	}
 	return n, nil
 }
 
@@ -177,6 +184,39 @@ func (n *Node) join() {
 	n.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &callService{n: n} }), serviceName) //nolint:errcheck // the name is free: spawned once
 	n.joined.Store(true)
 	n.log.Info("cluster joined", "name", n.opts.Config.Name, "address", n.address)
+	n.touch()
+}
+
+// touch rewrites this member's etcd key in place (same value, same lease)
+// every touchInterval. protoactor's etcd provider lists the members, then
+// starts watching from the revision current then: a member that registers
+// in between is missed for good (seen when three nodes start together).
+// The rewrite is a watch event every member sees, so such a member is
+// found within touchInterval.
+func (n *Node) touch() {
+	// Created after the member started: see etcdProvider.
+	client, err := clientv3.New(clientv3.Config{Endpoints: n.opts.Config.EtcdEndpoints, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		n.log.Warn("cluster: etcd client for the member key", "error", err)
+		return
+	}
+	defer client.Close()
+	name := n.opts.Config.Name
+	key := etcdPrefix + "/" + name + "/" + name + "@" + n.system.ID // the provider's key for this member
+	t := time.NewTicker(touchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), touchInterval)
+		// Fails while the key is gone (its lease expired): the provider's
+		// keep-alive writes it again.
+		_, _ = client.Put(ctx, key, "", clientv3.WithIgnoreValue(), clientv3.WithIgnoreLease())
+		cancel()
+	}
 }
 
 // etcdProvider is protoactor's etcd provider, created when the member
@@ -364,14 +404,8 @@ func (n *Node) Stop(ctx context.Context) error {
 	n.stopOnce.Do(func() {
 		// The updates queued before (calls that ended while the engine
 		// drained) go out first, while the node is still a member.
-		flushed := make(chan struct{})
-		select {
-		case n.work <- func() { close(flushed) }:
-			select {
-			case <-flushed:
-			case <-ctx.Done():
-			}
-		default:
+		for n.pending.Load() > 0 && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
 		}
 		close(n.stop)
 		done := make(chan struct{})
