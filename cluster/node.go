@@ -36,9 +36,9 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/clicktocall/clicktocall/actors/cdr"
 	"github.com/clicktocall/clicktocall/config"
 	"github.com/clicktocall/clicktocall/config/logging"
+	"github.com/clicktocall/clicktocall/observe/cdr"
 )
 
 // The grain kinds and the owner's actor name, the same on every node.

@@ -8,8 +8,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/clicktocall/clicktocall/actors/cdr"
 	"github.com/clicktocall/clicktocall/cluster/wire"
+	"github.com/clicktocall/clicktocall/observe/cdr"
 )
 
 // ownerWait is what a DELETE through another node may wait beyond the
