@@ -190,14 +190,11 @@ func TestClusterOfThreeNodesAnswersForEveryCallOnEveryNode(t *testing.T) {
 		}
 	})
 	node := func() *e2eServer {
-		s := startServer(t, serverOptions{gorace: upstreamRaces, extra: fmt.Sprintf(`
+		s := startServer(t, serverOptions{gorace: upstreamRaces, limits: "max_calls_per_initiator = 1", extra: fmt.Sprintf(`
 cluster {
   name           = %q
   address        = "127.0.0.1:%d"
   etcd_endpoints = [%q]
-}
-limits {
-  max_calls_per_initiator = 1
 }
 `, name, freePort(t, false, "tcp"), etcd.client)})
 		nodes = append(nodes, s)
