@@ -460,6 +460,47 @@ func (e *docsEnv) xmlNC(t *testing.T, c docCommand) {
 		t.Errorf("results\n%s\nthe table of a successful call\n%s", strings.Join(got, "\n"), strings.Join(table, "\n"))
 	}
 	e.newCalls(t, before, 1)
+
+	// The page's first request document, with its optional AnchorCall,
+	// gets the same stream; its request with per-call options is refused
+	// on the shipped rules (no api.caller_ids) as the page shows.
+	if c.page != "docs/interfaces.md" {
+		return
+	}
+	var request, withOptions, refusal string
+	for _, f := range fences(page) {
+		switch {
+		case f.info != "xml":
+		case strings.HasPrefix(f.text, "<ClickToCall><Request>") && strings.Contains(f.text, "<InitiatorCallerId>"):
+			withOptions = f.text
+		case strings.HasPrefix(f.text, "<ClickToCall><Request>") && request == "":
+			request = f.text
+		case strings.Contains(f.text, `<Result Code="400">`):
+			refusal = regexp.MustCompile(`<Result [^>]*>[^<]*</Result>`).FindString(f.text)
+		}
+	}
+	if request == "" {
+		t.Fatal("docs/interfaces.md shows no request document")
+	}
+	nc := "nc -N " + strings.Replace(e.srv.xmlAddr(), ":", " ", 1)
+	before = len(e.phone.Calls())
+	r = mustRun(t, nc, runOpts{stdin: request, timeout: 15 * time.Second})
+	if got := regexp.MustCompile(`<Result [^>]*>[^<]*</Result>`).FindAllString(r.stdout, -1); strings.Join(got, "\n") != strings.Join(table, "\n") {
+		t.Errorf("the request document got\n%s\nthe table of a successful call\n%s", strings.Join(got, "\n"), strings.Join(table, "\n"))
+	}
+	e.newCalls(t, before, 1)
+	if withOptions != "" {
+		if refusal == "" {
+			t.Fatal("docs/interfaces.md shows a request with per-call options but not its refusal")
+		}
+		r = mustRun(t, nc, runOpts{stdin: withOptions, timeout: 15 * time.Second})
+		if got := regexp.MustCompile(`<Result [^>]*>[^<]*</Result>`).FindAllString(r.stdout, -1); len(got) != 1 || got[0] != refusal {
+			t.Errorf("the request with per-call options got %q, the page shows %q", got, refusal)
+		}
+		if n := len(e.phone.Calls()); n != before+1 {
+			t.Errorf("the refused request reached a phone (%d calls)", n-before-1)
+		}
+	}
 }
 
 // successfulStream reads docs/interfaces.md's table of a successful call's
