@@ -23,6 +23,11 @@
 //     Request is "Unknown method", a field given twice is "Duplicate X tag".
 //   - Initiator and Destination are trimmed of surrounding whitespace; empty
 //     counts as missing. AnchorCall is true only for "true" in any case.
+//   - The per-call options are elements too (InitiatorCallerId, TimeLimit,
+//     Metadata, ...), checked by the same intake as the other interfaces'
+//     fields; a header is an InitiatorHeader or DestinationHeader element
+//     with a Name attribute, repeated once per header (the only elements
+//     that may be repeated).
 //   - A document that is not XML, is broken, or declares an encoding other than
 //     UTF-8 or ASCII gets 400 "Parse error"; one over the size limit gets 413.
 //     Both end the connection, because where the next document starts is

@@ -124,33 +124,27 @@ func Default() *Policy {
 }
 
 // Check turns r into the engine's options, or says what is wrong with the
-// first field that is.
+// first field that is, in the order of the fields of Raw.
 func (p *Policy) Check(r Raw) (actors.CallOptions, *Problem) {
 	var o actors.CallOptions
-	var bad *Problem
-	set := func(pr *Problem) {
-		if bad == nil {
-			bad = pr
-		}
-	}
-	o.Initiator.CallerID, bad = p.callerID(FieldInitiatorCallerID, r.InitiatorCallerID)
 	var pr *Problem
-	o.Destination.CallerID, pr = p.callerID(FieldDestinationCallerID, r.DestinationCallerID)
-	set(pr)
-	o.Initiator.RingTimeout, pr = seconds(FieldInitiatorRingTimeout, r.InitiatorRingTimeout, p.maxRingTimeout, "api.max_ring_timeout")
-	set(pr)
-	o.Destination.RingTimeout, pr = seconds(FieldDestinationRingTimeout, r.DestinationRingTimeout, p.maxRingTimeout, "api.max_ring_timeout")
-	set(pr)
-	o.TimeLimit, pr = seconds(FieldTimeLimit, r.TimeLimit, p.maxTimeLimit, "api.max_time_limit")
-	set(pr)
-	o.Initiator.Headers, pr = p.headers(FieldInitiatorHeaders, r.InitiatorHeaders)
-	set(pr)
-	o.Destination.Headers, pr = p.headers(FieldDestinationHeaders, r.DestinationHeaders)
-	set(pr)
-	o.Metadata, pr = metadata(r.Metadata)
-	set(pr)
-	if bad != nil {
-		return actors.CallOptions{}, bad
+	for _, step := range []func(){
+		func() { o.Initiator.CallerID, pr = p.callerID(FieldInitiatorCallerID, r.InitiatorCallerID) },
+		func() { o.Destination.CallerID, pr = p.callerID(FieldDestinationCallerID, r.DestinationCallerID) },
+		func() {
+			o.Initiator.RingTimeout, pr = seconds(FieldInitiatorRingTimeout, r.InitiatorRingTimeout, p.maxRingTimeout, "api.max_ring_timeout")
+		},
+		func() {
+			o.Destination.RingTimeout, pr = seconds(FieldDestinationRingTimeout, r.DestinationRingTimeout, p.maxRingTimeout, "api.max_ring_timeout")
+		},
+		func() { o.TimeLimit, pr = seconds(FieldTimeLimit, r.TimeLimit, p.maxTimeLimit, "api.max_time_limit") },
+		func() { o.Initiator.Headers, pr = p.headers(FieldInitiatorHeaders, r.InitiatorHeaders) },
+		func() { o.Destination.Headers, pr = p.headers(FieldDestinationHeaders, r.DestinationHeaders) },
+		func() { o.Metadata, pr = metadata(r.Metadata) },
+	} {
+		if step(); pr != nil {
+			return actors.CallOptions{}, pr
+		}
 	}
 	return o, nil
 }
