@@ -36,6 +36,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/clicktocall/clicktocall/cluster/wire"
 	"github.com/clicktocall/clicktocall/config"
 	"github.com/clicktocall/clicktocall/config/logging"
 	"github.com/clicktocall/clicktocall/observe/cdr"
@@ -382,10 +383,26 @@ func (n *Node) request(kind, identity string, msg proto.Message) (any, error) {
 		a.err = fmt.Errorf("%s %s: no answer within %v", kind, identity, n.timeout)
 	}
 	n.metrics.observe(kind, began, a.err)
+	if lastAsked(msg) {
+		// protoactor caches every grain's PID it has asked, for good: one
+		// entry per call and request_id ever placed, unless let go.
+		n.c.PidCache.Remove(identity, kind)
+	}
 	if a.err != nil {
 		return nil, a.err
 	}
 	return a.v, nil
+}
+
+// lastAsked reports whether msg is, as a rule, the last this node sends to
+// its grain: the end of a call, a look-up from another node, the end of a
+// request_id's claim.
+func lastAsked(msg proto.Message) bool {
+	switch msg.(type) {
+	case *wire.CallEnded, *wire.LookupCall, *wire.Complete, *wire.Release:
+		return true
+	}
+	return false
 }
 
 // ask sends msg to an actor on another node and waits at most d.
