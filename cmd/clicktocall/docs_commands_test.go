@@ -116,7 +116,9 @@ type docsEnv struct {
 	srv   *e2eServer
 	phone *simphone.Phone
 	hook  *callbackRecorder
-	mu    sync.Mutex
+	// cdrFile is the shared server's CDR file
+	cdrFile string
+	mu      sync.Mutex
 	refer simphone.ReferBehaviour // of the next calls' initiator
 	// pages whose commands ran as one flow, and the commands they ran
 	flows map[string]bool
@@ -143,7 +145,11 @@ func TestDocsCommands(t *testing.T) {
 	e := &docsEnv{flows: map[string]bool{}, ran: map[string]bool{}, refer: quickREFER}
 	e.phone = e.newProxyPhone(t)
 	e.hook = newCallbackRecorder(t)
-	e.srv = startServer(t, e.serverOptions(t, ""))
+	o := e.serverOptions(t, "")
+	o.dir = t.TempDir()
+	e.cdrFile = filepath.Join(o.dir, "cdr.jsonl")
+	o.extra += fmt.Sprintf("cdr {\n  file = %q\n}\n", e.cdrFile)
+	e.srv = startServer(t, o)
 
 	checks := append(append([]*docCheck{}, docRuns...), docExceptions...)
 	used := map[*docCheck]bool{}
@@ -174,6 +180,7 @@ func TestDocsCommands(t *testing.T) {
 			ch.check(e, t, c)
 		})
 	}
+	t.Run("docs/operations.md CDR example", e.cdrExample)
 	for _, ch := range docExceptions {
 		if ch.why == "" {
 			t.Errorf("the exception %q gives no reason", ch.match)

@@ -456,3 +456,75 @@ func (e *docsEnv) tlsFlow(t *testing.T, cmds []docCommand) {
 		}
 	}
 }
+
+// shape is a JSON value with its leaves dropped: what keys it has, nested.
+func shape(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		for k, x := range v {
+			out[k] = shape(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = shape(x)
+		}
+		return out
+	}
+	return nil
+}
+
+// cdrExample: the CDR line of a connected REFER call placed over the JSON
+// API with a request_id has the fields of docs/operations.md's example
+// (the values are the call's own).
+func (e *docsEnv) cdrExample(t *testing.T) {
+	var example string
+	for _, f := range fences(readRepoFile(t, "docs/operations.md")) {
+		if f.info == "json" && strings.Contains(f.text, `"duration_ms"`) {
+			example = f.text
+		}
+	}
+	if example == "" {
+		t.Fatal("docs/operations.md shows no CDR line")
+	}
+	e.setREFER(quickREFER)
+	before := len(e.phone.Calls())
+	res, err := http.Post("http://"+e.srv.httpAddr()+"/api/v1/calls", "application/json",
+		strings.NewReader(`{"initiator":"alice@example.com","destination":"9055551234","request_id":"cdr-example"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var call struct{ ID string }
+	err = json.NewDecoder(res.Body).Decode(&call)
+	res.Body.Close()
+	if err != nil || res.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %d %v", res.StatusCode, err)
+	}
+	e.newCalls(t, before, 1)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		data, _ := os.ReadFile(e.cdrFile)
+		for _, line := range strings.Split(string(data), "\n") {
+			if !strings.Contains(line, `"call_id":"`+call.ID+`"`) {
+				continue
+			}
+			var d, g any
+			if err := json.Unmarshal([]byte(example), &d); err != nil {
+				t.Fatalf("docs/operations.md's CDR line: %v", err)
+			}
+			if err := json.Unmarshal([]byte(line), &g); err != nil {
+				t.Fatalf("CDR line: %v: %s", err, line)
+			}
+			if diff := jsonDiff("", shape(d), shape(g)); len(diff) > 0 {
+				t.Errorf("the CDR line's fields differ from docs/operations.md's:\n  %s\nline: %s", strings.Join(diff, "\n  "), line)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no CDR line for %s in %s after 10 s:\n%s", call.ID, e.cdrFile, data)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
