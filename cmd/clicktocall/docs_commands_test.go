@@ -119,7 +119,7 @@ type docsEnv struct {
 	// cdrFile is the shared server's CDR file
 	cdrFile string
 	mu      sync.Mutex
-	refer simphone.ReferBehaviour // of the next calls' initiator
+	refer   simphone.ReferBehaviour // of the next calls' initiator
 	// pages whose commands ran as one flow, and the commands they ran
 	flows map[string]bool
 	ran   map[string]bool
