@@ -177,8 +177,11 @@ func (b *browser) waitFor(what, expr string, ok func(string) bool) string {
 }
 
 func TestBrowserPlacesACallSeesItsProgressAndHangsItUp(t *testing.T) {
-	st := newStack(t, phone.Behaviour{Ring: true, RingDelay: 300 * time.Millisecond},
-		phone.Behaviour{Ring: true, RingDelay: 300 * time.Millisecond})
+	// Each phone rings for most of a second, so the page's steps stay on
+	// screen long enough for the test to see them on a busy machine (with
+	// 300 ms it saw only the first and the last under load).
+	st := newStack(t, phone.Behaviour{Ring: true, RingDelay: 800 * time.Millisecond},
+		phone.Behaviour{Ring: true, RingDelay: 800 * time.Millisecond})
 	b := startBrowser(t, st.base+"/")
 	b.waitFor("page loaded", `document.readyState + (document.getElementById("call-form") ? " form" : "")`,
 		func(s string) bool { return s == "complete form" })
