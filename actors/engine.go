@@ -154,9 +154,6 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 	if e.settings.clock == nil {
 		e.settings.clock = timing.Default
 	}
-	if e.settings.referTimeout <= 0 {
-		e.settings.referTimeout = 32 * time.Second
-	}
 	if o.Limits.MaxCallsPerSecond > 0 {
 		e.rate = rate.NewLimiter(rate.Limit(o.Limits.MaxCallsPerSecond), o.Limits.MaxCallsPerSecond)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/icholy/digest"
 
 	"github.com/clicktocall/clicktocall/transport"
+	"github.com/clicktocall/clicktocall/transport/rfc3261"
 	"github.com/clicktocall/clicktocall/transport/timing"
 )
 
@@ -670,7 +671,7 @@ func (l *legActor) pendingOK(req *sip.Request) {
 	}
 	l.okGen++
 	l.okInterval = sip.T1
-	l.okDeadline = time.Now().Add(64 * sip.T1)
+	l.okDeadline = time.Now().Add(rfc3261.Timer64T1Now())
 	l.okTimer = l.spec.clock.After(l.okInterval, l.self, resendOK{gen: l.okGen})
 }
 

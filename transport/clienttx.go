@@ -6,6 +6,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/clicktocall/clicktocall/transport/locate"
+	"github.com/clicktocall/clicktocall/transport/rfc3261"
 	"github.com/clicktocall/clicktocall/transport/timing"
 )
 
@@ -144,7 +145,7 @@ func (tx *ClientTx) transmit() error {
 		tx.interval = sip.T1
 		tx.retrans = tx.arm(tx.interval, evRetransmit)
 	}
-	tx.timeout = tx.arm(64*sip.T1, evTimeout)
+	tx.timeout = tx.arm(rfc3261.Timer64T1Now(), evTimeout)
 	return nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/clicktocall/clicktocall/transport/rfc3261"
 )
 
 // orphanage finishes what a call leaves behind when its actors are
@@ -57,12 +59,12 @@ func (o *orphanage) adopt(tx *ClientTx, cancel bool, reason sip.Header) {
 		if tx.targets[0].Transport == "UDP" {
 			tx.retrans = tx.arm(tx.interval, evRetransmit)
 		}
-		tx.timeout = tx.arm(64*sip.T1, evTimeout)
+		tx.timeout = tx.arm(rfc3261.Timer64T1Now(), evTimeout)
 	}
 	if tx.invite {
 		// A phone that died ringing never sends a final response.
 		tx.giveUp.Stop()
-		tx.giveUp = tx.arm(64*sip.T1, evGiveUp)
+		tx.giveUp = tx.arm(rfc3261.Timer64T1Now(), evGiveUp)
 	}
 	if _, dup := o.byBranch[txKey(tx)]; !dup {
 		o.wg.Add(1)

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/clicktocall/clicktocall/transport/locate"
+	"github.com/clicktocall/clicktocall/transport/rfc3261"
 	"github.com/clicktocall/clicktocall/transport/timing"
 )
 
@@ -156,7 +157,7 @@ func New(opts Options) (*Transport, error) {
 	}
 	linger := opts.Linger
 	if linger == 0 {
-		linger = 64 * sip.T1
+		linger = rfc3261.Timer64T1Now()
 	}
 	t.linger = newLinger(linger)
 	t.orphans = newOrphanage(t)

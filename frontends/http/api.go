@@ -16,7 +16,6 @@ import (
 
 	"github.com/clicktocall/clicktocall/actors"
 	"github.com/clicktocall/clicktocall/cluster"
-	"github.com/clicktocall/clicktocall/config"
 	"github.com/clicktocall/clicktocall/frontends/http/webhook"
 	"github.com/clicktocall/clicktocall/intake"
 	"github.com/clicktocall/clicktocall/intake/calloptions"
@@ -39,37 +38,6 @@ const (
 	// result before answering 202 without it.
 	cancelWait = 5 * time.Second
 )
-
-// withAPIDefaults fills the api { } settings left at zero with config's
-// defaults (MetricsAuth is taken as given).
-func withAPIDefaults(a config.API) config.API {
-	d := config.Default().API
-	if a.StatusCallbackTimeout <= 0 {
-		a.StatusCallbackTimeout = d.StatusCallbackTimeout
-	}
-	if a.StatusCallbackAttempts <= 0 {
-		a.StatusCallbackAttempts = d.StatusCallbackAttempts
-	}
-	if a.StatusCallbackMaxPending <= 0 {
-		a.StatusCallbackMaxPending = d.StatusCallbackMaxPending
-	}
-	if a.IdempotencyWindow <= 0 {
-		a.IdempotencyWindow = d.IdempotencyWindow
-	}
-	if a.MaxRequestIDs <= 0 {
-		a.MaxRequestIDs = d.MaxRequestIDs
-	}
-	if a.EventsHeartbeat <= 0 {
-		a.EventsHeartbeat = d.EventsHeartbeat
-	}
-	if a.MaxRingTimeout <= 0 {
-		a.MaxRingTimeout = d.MaxRingTimeout
-	}
-	if a.MaxTimeLimit <= 0 {
-		a.MaxTimeLimit = d.MaxTimeLimit
-	}
-	return a
-}
 
 // apiError is the body of every JSON API error: the code and text of the
 // XML interface's result for the same problem.

@@ -40,9 +40,11 @@ func FuzzCreateCallBody(f *testing.F) {
 	j := cdr.New(cdr.Options{})
 	defer j.Close()
 	eng := &fakeEngine{}
-	s := New(Options{HTTP: config.HTTP{}, Translate: translate, Calls: eng, Records: j,
-		API: config.API{StatusCallbackSecret: "k", CallerIDs: []string{`sip:\+1555\d{7}@example\.com`},
-			AllowedHeaders: []string{"Alert-Info"}}})
+	api := config.Default().API
+	api.StatusCallbackSecret = "k"
+	api.CallerIDs = []string{`sip:\+1555\d{7}@example\.com`}
+	api.AllowedHeaders = []string{"Alert-Info"}
+	s := New(Options{HTTP: config.HTTP{}, Translate: translate, Calls: eng, Records: j, API: api})
 	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5555}
 	f.Fuzz(func(t *testing.T, body string) {
 		var req fasthttp.Request

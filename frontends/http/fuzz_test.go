@@ -66,8 +66,10 @@ func FuzzClickToCallQuery(f *testing.F) {
 		f.Add(s)
 	}
 	eng := &fakeEngine{}
-	s := New(Options{HTTP: config.HTTP{}, Translate: translate, Calls: eng,
-		API: config.API{CallerIDs: []string{`sip:\+1555\d{7}@example\.com`}, AllowedHeaders: []string{"Alert-Info"}}})
+	api := config.Default().API
+	api.CallerIDs = []string{`sip:\+1555\d{7}@example\.com`}
+	api.AllowedHeaders = []string{"Alert-Info"}
+	s := New(Options{HTTP: config.HTTP{}, Translate: translate, Calls: eng, API: api})
 	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5555}
 	f.Fuzz(func(t *testing.T, query string) {
 		var req fasthttp.Request

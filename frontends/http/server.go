@@ -170,7 +170,7 @@ func New(opts Options) *Server {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("component", "http")
-	api := withAPIDefaults(opts.API)
+	api := opts.API
 	s := &Server{
 		intake:      intake.Intake{Translate: opts.Translate},
 		calls:       opts.Calls,
