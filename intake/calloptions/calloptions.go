@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -115,13 +116,13 @@ func NewPolicy(a config.API) (*Policy, error) {
 
 // Default is the policy of the default api { } settings: no caller IDs,
 // X- headers only, the default maxima.
-func Default() *Policy {
+var Default = sync.OnceValue(func() *Policy {
 	p, err := NewPolicy(config.Default().API)
 	if err != nil {
 		panic("calloptions: the default settings: " + err.Error())
 	}
 	return p
-}
+})
 
 // Check turns r into the engine's options, or says what is wrong with the
 // first field that is, in the order of the fields of Raw.
