@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"sync"
@@ -95,9 +96,10 @@ func (n *Node) Call(id, method string) Answer {
 // RemoteWatch follows the results of a call another node runs. C closes
 // after the final; if the node leaves first, the final is 503 Node lost.
 type RemoteWatch struct {
-	Past []cdr.Result
-	C    <-chan cdr.Result
-	stop func()
+	Past     []cdr.Result
+	C        <-chan cdr.Result
+	Metadata json.RawMessage // the request's metadata, nil when it had none
+	stop     func()
 }
 
 // Stop ends the watch; the owner stops sending.
@@ -142,6 +144,9 @@ func (n *Node) Watch(id string) (*RemoteWatch, Answer) {
 		return nil, noCall(id)
 	}
 	w := &RemoteWatch{Past: make([]cdr.Result, len(reply.Past)), C: c, stop: stop}
+	if len(reply.Metadata) > 0 {
+		w.Metadata = reply.Metadata
+	}
 	for i, r := range reply.Past {
 		w.Past[i] = resultFrom(r)
 	}
@@ -261,6 +266,9 @@ func (s *callService) watch(ctx actor.Context, msg *wire.Watch) {
 	reply := &wire.WatchReply{Found: true, Past: make([]*wire.Result, len(w.Past))}
 	for i, r := range w.Past {
 		reply.Past[i] = resultOf(r)
+	}
+	if c, ok := journal.Get(msg.CallId); ok {
+		reply.Metadata = c.Request.Options.Metadata
 	}
 	ctx.Respond(reply)
 	if s.watching == nil {

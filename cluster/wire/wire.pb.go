@@ -814,6 +814,7 @@ type WatchReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Found         bool                   `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
 	Past          []*Result              `protobuf:"bytes,2,rep,name=past,proto3" json:"past,omitempty"`
+	Metadata      []byte                 `protobuf:"bytes,3,opt,name=metadata,proto3" json:"metadata,omitempty"` // the request's metadata (JSON), echoed in every event
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -858,6 +859,13 @@ func (x *WatchReply) GetFound() bool {
 func (x *WatchReply) GetPast() []*Result {
 	if x != nil {
 		return x.Past
+	}
+	return nil
+}
+
+func (x *WatchReply) GetMetadata() []byte {
+	if x != nil {
+		return x.Metadata
 	}
 	return nil
 }
@@ -1034,11 +1042,12 @@ const file_wire_proto_rawDesc = "" +
 	"\x05Watch\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12-\n" +
 	"\x12subscriber_address\x18\x02 \x01(\tR\x11subscriberAddress\x12#\n" +
-	"\rsubscriber_id\x18\x03 \x01(\tR\fsubscriberId\"S\n" +
+	"\rsubscriber_id\x18\x03 \x01(\tR\fsubscriberId\"o\n" +
 	"\n" +
 	"WatchReply\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12/\n" +
-	"\x04past\x18\x02 \x03(\v2\x1b.clicktocall.cluster.ResultR\x04past\"]\n" +
+	"\x04past\x18\x02 \x03(\v2\x1b.clicktocall.cluster.ResultR\x04past\x12\x1a\n" +
+	"\bmetadata\x18\x03 \x01(\fR\bmetadata\"]\n" +
 	"\aUnwatch\x12-\n" +
 	"\x12subscriber_address\x18\x01 \x01(\tR\x11subscriberAddress\x12#\n" +
 	"\rsubscriber_id\x18\x02 \x01(\tR\fsubscriberId\"d\n" +

@@ -207,11 +207,11 @@ cluster {
 
 	t.Run("a call placed on A is read, followed and cancelled on B and C", func(t *testing.T) {
 		ini := startPhone(t, "rings_until_cancel", "alice", 1)
-		call := postCall(t, a, fmt.Sprintf(`{"initiator":%q,"destination":"9055551234"}`, ini.address()))
+		call := postCall(t, a, fmt.Sprintf(`{"initiator":%q,"destination":"9055551234","metadata":{"crm_id":"42"}}`, ini.address()))
 		// Its directory entry is registered just after the 201.
 		waitStatus(t, b, "/api/v1/calls/"+call.ID, http.StatusOK, 5*time.Second)
 		v := waitView(t, b, call.ID, "ringing", func(v apiView) bool { return v.State == "ringing_initiator" })
-		if v.ID != call.ID || v.Origin != "api" {
+		if v.ID != call.ID || v.Origin != "api" || string(v.Metadata) != `{"crm_id":"42"}` {
 			t.Errorf("B shows %+v", v)
 		}
 		es := openEvents(t, c, call.ID, "")
@@ -234,6 +234,11 @@ cluster {
 		}
 		events = append(events, es.all(t)...)
 		expectEvents(t, call.ID, 1, events, cancelledWhileRinging, true)
+		for _, e := range events {
+			if string(e.Metadata) != `{"crm_id":"42"}` {
+				t.Errorf("event on C without the call's metadata: %+v", e)
+			}
+		}
 		ini.expectSuccess(t, 1)
 		msgs := ini.messages(t)
 		expectOrder(t, msgs, "received INVITE", "received CANCEL", "received ACK")

@@ -57,7 +57,7 @@ func (s *Server) callEvents(ctx *fasthttp.RequestCtx, p params) outcome {
 		if rw == nil {
 			return s.peerAnswer(ctx, id, a)
 		}
-		stream = eventStream{past: rw.Past, next: rw.C, stop: rw.Stop}
+		stream = eventStream{past: rw.Past, next: rw.C, stop: rw.Stop, metadata: rw.Metadata}
 	} else {
 		writeJSONError(ctx, fasthttp.StatusNotFound, "No call "+id)
 		return outcome{problem: "unknown call"}
