@@ -71,7 +71,7 @@ func newConnActor(s *Server, c net.Conn, ip string) *connActor {
 		conn:    c,
 		ip:      ip,
 		log:     s.log.With("client", c.RemoteAddr().String()),
-		out:     newOutbox(s.opts.MaxQueuedOutput),
+		out:     newOutbox(s.opts.MaxQueuedOutput, directWriter(c)),
 		sh:      sh,
 		streams: map[uint64]*stream{},
 	}

@@ -90,10 +90,15 @@ type outbox struct {
 	limit     int
 	finishing bool // write what is queued, then end
 	aborted   bool // end now
+	// direct, when set, writes what it can of b at once without blocking
+	// (see directWriter); push uses it while nothing is queued, so a
+	// result that fits the socket's buffer goes out without waking the
+	// writer goroutine.
+	direct func(b []byte) int
 }
 
-func newOutbox(limit int) *outbox {
-	o := &outbox{limit: limit}
+func newOutbox(limit int, direct func([]byte) int) *outbox {
+	o := &outbox{limit: limit, direct: direct}
 	o.cond = sync.NewCond(&o.mu)
 	return o
 }
@@ -103,6 +108,16 @@ func (o *outbox) push(b []byte) bool {
 	defer o.mu.Unlock()
 	if o.queued+len(b) > o.limit {
 		return false
+	}
+	if o.queued == 0 && o.direct != nil && !o.finishing && !o.aborted {
+		// Nothing queued and no write in progress: the order is kept.
+		// What does not fit (or an error, which the writer then meets
+		// and reports) is left to the writer.
+		if n := o.direct(b); n > 0 {
+			if b = b[n:]; len(b) == 0 {
+				return true
+			}
+		}
 	}
 	o.bufs = append(o.bufs, b)
 	o.queued += len(b)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -714,7 +715,7 @@ func isReset(err error) bool {
 }
 
 func TestOutboxRefusesPastItsLimit(t *testing.T) {
-	o := newOutbox(10)
+	o := newOutbox(10, nil)
 	if !o.push(make([]byte, 6)) || o.push(make([]byte, 5)) {
 		t.Fatal("limit not applied")
 	}
@@ -725,6 +726,39 @@ func TestOutboxRefusesPastItsLimit(t *testing.T) {
 	o.written(n)
 	if !o.push(make([]byte, 10)) {
 		t.Fatal("written bytes not released")
+	}
+}
+
+// The direct write takes what the socket takes while nothing is queued;
+// the rest, and everything pushed while bytes wait, goes to the writer in
+// order.
+func TestOutboxWritesDirectlyWhileNothingIsQueued(t *testing.T) {
+	var direct []string
+	room := 8 // what the "socket" takes
+	o := newOutbox(100, func(b []byte) int {
+		n := min(room, len(b))
+		room -= n
+		direct = append(direct, string(b[:n]))
+		return n
+	})
+	for _, s := range []string{"abc", "defgh", "ijk", "lm"} {
+		if !o.push([]byte(s)) {
+			t.Fatalf("push %q refused", s)
+		}
+	}
+	// abc and defgh fit; ijk finds the socket full and queues; lm queues
+	// behind it without a direct try.
+	if want := []string{"abc", "defgh", ""}; !slices.Equal(direct, want) {
+		t.Errorf("direct writes %q, want %q", direct, want)
+	}
+	bufs, n, _, _ := o.wait()
+	if got := string(bytes.Join(bufs, nil)); got != "ijklm" || n != 5 {
+		t.Errorf("writer got %q (%d bytes), want ijklm", got, n)
+	}
+	o.written(n)
+	room = 8
+	if !o.push([]byte("no")) || direct[len(direct)-1] != "no" {
+		t.Errorf("direct writes resume once the writer is done: %q", direct)
 	}
 }
 
