@@ -48,6 +48,59 @@ type (
 	retrySetup     struct{} // resend the set-up re-INVITE after glare
 )
 
+// callPhase is where a call stands. The supervisor's fields say which phase
+// it is in (phase derives it, Describe shows it); this table is the whole
+// machine, the way net/http documents ConnState:
+//
+//	phase                 entered when                          left for
+//	callCallingInitiator  the supervisor starts: INVITE to the  callTransferring (200 I, REFER mode)
+//	                      initiator                             callSettingUp (200 I, anchored)
+//	                                                            callEnding (the initiator fails; cancel, shutdown, crash)
+//	callTransferring      REFER sent (referring); accepted by   callSettingUp (REFER refused or unanswered: fallback)
+//	                      its 2xx or a NOTIFY (referAccepted);  callEnding (final NOTIFY, refer timeout; cancel, shutdown,
+//	                      waits on referTimer                   the initiator hangs up before accepting)
+//	callSettingUp         offerless INVITE to the destination,  callBridged (the initiator's answer ACKed to the destination)
+//	                      then its offer re-INVITEd to the      callEnding (a leg fails, no usable SDP, the initiator
+//	                      initiator (setupReInvite, glare)      hangs up; cancel, shutdown, crash)
+//	callBridged           200 Destination, anchored            callEnding (a phone's BYE, the time limit; cancel,
+//	                      (connected); re-INVITEs relayed       shutdown, crash)
+//	                      (relayFrom, relayAckTo)
+//	callEnding            the final result is out (final), the  the supervisor stops once every leg has ended
+//	                      legs are being hung up
+//
+// Every result goes through report, which lets nothing follow the final;
+// a message too late for the phase (a NOTIFY after the final, the timeout
+// of an earlier REFER wait, a re-INVITE before the bridge) is dropped or
+// refused at the top of its handler.
+type callPhase int
+
+const (
+	callCallingInitiator callPhase = iota
+	callTransferring
+	callSettingUp
+	callBridged
+	callEnding
+)
+
+func (p callPhase) String() string {
+	return [...]string{"calling initiator", "transferring", "setting up", "bridged", "ending"}[p]
+}
+
+// phase is the call's phase, from the fields that hold its data.
+func (c *callSupervisor) phase() callPhase {
+	switch {
+	case c.connected && !c.ended[LegInitiator] && !c.ended[LegDestination]:
+		return callBridged
+	case c.final:
+		return callEnding
+	case c.referring:
+		return callTransferring
+	case c.legs[LegDestination] != nil:
+		return callSettingUp
+	}
+	return callCallingInitiator
+}
+
 // callSupervisor runs one click-to-call: it decides REFER or anchored, runs
 // the fallback, emits progress, guarantees exactly one final result and ends
 // both legs on every exit path.
@@ -144,8 +197,8 @@ func (c *callSupervisor) Receive(ctx actor.Context) {
 			ctx.Send(pid, m)
 		}
 	case describeCall:
-		ctx.Respond(fmt.Sprintf("%s: mode=%s results=%q final=%v ended(I,D)=%v,%v legs(I,D)=%v,%v referring=%v accepted=%v connected=%v",
-			c.spec.id, c.mode, c.results, c.final, c.ended[LegInitiator], c.ended[LegDestination],
+		ctx.Respond(fmt.Sprintf("%s: phase=%s mode=%s results=%q final=%v ended(I,D)=%v,%v legs(I,D)=%v,%v referring=%v accepted=%v connected=%v",
+			c.spec.id, c.phase(), c.mode, c.results, c.final, c.ended[LegInitiator], c.ended[LegDestination],
 			c.legs[LegInitiator] != nil, c.legs[LegDestination] != nil, c.referring, c.referAccepted, c.connected))
 	case cancelCall:
 		leg := LegInitiator
@@ -294,10 +347,18 @@ func (c *callSupervisor) onAnswered(ctx actor.Context, m *legAnswered) {
 	}
 }
 
+// startReferTimer (re)starts the wait for the REFER's answer or its final
+// NOTIFY; a timeout of an earlier wait no longer counts.
 func (c *callSupervisor) startReferTimer(ctx actor.Context) {
+	c.stopReferTimer()
+	c.referTimer = c.spec.settings.clock.After(c.spec.settings.referTimeout, c.self, referTimedOut{gen: c.referGen})
+}
+
+// stopReferTimer ends the wait: the transfer has its outcome, and a timeout
+// already posted is recognised as stale by its generation.
+func (c *callSupervisor) stopReferTimer() {
 	c.referGen++
 	c.stopTimer(&c.referTimer)
-	c.referTimer = c.spec.settings.clock.After(c.spec.settings.referTimeout, c.self, referTimedOut{gen: c.referGen})
 }
 
 // stopTimer stops *t, so a finished call holds no timer (with long
@@ -337,7 +398,7 @@ func (c *callSupervisor) onReferAnswered(ctx actor.Context, code int) {
 // same initiator dialog.
 func (c *callSupervisor) fallBack(ctx actor.Context, code int) {
 	c.referring = false
-	c.referGen++
+	c.stopReferTimer()
 	if c.ended[LegInitiator] || c.final {
 		return
 	}
@@ -365,11 +426,11 @@ func (c *callSupervisor) onReferNotify(ctx actor.Context, m *referNotify) {
 	case success(m.code):
 		c.referAccepted = true
 		c.finish(EndAnswered, LegDestination, 0)
-		c.referGen++
+		c.stopReferTimer()
 		c.hangup(ctx, LegInitiator, EndNone, 0)
 		c.maybeStop(ctx)
 	case failure(m.code):
-		c.referGen++
+		c.stopReferTimer()
 		e := TransferFailure(m.code)
 		c.finish(e, LegDestination, m.code)
 		c.hangup(ctx, LegInitiator, e, m.code)
