@@ -116,7 +116,7 @@ var endings = [...]ending{
 	EndNotAcceptable:  {name: "not acceptable", code: sip.StatusNotAcceptableHere, state: StateFailed, metric: "failed"},
 	EndInternal:       {name: "internal error", code: sip.StatusInternalServerError, text: textInternal, reason: textInternal, state: StateFailed, metric: "failed"},
 	EndShutDown:       {name: "shut down", code: sip.StatusServiceUnavailable, text: textShuttingDown, reason: textShuttingDown, state: StateFailed, metric: "failed"},
-	EndNodeLost:       {name: "node lost", code: sip.StatusInternalServerError, text: "Cluster node lost", reason: "Cluster node lost", state: StateFailed, metric: "failed"},
+	EndNodeLost:       {name: "node lost", code: sip.StatusServiceUnavailable, text: "Node lost", reason: "Node lost", state: StateFailed, metric: "failed"},
 
 	EndMissingAddress:    {name: "missing address", code: 400, metric: "missing_address", outcome: OutcomeBadRequest, http: 400, xml: 400},
 	EndInvalidValue:      {name: "invalid value", code: 400, metric: "invalid_value", outcome: OutcomeBadRequest, http: 400, xml: 400},

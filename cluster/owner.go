@@ -9,6 +9,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/clicktocall/clicktocall/actors"
 	"github.com/clicktocall/clicktocall/cluster/wire"
 	"github.com/clicktocall/clicktocall/observe/cdr"
 )
@@ -29,8 +30,9 @@ type Answer struct {
 	RetryAfter time.Duration
 }
 
-// NodeLost is the text of the final 503 of a call whose node left the cluster.
-const NodeLost = "Node lost"
+// NodeLost is the text of the final 503 of a call whose node left the
+// cluster: actors.EndNodeLost's.
+var NodeLost = actors.EndNodeLost.Text()
 
 func noCall(id string) Answer {
 	return Answer{Status: http.StatusNotFound, Problem: "No call " + id}
@@ -173,7 +175,7 @@ func (s *subscriber) Receive(ctx actor.Context) {
 	case *wire.Result:
 		s.deliver(resultFrom(msg))
 	case nodeLost:
-		s.deliver(cdr.Result{Code: http.StatusServiceUnavailable, Text: NodeLost, At: time.Now()})
+		s.deliver(cdr.Result{Code: actors.EndNodeLost.Code(), Text: NodeLost, At: time.Now()})
 	case *actor.Stopped:
 		s.end()
 	}
