@@ -33,6 +33,24 @@ type legSpec struct {
 	log         *slog.Logger
 }
 
+// legPhase is where a leg's INVITE and dialog stand:
+//
+//	phase           entered when                          left for
+//	phaseCalling    the INVITE is sent (inviteTx, ring)   phaseEarly (1xx), phaseConfirmed (2xx),
+//	                                                      phaseEnded (a final >= 300, Timer B, a transport error,
+//	                                                      legHangup: CANCEL handed to the transport)
+//	phaseEarly      a provisional came: CANCEL allowed    phaseConfirmed (2xx), phaseEnded (as from phaseCalling)
+//	phaseConfirmed  a 2xx made the dialog (dialog, ok);   phaseEnding (legHangup: BYE sent),
+//	                REFER, re-INVITEs both ways and their  phaseEnded (the phone's BYE)
+//	                2xx retransmissions run here
+//	phaseEnding     our BYE is out (byeTx)                phaseEnded (its answer, or none in 64*T1)
+//	phaseEnded      the leg reported legFailed or         (stops with its supervisor)
+//	                legEnded, once (reported)
+//
+// A second 2xx in phaseConfirmed or later is a fork and gets ACK and BYE; a
+// command for a phase that has passed (a REFER without a dialog, a
+// re-INVITE while one is pending) is answered at once (481, 491); whatever
+// is under way when the actor stops is finished by abandon.
 type legPhase int
 
 const (
