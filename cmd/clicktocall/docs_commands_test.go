@@ -61,6 +61,7 @@ var docRuns = []*docCheck{
 	{page: "docs/bench-report.md", match: regexp.MustCompile(`^go run \./bench -start-server -rate \d+ -duration \S+ -report report\.html$`), check: runByTest("TestDocsBenchReport")},
 	{page: "docs/api.md", match: regexp.MustCompile(``), check: (*docsEnv).api},
 	{page: "docs/tls.md", match: regexp.MustCompile(``), check: (*docsEnv).tls},
+	{page: "docs/bench.md", match: regexp.MustCompile(`^go test -run '\^\$' -bench Floor `), check: benchFloor},
 	{match: regexp.MustCompile(`^clicktocall check -config deploy/config\.hcl$`), check: (*docsEnv).checkDeployConfig},
 	{match: regexp.MustCompile(`^promtool (check|test) rules deploy/`), check: (*docsEnv).promtool},
 	{match: regexp.MustCompile(`^systemd-analyze security --offline=yes deploy/`), check: (*docsEnv).systemdSecurity},
@@ -395,6 +396,17 @@ func (e *docsEnv) demo(t *testing.T, c docCommand) {
 	r := mustRun(t, e.subst(c.text), runOpts{dir: dir, timeout: 45 * time.Second})
 	if !strings.Contains(r.stdout, "both calls connected: the demo worked") {
 		t.Errorf("the demo did not connect both calls: %s", r)
+	}
+}
+
+// docs/bench.md's floor benchmarks run as written (they take a second)
+// and report both figures.
+func benchFloor(_ *docsEnv, t *testing.T, c docCommand) {
+	r := mustRun(t, c.text, runOpts{timeout: 2 * time.Minute})
+	for _, name := range []string{"BenchmarkFloorDatagram", "BenchmarkFloorParseEncode"} {
+		if !regexp.MustCompile(name + `-\d+\s+20000\s+\d+ ns/op`).MatchString(r.stdout) {
+			t.Errorf("%s: no %s line with 20000 runs: %s", c.text, name, r)
+		}
 	}
 }
 
