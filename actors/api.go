@@ -3,6 +3,8 @@ package actors
 import (
 	"fmt"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // Leg names the side of a click-to-call a result is about.
@@ -52,6 +54,15 @@ type Progress struct {
 // Answered reports whether p is a 2xx: a leg answered, or the call is
 // connected.
 func (p Progress) Answered() bool { return success(p.Code) }
+
+// Provisional reports whether p is a 1xx: the 100 "In progress" or a 180.
+func (p Progress) Provisional() bool { return provisional(p.Code) }
+
+// Ringing reports whether p is a leg's 180.
+func (p Progress) Ringing() bool { return ringing(p.Code) }
+
+// InProgress reports whether p is the call's first result, 100 "In progress".
+func (p Progress) InProgress() bool { return p.Code == sip.StatusTrying && p.Leg == LegNone }
 
 // End is how the call ended when p is its final result (EndNone before):
 // p.Ending, or for a final made without one (a test's fake engine, a result

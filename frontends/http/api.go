@@ -164,9 +164,9 @@ func (b callRequestBody) rawOptions() calloptions.Raw {
 
 // The results status_callback_events can pick.
 var statusEvents = map[string]func(cdr.Result) bool{
-	"in_progress": func(r cdr.Result) bool { return r.Code == 100 },
-	"ringing":     func(r cdr.Result) bool { return r.Code >= 180 && r.Code < 200 },
-	"answered":    func(r cdr.Result) bool { return r.Code >= 200 && r.Code < 300 },
+	"in_progress": cdr.Result.InProgress,
+	"ringing":     cdr.Result.Ringing,
+	"answered":    cdr.Result.Answered,
 	"final":       cdr.Result.Final,
 }
 

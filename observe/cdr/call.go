@@ -36,9 +36,18 @@ type Result struct {
 }
 
 // Final reports whether r ends its call's results (see actors.Progress.Final).
-func (r Result) Final() bool {
-	return actors.Progress{Code: r.Code, Leg: legOf(r.Leg)}.Final()
-}
+func (r Result) Final() bool { return r.progress().Final() }
+
+// InProgress reports whether r is the call's 100 "In progress".
+func (r Result) InProgress() bool { return r.progress().InProgress() }
+
+// Ringing reports whether r is a leg's 180.
+func (r Result) Ringing() bool { return r.progress().Ringing() }
+
+// Answered reports whether r is a 2xx: a leg answered, or the call connected.
+func (r Result) Answered() bool { return r.progress().Answered() }
+
+func (r Result) progress() actors.Progress { return actors.Progress{Code: r.Code, Leg: legOf(r.Leg)} }
 
 func legOf(name string) actors.Leg {
 	for _, l := range []actors.Leg{actors.LegInitiator, actors.LegDestination} {
@@ -92,7 +101,7 @@ func (c Call) Active() bool {
 // StartedAt is when the call was admitted: the time of its 100, else when
 // the journal first heard of it.
 func (c Call) StartedAt() time.Time {
-	if len(c.Results) > 0 && c.Results[0].Code == 100 {
+	if len(c.Results) > 0 && c.Results[0].InProgress() {
 		return c.Results[0].At
 	}
 	return c.CreatedAt

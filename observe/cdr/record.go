@@ -65,10 +65,10 @@ func RecordOf(c Call) Record {
 		}
 		at := res.At.UTC()
 		leg.Code = res.Code
-		switch {
-		case res.Code < 200:
+		switch p := res.progress(); {
+		case p.Provisional():
 			leg.RingingAt = &at
-		case res.Code < 300:
+		case p.Answered():
 			leg.AnsweredAt = &at
 		default:
 			leg.FailedAt = &at
