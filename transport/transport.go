@@ -168,7 +168,7 @@ func New(opts Options) (*Transport, error) {
 		if s == nil {
 			continue
 		}
-		go func() { _ = t.tpl.ServeUDP(s.udp) }()
+		go func() { _ = t.tpl.ServeUDP(rawReader(s.udp)) }()
 		go func() { _ = t.tpl.ServeTCP(s.tcp) }()
 		if s.tls != nil {
 			go func() { _ = t.tpl.ServeTLS(tls.NewListener(s.tls, serverTLS)) }()

@@ -14,3 +14,5 @@ type udpSender struct{}
 func newUDPSender(net.PacketConn) *udpSender { return nil }
 
 func (*udpSender) send([]byte, netip.AddrPort) (bool, error) { return false, nil }
+
+func rawReader(pc net.PacketConn) net.PacketConn { return pc }
