@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"net/netip"
 	"testing"
@@ -55,5 +56,50 @@ func TestUDPSenderAllocatesNothing(t *testing.T) {
 		}
 	}); allocs > 0 {
 		t.Errorf("%v allocations per send, want 0", allocs)
+	}
+}
+
+// The read loop's raw reader gives each datagram whole, with the sender's
+// address and port, in both families.
+func TestRawReaderReadsWithTheSender(t *testing.T) {
+	for _, network := range []string{"udp4", "udp6"} {
+		t.Run(network, func(t *testing.T) {
+			from, to := loopbackUDP(t, network), loopbackUDP(t, network)
+			r := rawReader(to)
+			if _, ok := r.(*rawPacketConn); !ok {
+				t.Fatalf("rawReader gave %T", r)
+			}
+			msg := []byte("SIP/2.0 200 OK\r\n\r\n")
+			if _, err := from.WriteTo(msg, to.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+			_ = to.SetReadDeadline(time.Now().Add(5 * time.Second))
+			buf := make([]byte, 100)
+			n, src, err := r.ReadFrom(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(buf[:n], msg) {
+				t.Fatalf("got %q, want %q", buf[:n], msg)
+			}
+			want := from.LocalAddr().(*net.UDPAddr)
+			if got := src.(*net.UDPAddr); !got.IP.Equal(want.IP) || got.Port != want.Port {
+				t.Fatalf("from %v, want %v", got, want)
+			}
+			// A read waits on the poller for the next datagram, and a
+			// closed socket ends it with net.ErrClosed, as sipgo expects.
+			done := make(chan error, 1)
+			go func() { _, _, err := r.ReadFrom(buf); done <- err }()
+			time.Sleep(20 * time.Millisecond)
+			to.Close()
+			select {
+			case err := <-done:
+				if !errors.Is(err, net.ErrClosed) {
+					t.Fatalf("read after close: %v, want net.ErrClosed", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("a read on a closed socket did not return")
+			}
+		})
 	}
 }
