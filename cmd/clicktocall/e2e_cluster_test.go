@@ -134,41 +134,100 @@ func waitStatus(t *testing.T, s *e2eServer, path string, status int, d time.Dura
 }
 
 // upstreamRaces lets a race-built cluster node exit 0 after a data race,
-// so that expectNoRaceOfOurs can tell protoactor-go's own races (its
-// BlockList is read without its lock, blocklist.go BlockedMembers and
-// IsBlocked, while the etcd provider's topology update writes it; its
-// MemberList members without its mutex, ContainsMemberID) from ours.
+// so that expectNoRaceOfOurs can tell protoactor-go's own races from ours.
+// Seen: its BlockList read without its lock (blocklist.go BlockedMembers,
+// IsBlocked) while the etcd provider's topology update writes it; its
+// MemberList members read without their mutex (ContainsMemberID); disthash's
+// ring read by Manager.Get while onClusterTopology replaces it.
 const upstreamRaces = "exitcode=0"
 
 // expectNoRaceOfOurs fails the test for every data race report in a
-// server's output where this project's code is on the stack of one of the
-// two accesses; the others are races inside protoactor-go's cluster (and
-// the libraries it calls), counted and logged.
+// server's output where this project's code made one of the two accesses
+// (the first frame of the access's stack outside the Go runtime); the
+// others are races inside protoactor-go's cluster and the libraries it
+// calls, reached from our calls into it or from its own goroutines, and are
+// counted and logged.
 func expectNoRaceOfOurs(t *testing.T, output string) {
 	t.Helper()
-	upstream := 0
+	ours, upstream := racesOfOurs(output)
+	for _, report := range ours {
+		t.Errorf("data race:%s", report)
+	}
+	if upstream > 0 {
+		t.Logf("%d data races inside protoactor-go's cluster (upstream) ignored", upstream)
+	}
+}
+
+// racesOfOurs splits the race reports in output into ours (returned) and
+// the number of upstream ones, as expectNoRaceOfOurs says.
+func racesOfOurs(output string) (ours []string, upstream int) {
 	for _, report := range strings.Split(output, "WARNING: DATA RACE")[1:] {
 		report, _, _ = strings.Cut(report, "==================")
-		ours := false
-		inAccess := false
+		mine := false
+		seeking := false // in an access, before its first frame outside the runtime
 		for _, line := range strings.Split(report, "\n") {
-			switch trimmed := strings.TrimSpace(line); {
+			trimmed := strings.TrimSpace(line)
+			switch {
 			case strings.Contains(trimmed, " at 0x") && strings.Contains(trimmed, " by "):
-				inAccess = true // "Write at 0x... by goroutine N:", "Previous read at ..."
-			case strings.HasPrefix(trimmed, "Goroutine "), trimmed == "":
-				inAccess = false // where the goroutines were created is not an access
-			case inAccess && strings.Contains(trimmed, "github.com/clicktocall/clicktocall/"):
-				ours = true
+				seeking = true // "Write at 0x... by goroutine N:", "Previous read at ..."
+			case !seeking, trimmed == "", strings.HasPrefix(trimmed, "/"), strings.HasPrefix(trimmed, "<"):
+				// a file:line, or not in an access
+			case strings.HasPrefix(trimmed, "runtime."), strings.HasPrefix(trimmed, "internal/"),
+				strings.HasPrefix(trimmed, "sync/atomic."):
+				// the runtime's own frames above the code that accessed
+			default:
+				mine = mine || strings.HasPrefix(trimmed, "github.com/clicktocall/clicktocall/")
+				seeking = false
 			}
 		}
-		if ours {
-			t.Errorf("data race:%s", report)
+		if mine {
+			ours = append(ours, report)
 		} else {
 			upstream++
 		}
 	}
-	if upstream > 0 {
-		t.Logf("%d data races inside protoactor-go's cluster (upstream) ignored", upstream)
+	return ours, upstream
+}
+
+// A race inside the library counts as upstream even when our call into it
+// is further down the stack; one where our code made an access is ours,
+// also below the runtime's own frames.
+func TestRacesOfOursTellsWhoAccessed(t *testing.T) {
+	const upstreamRace = `WARNING: DATA RACE
+Read at 0x00c0005ee178 by goroutine 255:
+  github.com/asynkron/protoactor-go/cluster/identitylookup/disthash.(*Manager).Get()
+      /root/go/pkg/mod/github.com/asynkron/protoactor-go/cluster/identitylookup/disthash/manager.go:75 +0x44
+  github.com/clicktocall/clicktocall/cluster.(*Node).request.func1()
+      /src/cluster/node.go:300 +0x44
+
+Previous write at 0x00c0005ee178 by goroutine 92:
+  github.com/asynkron/protoactor-go/cluster/identitylookup/disthash.(*Manager).onClusterTopology()
+      /root/go/pkg/mod/github.com/asynkron/protoactor-go/cluster/identitylookup/disthash/manager.go:69 +0x44b
+
+Goroutine 255 (running) created at:
+  github.com/clicktocall/clicktocall/cluster.(*Node).request()
+      /src/cluster/node.go:290 +0x44
+==================
+`
+	const ourRace = `WARNING: DATA RACE
+Write at 0x00c000123456 by goroutine 7:
+  runtime.mapassign_faststr()
+      /usr/local/go/src/internal/runtime/maps/runtime_faststr.go:1 +0x1
+  github.com/clicktocall/clicktocall/cluster.(*Node).remember()
+      /src/cluster/node.go:10 +0x1
+
+Previous read at 0x00c000123456 by goroutine 8:
+  github.com/asynkron/protoactor-go/actor.(*actorContext).Receive()
+      /root/go/pkg/mod/github.com/asynkron/protoactor-go/actor/actor_context.go:1 +0x1
+
+Goroutine 7 (running) created at:
+  main.main()
+      /src/main.go:1 +0x1
+==================
+`
+	ours, upstream := racesOfOurs("noise\n" + upstreamRace + ourRace)
+	if len(ours) != 1 || upstream != 1 || !strings.Contains(ours[0], "(*Node).remember") {
+		t.Fatalf("ours %q, upstream %d; want the remember race as ours and one upstream", ours, upstream)
 	}
 }
 
