@@ -43,16 +43,18 @@ import (
 	"github.com/clicktocall/clicktocall/observe/siptrace"
 )
 
-// Defaults for settings left at zero.
-const (
-	DefaultReadTimeout    = 10 * time.Second
-	DefaultIdleTimeout    = 60 * time.Second
-	DefaultNonceLifetime  = 5 * time.Minute
-	DefaultMaxRequestSize = 16 * 1024
-	// minReadBuffer keeps the request line and usual headers readable even
-	// when max_request_size is set very small.
-	minReadBuffer = 1024
+// Defaults for settings a hand-built config.HTTP leaves at zero: the
+// settings table's (config/table.go), so a default is written once.
+var (
+	DefaultReadTimeout    = config.Default().HTTP.ReadTimeout
+	DefaultIdleTimeout    = config.Default().HTTP.IdleTimeout
+	DefaultNonceLifetime  = config.Default().HTTP.NonceLifetime
+	DefaultMaxRequestSize = config.Default().HTTP.MaxRequestSize
 )
+
+// minReadBuffer keeps the request line and usual headers readable even
+// when max_request_size is set very small.
+const minReadBuffer = 1024
 
 // ErrServerClosed is returned by Serve and ListenAndServe after Shutdown.
 var ErrServerClosed = errors.New("httpfront: server closed")

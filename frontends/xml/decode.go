@@ -8,11 +8,13 @@ import (
 	"strings"
 
 	"github.com/clicktocall/clicktocall/actors"
+	"github.com/clicktocall/clicktocall/config"
 	"github.com/clicktocall/clicktocall/intake/calloptions"
 )
 
-// DefaultMaxRequestSize is the request size limit when config.XML leaves it 0.
-const DefaultMaxRequestSize = 64 << 10
+// DefaultMaxRequestSize is the request size limit when a hand-built
+// config.XML leaves it 0: the settings table's (config/table.go).
+var DefaultMaxRequestSize = config.Default().XML.MaxRequestSize
 
 // errRequestTooLarge is returned by the recording reader once a document
 // passes the size limit; the decoder then stops for good.

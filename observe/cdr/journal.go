@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/clicktocall/clicktocall/actors"
+	"github.com/clicktocall/clicktocall/config"
 )
 
 // Follower is told about every change to a record, after the journal has
@@ -34,12 +35,17 @@ type InviteFollower interface {
 	CallInviteSent(c Call)
 }
 
-// Defaults for Options left at zero.
+// Defaults for Options left at zero; the settings among them
+// (api.call_retention, api.max_finished_calls) come from the settings
+// table, so each is written once.
+var (
+	DefaultRetention   = config.Default().API.CallRetention
+	DefaultMaxFinished = config.Default().API.MaxFinishedCalls
+)
+
 const (
-	DefaultRetention   = 10 * time.Minute
-	DefaultMaxFinished = 10000
-	DefaultQueue       = 4096
-	watchBuffer        = 16 // far more results than one call has
+	DefaultQueue = 4096
+	watchBuffer  = 16 // far more results than one call has
 )
 
 // Options configures a Journal.

@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/clicktocall/clicktocall/config"
 )
 
 // The headers of a delivery. The signature is "sha256=" and the hex
@@ -47,11 +49,16 @@ var ErrBusy = errors.New("too many pending status callbacks")
 // ErrClosed is returned by Reserve after Close.
 var ErrClosed = errors.New("status callbacks are shut down")
 
-// Defaults for Options left at zero.
+// Defaults for Options left at zero: those that are settings come from
+// the settings table (config/table.go), so each is written once.
+var (
+	DefaultTimeout    = config.Default().API.StatusCallbackTimeout
+	DefaultAttempts   = config.Default().API.StatusCallbackAttempts
+	DefaultMaxPending = config.Default().API.StatusCallbackMaxPending
+)
+
+// The retry backoff is not a setting.
 const (
-	DefaultTimeout    = 5 * time.Second
-	DefaultAttempts   = 5
-	DefaultMaxPending = 1000
 	DefaultBackoff    = time.Second
 	DefaultMaxBackoff = 30 * time.Second
 )
