@@ -22,7 +22,10 @@ import (
 // as a phone would (the kernel's queue, and the read loop, which also runs
 // the call actors), and a timer on the timing wheel shows how late timers
 // fire. Every controlPeriod (and at once when the lag first passes the
-// target) it sets the rate at which new calls are admitted. While the lag
+// target) it sets the rate at which new calls are admitted. One period past
+// the target, unless far past it, is a blip and changes nothing: a stall of
+// a few tens of milliseconds on a shared machine is not an overload, and
+// shedding for it would refuse calls at half the server's capacity. While the lag
 // stays under the target only a surge is held back, to a rate that may
 // double every 300 ms or so, so its lag shows before its backlog is large.
 // Once the lag passes the target, the limit starts from the rate admitted
@@ -242,7 +245,10 @@ func (g *governor) run() {
 			return
 		case now := <-tick.C:
 			lag = max(lag, g.probe.Lag(), time.Duration(g.wheelLag.Swap(0)))
-			if now.Sub(last) >= controlPeriod-probeInterval/2 || (g.limit == 0 && lag > g.target) {
+			// A lag past the target on a server not yet shedding is acted on
+			// at once, unless the previous step took it for a blip: then
+			// a whole period must show it again.
+			if now.Sub(last) >= controlPeriod-probeInterval/2 || (g.limit == 0 && g.overFor == 0 && lag > g.target) {
 				g.step(now, now.Sub(last), lag)
 				last, lag = now, 0
 			}
@@ -265,6 +271,14 @@ func (g *governor) step(now time.Time, period, lag time.Duration) {
 		g.overFor = 0
 	}
 	switch {
+	case lag > g.target && g.limit == 0 && g.overFor == 0 && lag <= blipMax*g.target:
+		// The first period past the target on a server that is not
+		// shedding, and not far past it: a blip (a garbage collection,
+		// another process taking the CPU for a few tens of milliseconds)
+		// until the next period shows it again. Limiting at once would
+		// start from the rate admitted and refuse the jitter of a load
+		// the server carries easily.
+		g.overFor = 1
 	case lag > g.target:
 		g.calm = 0
 		if g.limit == 0 {

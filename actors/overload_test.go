@@ -120,6 +120,38 @@ func TestGovernorShedsTheExcessNotEverything(t *testing.T) {
 	}
 }
 
+func TestGovernorTakesAStallForABlipNotAnOverload(t *testing.T) {
+	target := 20 * time.Millisecond
+	for _, stall := range []time.Duration{2 * target, 4 * target} {
+		t.Run(stall.String(), func(t *testing.T) {
+			lag := newFakeLag(0)
+			g := newGovernor(target, 0, lag, nil, nil, quietLogger())
+			srv := &server{capacity: 1000}
+			start := time.Unix(1_000_000, 0)
+			half := func(time.Duration) float64 { return 500 }
+			simulate(g, srv, lag, start, 2*time.Second, half)
+			// One period whose lag is past the target (another process had
+			// the CPU), then the server is as fast as before.
+			g.step(start.Add(2*time.Second), controlPeriod, stall)
+			if !math.IsInf(g.Limit(), 1) {
+				t.Fatalf("a %v stall at half the capacity started shedding (limit %.0f/s)", stall, g.Limit())
+			}
+			ps := simulate(g, srv, lag, start.Add(2*time.Second+controlPeriod), 2*time.Second, half)
+			for _, p := range ps {
+				if p.admitted < 499 {
+					t.Fatalf("at %v after the stall admitted %.0f/s of 500", p.at, p.admitted)
+				}
+			}
+			// The same lag for a second period is an overload.
+			g.step(start.Add(5*time.Second), controlPeriod, stall)
+			g.step(start.Add(5*time.Second+controlPeriod), controlPeriod, stall)
+			if math.IsInf(g.Limit(), 1) {
+				t.Fatalf("a lag of %v for two periods did not start shedding", stall)
+			}
+		})
+	}
+}
+
 func TestGovernorLiftsTheLimitWhenTheLoadStops(t *testing.T) {
 	lag := newFakeLag(0)
 	g := newGovernor(50*time.Millisecond, 0, lag, nil, nil, quietLogger())
