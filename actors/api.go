@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/clicktocall/clicktocall/transport/rfc3261"
 )
 
 // Leg names the side of a click-to-call a result is about.
@@ -53,10 +55,10 @@ type Progress struct {
 
 // Answered reports whether p is a 2xx: a leg answered, or the call is
 // connected.
-func (p Progress) Answered() bool { return success(p.Code) }
+func (p Progress) Answered() bool { return rfc3261.Success(p.Code) }
 
 // Provisional reports whether p is a 1xx: the 100 "In progress" or a 180.
-func (p Progress) Provisional() bool { return provisional(p.Code) }
+func (p Progress) Provisional() bool { return rfc3261.Provisional(p.Code) }
 
 // Ringing reports whether p is a leg's 180.
 func (p Progress) Ringing() bool { return ringing(p.Code) }
@@ -73,7 +75,7 @@ func (p Progress) End() Ending {
 		return EndNone
 	case p.Ending != EndNone:
 		return p.Ending
-	case success(p.Code):
+	case rfc3261.Success(p.Code):
 		return EndAnswered
 	}
 	return PhoneFailure(p.Code)
@@ -82,7 +84,7 @@ func (p Progress) End() Ending {
 // Final reports whether this result ends the call's result stream: any code
 // >= 300, or a 2xx about the destination.
 func (p Progress) Final() bool {
-	return failure(p.Code) || (success(p.Code) && p.Leg == LegDestination)
+	return rfc3261.Failure(p.Code) || (rfc3261.Success(p.Code) && p.Leg == LegDestination)
 }
 
 // Refusal is the error StartCall returns when a call is not accepted.

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/clicktocall/clicktocall/transport/rfc3261"
 )
 
 // Ending is one way a call or a request ends. Every place that ends a call
@@ -276,12 +278,12 @@ func resultText(code int, leg Leg) string {
 			return "Ringing initiator"
 		}
 		return "Ringing destination"
-	case success(code):
+	case rfc3261.Success(code):
 		if leg == LegInitiator {
 			return "Connected to initiator"
 		}
 		return "Connected to destination"
-	case failure(code):
+	case rfc3261.Failure(code):
 		if leg == LegInitiator {
 			return "Failed to connect to initiator"
 		}
@@ -290,8 +292,6 @@ func resultText(code int, leg Leg) string {
 	return ""
 }
 
-// The classes of SIP status codes (RFC 3261 §7.2).
-func provisional(code int) bool { return code < sip.StatusOK }
-func ringing(code int) bool     { return code >= sip.StatusRinging && code < sip.StatusOK }
-func success(code int) bool     { return code >= sip.StatusOK && code < 300 }
-func failure(code int) bool     { return code >= 300 }
+// ringing reports whether code is a 180 or another 18x a leg reports as
+// ringing.
+func ringing(code int) bool { return code >= sip.StatusRinging && code < sip.StatusOK }

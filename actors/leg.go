@@ -599,7 +599,7 @@ func (l *legActor) onRequest(ctx actor.Context, req *sip.Request) {
 			l.spec.log.Info("notify without a sipfrag status", "error", err)
 			return
 		}
-		ctx.Send(ctx.Parent(), &referNotify{code: code, final: !provisional(code)})
+		ctx.Send(ctx.Parent(), &referNotify{code: code, final: !rfc3261.Provisional(code)})
 	case sip.INVITE:
 		if l.pending != nil && transport.BranchOf(l.pending) == transport.BranchOf(req) {
 			return // a retransmission of the re-INVITE we are answering
@@ -661,20 +661,20 @@ func (l *legActor) answerPeerReInvite(m *legAnswerReq) {
 	}
 	l.pending = nil
 	reason := "OK"
-	if failure(m.code) {
+	if rfc3261.Failure(m.code) {
 		reason = "Not Accepted"
 	}
 	res := sip.NewResponseFromRequest(p, m.code, reason, m.body)
 	if len(m.body) > 0 {
 		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	}
-	if !failure(m.code) {
+	if !rfc3261.Failure(m.code) {
 		res.AppendHeader(l.spec.tr.ContactFor(p))
 	}
 	if err := l.spec.tr.Reply(p, res); err != nil {
 		l.spec.log.Debug("respond failed", "leg", l.spec.role.String(), "status", m.code, "error", err)
 	}
-	l.awaitingAck = m.code < 300
+	l.awaitingAck = !rfc3261.Failure(m.code)
 	if l.awaitingAck {
 		l.answeredOK = res
 		l.pendingOK(p)

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/clicktocall/clicktocall/transport/rfc3261"
 )
 
 // parseSipfrag reads the status code of a message/sipfrag body
@@ -20,7 +22,7 @@ func parseSipfrag(body []byte) (int, error) {
 		return 0, fmt.Errorf("sipfrag status line %q", line)
 	}
 	code, err := strconv.Atoi(fields[1])
-	if err != nil || code < 100 || code > 699 {
+	if err != nil || !rfc3261.ValidStatus(code) {
 		return 0, fmt.Errorf("sipfrag status code %q", fields[1])
 	}
 	return code, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/clicktocall/clicktocall/transport/rfc3261"
 	"github.com/clicktocall/clicktocall/transport/timing"
 )
 
@@ -386,7 +387,7 @@ func (c *callSupervisor) onReferAnswered(ctx actor.Context, code int) {
 	if !c.referring || c.referAccepted {
 		return
 	}
-	if success(code) {
+	if rfc3261.Success(code) {
 		c.referAccepted = true
 		c.startReferTimer(ctx) // now waiting for the final NOTIFY
 		return
@@ -423,13 +424,13 @@ func (c *callSupervisor) onReferNotify(ctx actor.Context, m *referNotify) {
 	switch {
 	case ringing(m.code):
 		c.onRinging(LegDestination)
-	case success(m.code):
+	case rfc3261.Success(m.code):
 		c.referAccepted = true
 		c.finish(EndAnswered, LegDestination, 0)
 		c.stopReferTimer()
 		c.hangup(ctx, LegInitiator, EndNone, 0)
 		c.maybeStop(ctx)
-	case failure(m.code):
+	case rfc3261.Failure(m.code):
 		c.stopReferTimer()
 		e := TransferFailure(m.code)
 		c.finish(e, LegDestination, m.code)
@@ -462,7 +463,7 @@ func (c *callSupervisor) onReInviteAnswered(ctx actor.Context, m *reInviteAnswer
 			return
 		}
 		c.setupReInvite = false
-		if success(m.code) && !c.final {
+		if rfc3261.Success(m.code) && !c.final {
 			answer, err := c.destSDP.rewrite(m.body)
 			if err == nil {
 				ctx.Send(c.legs[LegDestination], &legAck{body: answer})
@@ -477,7 +478,7 @@ func (c *callSupervisor) onReInviteAnswered(ctx actor.Context, m *reInviteAnswer
 		}
 		ctx.Send(c.legs[LegDestination], &legAck{})
 		e := EndNotAcceptable // a 2xx without a usable answer
-		if failure(m.code) {
+		if rfc3261.Failure(m.code) {
 			e = PhoneFailure(m.code)
 		}
 		c.finish(e, LegDestination, m.code)
@@ -491,7 +492,7 @@ func (c *callSupervisor) onReInviteAnswered(ctx actor.Context, m *reInviteAnswer
 	from := c.relayFrom
 	c.relayFrom = LegNone
 	body := m.body
-	if success(m.code) && len(body) > 0 {
+	if rfc3261.Success(m.code) && len(body) > 0 {
 		if b, err := c.sdpFor(from).rewrite(body); err == nil {
 			body = b
 		}

@@ -28,7 +28,7 @@ func (p *Phone) challenge(req *sip.Request, cred *Credentials) *sip.Response {
 	if cred.QOP {
 		chal.QOP = []string{"auth"}
 	}
-	res := sip.NewResponseFromRequest(req, 401, reason(401), nil)
+	res := sip.NewResponseFromRequest(req, 401, Reason(401), nil)
 	res.AppendHeader(sip.NewHeader("WWW-Authenticate", chal.String()))
 	return res
 }

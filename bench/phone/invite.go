@@ -56,7 +56,7 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		// about to send 487: record the exchange, do not touch tx here.
 		p.recordIn(c, r)
 		p.record(c, Out, sip.NewResponseFromRequest(r, 200, "OK", nil), 0, time.Time{}, true)
-		p.record(c, Out, sip.NewResponseFromRequest(dlg.InviteRequest, 487, reason(487), nil), 0, time.Time{}, true)
+		p.record(c, Out, sip.NewResponseFromRequest(dlg.InviteRequest, 487, Reason(487), nil), 0, time.Time{}, true)
 		p.setState(c, CallCancelled, 487)
 		p.emit(callID, EventCancelled, 487)
 		close(cancelled)
@@ -134,9 +134,9 @@ func (p *Phone) response(req *sip.Request, code int, body []byte) *sip.Response 
 	var res *sip.Response
 	if body != nil {
 		res = sip.NewSDPResponseFromRequest(req, body)
-		res.StatusCode, res.Reason = code, reason(code)
+		res.StatusCode, res.Reason = code, Reason(code)
 	} else {
-		res = sip.NewResponseFromRequest(req, code, reason(code), nil)
+		res = sip.NewResponseFromRequest(req, code, Reason(code), nil)
 	}
 	if code < 300 && req.Method == sip.INVITE && code > 100 {
 		if ua := p.dialogUAs[transportOf(req)]; ua != nil {
@@ -232,7 +232,7 @@ func (p *Phone) onAck(req *sip.Request, _ sip.ServerTransaction) {
 func (p *Phone) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	c := p.lookup(req)
 	if c == nil {
-		_ = p.respond(nil, tx, sip.NewResponseFromRequest(req, 481, reason(481), nil))
+		_ = p.respond(nil, tx, sip.NewResponseFromRequest(req, 481, Reason(481), nil))
 		return
 	}
 	p.recordAnd(c, In, req, 0, time.Time{}, false, func() { p.setStateLocked(c, CallEnded) })
@@ -247,7 +247,7 @@ func (p *Phone) onCancel(req *sip.Request, tx sip.ServerTransaction) {
 	if c != nil {
 		p.recordIn(c, req)
 	}
-	_ = p.respond(c, tx, sip.NewResponseFromRequest(req, 481, reason(481), nil))
+	_ = p.respond(c, tx, sip.NewResponseFromRequest(req, 481, Reason(481), nil))
 }
 
 func (p *Phone) onOptions(req *sip.Request, tx sip.ServerTransaction) {
@@ -259,7 +259,7 @@ func (p *Phone) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 func (p *Phone) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 	c := p.lookup(req)
 	if c == nil {
-		_ = p.respond(nil, tx, sip.NewResponseFromRequest(req, 481, reason(481), nil))
+		_ = p.respond(nil, tx, sip.NewResponseFromRequest(req, 481, Reason(481), nil))
 		return
 	}
 	p.recordIn(c, req)
@@ -269,7 +269,7 @@ func (p *Phone) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 func (p *Phone) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	c := p.lookup(req)
 	if c == nil {
-		_ = p.respond(nil, tx, sip.NewResponseFromRequest(req, 481, reason(481), nil))
+		_ = p.respond(nil, tx, sip.NewResponseFromRequest(req, 481, Reason(481), nil))
 		return
 	}
 	p.recordIn(c, req)
@@ -282,7 +282,7 @@ func (p *Phone) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	case cdlg != nil:
 		err = cdlg.ReadRequest(req, tx)
 	default:
-		_ = p.respond(c, tx, sip.NewResponseFromRequest(req, 481, reason(481), nil))
+		_ = p.respond(c, tx, sip.NewResponseFromRequest(req, 481, Reason(481), nil))
 		return
 	}
 	if err != nil {

@@ -540,7 +540,8 @@ var reasons = map[int]string{
 	600: "Busy Everywhere", 603: "Decline",
 }
 
-func reason(code int) string {
+// Reason is the reason phrase the phone sends with a status code.
+func Reason(code int) string {
 	if r, ok := reasons[code]; ok {
 		return r
 	}

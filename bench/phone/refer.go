@@ -13,13 +13,13 @@ import (
 func (p *Phone) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 	c := p.lookup(req)
 	if c == nil {
-		_ = p.respond(nil, tx, sip.NewResponseFromRequest(req, 481, reason(481), nil))
+		_ = p.respond(nil, tx, sip.NewResponseFromRequest(req, 481, Reason(481), nil))
 		return
 	}
 	p.recordIn(c, req)
 	sdlg, _ := p.dialog(c)
 	if sdlg == nil {
-		_ = p.respond(c, tx, sip.NewResponseFromRequest(req, 481, reason(481), nil))
+		_ = p.respond(c, tx, sip.NewResponseFromRequest(req, 481, Reason(481), nil))
 		return
 	}
 	if err := sdlg.ReadRequest(req, tx); err != nil {
@@ -31,7 +31,7 @@ func (p *Phone) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 	case ReferIgnore:
 		return // sipgo drops the transaction; retransmissions are recorded and ignored too
 	case ReferReject:
-		res := sip.NewResponseFromRequest(req, rb.rejectCode(), reason(rb.rejectCode()), nil)
+		res := sip.NewResponseFromRequest(req, rb.rejectCode(), Reason(rb.rejectCode()), nil)
 		if rb.rejectCode() == 405 {
 			res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"))
 		}
@@ -45,7 +45,7 @@ func (p *Phone) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	p.emit(c.id, EventReferAccepted, 202)
-	_ = p.respond(c, tx, sip.NewResponseFromRequest(req, 202, reason(202), nil))
+	_ = p.respond(c, tx, sip.NewResponseFromRequest(req, 202, Reason(202), nil))
 	if rb.Mode == ReferAcceptSilent {
 		return
 	}
@@ -112,7 +112,7 @@ func (n *notifier) send(code int, last bool) bool {
 	req.AppendHeader(sip.NewHeader("Event", n.event))
 	req.AppendHeader(sip.NewHeader("Subscription-State", state))
 	req.AppendHeader(sip.NewHeader("Content-Type", "message/sipfrag;version=2.0"))
-	req.SetBody([]byte(fmt.Sprintf("SIP/2.0 %d %s\r\n", code, reason(code))))
+	req.SetBody([]byte(fmt.Sprintf("SIP/2.0 %d %s\r\n", code, Reason(code))))
 	n.p.emit(n.c.id, EventNotifySent, code)
 	res, err := n.p.doInDialog(n.p.ctx, n.c, req)
 	if err != nil {

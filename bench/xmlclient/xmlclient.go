@@ -14,6 +14,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/clicktocall/clicktocall/transport/rfc3261"
 )
 
 // Request is one click-to-call request.
@@ -71,7 +73,7 @@ type Response struct {
 // Final reports whether r ends its request's stream: Code >= 300, or a 2xx
 // about the destination.
 func (r Response) Final() bool {
-	return r.Code >= 300 || (r.Code >= 200 && strings.EqualFold(r.Leg, "Destination"))
+	return rfc3261.Failure(r.Code) || (rfc3261.Success(r.Code) && strings.EqualFold(r.Leg, "Destination"))
 }
 
 // ErrTooLarge is returned by Scanner.Next for a document over its limit.

@@ -127,7 +127,7 @@ func demo(ctx context.Context, cfg *config.Config, logDir string, out io.Writer)
 		return func(ev simphone.Event) {
 			what := phoneEvents[ev.Kind]
 			if ev.Kind == simphone.EventNotifySent {
-				what = fmt.Sprintf("NOTIFYs the server: the transfer got %d %s", ev.Code, sipReason(ev.Code))
+				what = fmt.Sprintf("NOTIFYs the server: the transfer got %d %s", ev.Code, simphone.Reason(ev.Code))
 			}
 			if what != "" {
 				p.printf("  %-6s %s", name, what)
@@ -206,7 +206,7 @@ func awaitFinal(ctx context.Context, p *demoPrinter, results <-chan xmlclient.Re
 			}
 			p.printf("XML <- %d%s %s", r.Code, leg, r.Text)
 			if r.Final() {
-				if r.Code != 200 {
+				if r.Code != sip.StatusOK {
 					return fmt.Errorf("failed: %d %s", r.Code, r.Text)
 				}
 				return nil
@@ -233,18 +233,6 @@ func awaitIdle(ctx context.Context, phones ...*simphone.Phone) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-func sipReason(code int) string {
-	switch code {
-	case 100:
-		return "Trying"
-	case 180:
-		return "Ringing"
-	case 200:
-		return "OK"
-	}
-	return ""
 }
 
 func demoPortFree(network string, port int) bool {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/clicktocall/clicktocall/transport/rfc3261"
 )
 
 // Sample is one tick of the live statistics the console charts: the rates
@@ -238,7 +240,7 @@ func (m *Metrics) totals() totals {
 		}
 	})
 	each(m.results, func(labels map[string]string, mt *dto.Metric) {
-		if code, err := strconv.Atoi(labels["code"]); err == nil && code >= 300 {
+		if code, err := strconv.Atoi(labels["code"]); err == nil && rfc3261.Failure(code) {
 			t.failedByCode[labels["code"]] += mt.GetCounter().GetValue()
 		}
 	})

@@ -1,5 +1,6 @@
 // Package rfc3261 names the timer values of SIP's RFC 3261 (§17, Table 4)
-// that the server and its settings are built on, so each is written once.
+// that the server and its settings are built on, and the classes of status
+// codes (§7.2), so each is written once.
 package rfc3261
 
 import (
