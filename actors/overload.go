@@ -21,11 +21,12 @@ import (
 // work: the transport's LagProbe times an OPTIONS sent to each SIP socket
 // as a phone would (the kernel's queue, and the read loop, which also runs
 // the call actors), and a timer on the timing wheel shows how late timers
-// fire. Every controlPeriod (and at once when the lag first passes the
-// target) it sets the rate at which new calls are admitted. One period past
-// the target, unless far past it, is a blip and changes nothing: a stall of
-// a few tens of milliseconds on a shared machine is not an overload, and
-// shedding for it would refuse calls at half the server's capacity. While the lag
+// fire. Every controlPeriod it sets the rate at which new calls are
+// admitted from the period's standing lag, the least of its samples (see
+// run). One period past the target, unless far past it, is a blip and
+// changes nothing: a stall of a few tens of milliseconds on a shared
+// machine is not an overload, and shedding for it would refuse calls at
+// half the server's capacity. While the lag
 // stays under the target only a surge is held back, to a rate that may
 // double every 300 ms or so, so its lag shows before its backlog is large.
 // Once the lag passes the target, the limit starts from the rate admitted
@@ -230,33 +231,37 @@ func (g *governor) close() {
 	})
 }
 
-// run reads the lag at every probe and takes a control step every
-// controlPeriod, or at once when the lag first passes the target: at the
-// onset of an overload every few milliseconds admit a lot.
+// run samples the lag at every probe and takes a control step every
+// controlPeriod with the period's standing lag, the least of its samples. A
+// backlog the server cannot clear delays every probe of the period; a stall
+// (a garbage collection, another process holding the CPU for tens of
+// milliseconds) delays a few, and is not a reason to refuse calls.
 func (g *governor) run() {
 	defer close(g.done)
 	tick := time.NewTicker(probeInterval)
 	defer tick.Stop()
 	last := time.Now()
-	var lag time.Duration // the worst since the last step
+	var standing time.Duration // the least sample since the last step
+	samples := 0
 	for {
 		select {
 		case <-g.stop:
 			return
 		case now := <-tick.C:
-			lag = max(lag, g.probe.Lag(), time.Duration(g.wheelLag.Swap(0)))
-			// A lag past the target on a server not yet shedding is acted on
-			// at once, unless the previous step took it for a blip: then
-			// a whole period must show it again.
-			if now.Sub(last) >= controlPeriod-probeInterval/2 || (g.limit == 0 && g.overFor == 0 && lag > g.target) {
-				g.step(now, now.Sub(last), lag)
-				last, lag = now, 0
+			lag := max(g.probe.Lag(), time.Duration(g.wheelLag.Swap(0)))
+			if samples == 0 || lag < standing {
+				standing = lag
+			}
+			samples++
+			if now.Sub(last) >= controlPeriod-probeInterval/2 {
+				g.step(now, now.Sub(last), standing)
+				last, samples = now, 0
 			}
 		}
 	}
 }
 
-// step is one control period of length period, whose worst lag was lag:
+// step is one control period of length period, whose standing lag was lag:
 // it sets the admission rate.
 func (g *governor) step(now time.Time, period, lag time.Duration) {
 	g.lag.Store(int64(lag))

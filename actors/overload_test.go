@@ -152,6 +152,45 @@ func TestGovernorTakesAStallForABlipNotAnOverload(t *testing.T) {
 	}
 }
 
+// stallingLag is a lag source whose samples are late in bursts: stall of
+// every period samples, or all of them while always is set.
+type stallingLag struct {
+	n             atomic.Int64
+	always        atomic.Bool
+	stall, period int64
+	late          time.Duration
+}
+
+func (s *stallingLag) Lag() time.Duration {
+	if s.always.Load() || s.n.Add(1)%s.period < s.stall {
+		return s.late
+	}
+	return time.Millisecond
+}
+
+func TestGovernorShedsForAStandingLagNotForStalls(t *testing.T) {
+	target := 20 * time.Millisecond
+	// Two samples of five (40 ms of each 100 ms) four times the target
+	// late: stalls, with the server keeping up in between.
+	src := &stallingLag{stall: 2, period: 5, late: 4 * target}
+	g := newGovernor(target, 0, src, nil, nil, quietLogger())
+	g.start()
+	defer g.close()
+	time.Sleep(1500 * time.Millisecond)
+	if !math.IsInf(g.Limit(), 1) {
+		t.Fatalf("stalls of 40 ms in each 100 ms started shedding (limit %.0f/s)", g.Limit())
+	}
+	// Every sample late: a backlog, which must be shed.
+	src.always.Store(true)
+	deadline := time.Now().Add(5 * time.Second)
+	for math.IsInf(g.Limit(), 1) {
+		if time.Now().After(deadline) {
+			t.Fatal("a standing lag of 4x the target for 5 s did not start shedding")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestGovernorLiftsTheLimitWhenTheLoadStops(t *testing.T) {
 	lag := newFakeLag(0)
 	g := newGovernor(50*time.Millisecond, 0, lag, nil, nil, quietLogger())
