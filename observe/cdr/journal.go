@@ -230,7 +230,9 @@ func (j *Journal) Result(req actors.CallRequest, p actors.Progress) {
 		if e.call.State != StateConnected || e.call.Mode == actors.ModeRefer || !j.sawEnd {
 			j.expireLocked(p.CallID, e, now)
 		}
-		line = recordLine(e.call)
+		if j.lines != nil { // no records file: nothing to encode
+			line = recordLine(e.call)
+		}
 	}
 	snap := e.call.clone()
 	j.sweepLocked(now)
