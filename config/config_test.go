@@ -328,3 +328,15 @@ func TestClusterBlock(t *testing.T) {
 		t.Errorf("enabled = false: %v, %+v", err, cfg)
 	}
 }
+
+func TestOrDefaultFillsOnlyUnsetValues(t *testing.T) {
+	if got := OrDefault(0, 7); got != 7 {
+		t.Errorf("OrDefault(0, 7) = %d", got)
+	}
+	if got := OrDefault(-1*time.Second, time.Minute); got != time.Minute {
+		t.Errorf("OrDefault(-1s, 1m) = %v", got)
+	}
+	if got := OrDefault(3, 7); got != 3 {
+		t.Errorf("OrDefault(3, 7) = %d", got)
+	}
+}

@@ -24,3 +24,13 @@ const (
 // LogLevels are the accepted values of log.level, in the seed's order. Parse
 // normalises the setting to one of these (upper case).
 var LogLevels = []string{"NONE", "CRIT", "ERR", "WARNING", "INFO", "DEBUG", "STACK"}
+
+// OrDefault is v, or def when v is zero or negative: how a package fills the
+// fields of a hand-built config or options its caller left unset, def being
+// the field's default in Default().
+func OrDefault[T ~int | ~int64](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/clicktocall/clicktocall/bench/phone"
+	"github.com/clicktocall/clicktocall/transport/rfc3261"
 )
 
 // phonePool is the simulated phones of a bench: initiators play the Kind
@@ -148,64 +149,64 @@ func (p *phonePool) lookup(ev phone.Event, dest bool) (*table, *callRec) {
 	return t, t.get(v.(leg).idx)
 }
 
+// initiatorFlags and destinationFlags are the flag each phone event sets on
+// its call's record; events not listed are not recorded.
+var (
+	initiatorFlags = map[phone.EventKind]uint32{
+		phone.EventInvite:        fInitInvite,
+		phone.EventAnswered:      fInitAnswered,
+		phone.EventConfirmed:     fInitConfirmed,
+		phone.EventRejected:      fInitRejected,
+		phone.EventCancelled:     fInitCancelled,
+		phone.EventReferAccepted: fReferAccepted,
+		phone.EventReferRejected: fReferRejected,
+		phone.EventNotifySent:    fNotifyFinal,
+		phone.EventReinvite:      fInitReinvite,
+		phone.EventByeReceived:   fInitBye,
+	}
+	destinationFlags = map[phone.EventKind]uint32{
+		phone.EventInvite:    fDestInvite,
+		phone.EventAnswered:  fDestAnswered,
+		phone.EventConfirmed: fDestConfirmed,
+		phone.EventByeSent:   fDestByeSent,
+	}
+)
+
 func (p *phonePool) onInitiatorEvent(ev phone.Event) {
+	f, ok := initiatorFlags[ev.Kind]
+	if !ok {
+		return
+	}
 	t, r := p.lookup(ev, false)
 	if r == nil {
 		return
 	}
 	at := t.since(ev.At)
-	var f uint32
 	switch ev.Kind {
 	case phone.EventInvite:
 		r.invite.CompareAndSwap(0, at)
-		f = fInitInvite
 	case phone.EventAnswered:
 		r.answered.CompareAndSwap(0, at)
-		f = fInitAnswered
-	case phone.EventConfirmed:
-		f = fInitConfirmed
-	case phone.EventRejected:
-		f = fInitRejected
-	case phone.EventCancelled:
-		f = fInitCancelled
-	case phone.EventReferAccepted:
-		f = fReferAccepted
-	case phone.EventReferRejected:
-		f = fReferRejected
 	case phone.EventNotifySent:
-		if ev.Code < 200 {
-			return
+		if rfc3261.Provisional(ev.Code) {
+			return // only the final NOTIFY counts
 		}
 		r.connected.CompareAndSwap(0, at)
-		f = fNotifyFinal
-	case phone.EventReinvite:
-		f = fInitReinvite
-	case phone.EventByeReceived:
-		f = fInitBye
-	default:
-		return
 	}
 	t.setFlag(r, f)
 }
 
 func (p *phonePool) onDestinationEvent(ev phone.Event) {
+	f, ok := destinationFlags[ev.Kind]
+	if !ok {
+		return
+	}
 	t, r := p.lookup(ev, true)
 	if r == nil {
 		return
 	}
-	var f uint32
-	switch ev.Kind {
-	case phone.EventInvite:
-		f = fDestInvite
-	case phone.EventAnswered:
-		f = fDestAnswered
-	case phone.EventConfirmed:
+	if ev.Kind == phone.EventConfirmed {
 		r.connected.CompareAndSwap(0, t.since(ev.At))
-		f = fDestConfirmed
-	case phone.EventByeSent:
-		f = fDestByeSent
-	default:
-		return
 	}
 	t.setFlag(r, f)
 }

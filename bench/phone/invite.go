@@ -242,6 +242,18 @@ func (p *Phone) onBye(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 // onCancel sees only a CANCEL that matches no INVITE transaction: sipgo answers the others.
+// inDialog is the call an in-dialog request belongs to, its arrival
+// recorded; nil when it belongs to none, the request answered with 481.
+func (p *Phone) inDialog(req *sip.Request, tx sip.ServerTransaction) *call {
+	c := p.lookup(req)
+	if c == nil {
+		_ = p.respond(nil, tx, sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, Reason(sip.StatusCallTransactionDoesNotExists), nil))
+		return nil
+	}
+	p.recordIn(c, req)
+	return c
+}
+
 func (p *Phone) onCancel(req *sip.Request, tx sip.ServerTransaction) {
 	c := p.lookup(req)
 	if c != nil {
@@ -257,22 +269,18 @@ func (p *Phone) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 // onNotify answers NOTIFYs in calls the phone placed (it never subscribes, so it only
 // records them).
 func (p *Phone) onNotify(req *sip.Request, tx sip.ServerTransaction) {
-	c := p.lookup(req)
+	c := p.inDialog(req, tx)
 	if c == nil {
-		_ = p.respond(nil, tx, sip.NewResponseFromRequest(req, 481, Reason(481), nil))
 		return
 	}
-	p.recordIn(c, req)
 	_ = p.respond(c, tx, sip.NewResponseFromRequest(req, 200, "OK", nil))
 }
 
 func (p *Phone) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
-	c := p.lookup(req)
+	c := p.inDialog(req, tx)
 	if c == nil {
-		_ = p.respond(nil, tx, sip.NewResponseFromRequest(req, 481, Reason(481), nil))
 		return
 	}
-	p.recordIn(c, req)
 	p.emit(c.id, EventReinvite, 0)
 	sdlg, cdlg := p.dialog(c)
 	var err error

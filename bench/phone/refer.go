@@ -11,12 +11,10 @@ import (
 )
 
 func (p *Phone) onRefer(req *sip.Request, tx sip.ServerTransaction) {
-	c := p.lookup(req)
+	c := p.inDialog(req, tx)
 	if c == nil {
-		_ = p.respond(nil, tx, sip.NewResponseFromRequest(req, 481, Reason(481), nil))
 		return
 	}
-	p.recordIn(c, req)
 	sdlg, _ := p.dialog(c)
 	if sdlg == nil {
 		_ = p.respond(c, tx, sip.NewResponseFromRequest(req, 481, Reason(481), nil))

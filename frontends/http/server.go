@@ -27,7 +27,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
@@ -221,13 +220,10 @@ func New(opts Options) *Server {
 		if strings.EqualFold(h.AuthScheme, config.AuthSchemeBasic) {
 			s.auth = basicAuth{password: h.Password}
 		} else {
-			s.auth = newDigestAuth(h.Password, orDefault(h.NonceLifetime, DefaultNonceLifetime))
+			s.auth = newDigestAuth(h.Password, config.OrDefault(h.NonceLifetime, DefaultNonceLifetime))
 		}
 	}
-	maxRequest := h.MaxRequestSize
-	if maxRequest <= 0 {
-		maxRequest = DefaultMaxRequestSize
-	}
+	maxRequest := config.OrDefault(h.MaxRequestSize, DefaultMaxRequestSize)
 	s.maxConns = [2]int{h.MaxConns, h.MaxConnsPerIP}
 	s.fast = &fasthttp.Server{
 		Handler:      s.handle,
@@ -235,8 +231,8 @@ func New(opts Options) *Server {
 		Logger:       fastLogger{logger},
 		// Connection limits are connLimiter's (Serve), which answers with
 		// Retry-After; fasthttp's own stay at their defaults.
-		ReadTimeout:        orDefault(h.ReadTimeout, DefaultReadTimeout),
-		IdleTimeout:        orDefault(h.IdleTimeout, DefaultIdleTimeout),
+		ReadTimeout:        config.OrDefault(h.ReadTimeout, DefaultReadTimeout),
+		IdleTimeout:        config.OrDefault(h.IdleTimeout, DefaultIdleTimeout),
 		ReadBufferSize:     max(maxRequest, minReadBuffer), // headers beyond it get 431
 		MaxRequestBodySize: maxRequest,                     // larger bodies get 413
 		// No WriteTimeout: fasthttp applies it to a whole response, which
@@ -252,13 +248,6 @@ func New(opts Options) *Server {
 func listenAddress(address string, port int) string {
 	address = strings.TrimSuffix(strings.TrimPrefix(address, "["), "]")
 	return net.JoinHostPort(address, strconv.Itoa(port))
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d <= 0 {
-		return def
-	}
-	return d
 }
 
 // ListenAndServe listens on the configured address and port and serves until

@@ -79,15 +79,9 @@ func New(opts Options) *Server {
 	if opts.CallOptions == nil {
 		opts.CallOptions = calloptions.Default()
 	}
-	if opts.Config.MaxRequestSize <= 0 {
-		opts.Config.MaxRequestSize = DefaultMaxRequestSize
-	}
-	if opts.TLSHandshakeTimeout <= 0 {
-		opts.TLSHandshakeTimeout = DefaultTLSHandshakeTimeout
-	}
-	if opts.MaxQueuedOutput <= 0 {
-		opts.MaxQueuedOutput = max(4<<20, 16*opts.Config.MaxRequestSize)
-	}
+	opts.Config.MaxRequestSize = config.OrDefault(opts.Config.MaxRequestSize, DefaultMaxRequestSize)
+	opts.TLSHandshakeTimeout = config.OrDefault(opts.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
+	opts.MaxQueuedOutput = config.OrDefault(opts.MaxQueuedOutput, max(4<<20, 16*opts.Config.MaxRequestSize))
 	return &Server{
 		opts:     opts,
 		log:      opts.Logger.With("frontend", "xml"),

@@ -103,15 +103,9 @@ type expiry struct {
 
 // New starts a journal and, when o.Records is set, its writer goroutine.
 func New(o Options) *Journal {
-	if o.Retention <= 0 {
-		o.Retention = DefaultRetention
-	}
-	if o.MaxFinished <= 0 {
-		o.MaxFinished = DefaultMaxFinished
-	}
-	if o.Queue <= 0 {
-		o.Queue = DefaultQueue
-	}
+	o.Retention = config.OrDefault(o.Retention, DefaultRetention)
+	o.MaxFinished = config.OrDefault(o.MaxFinished, DefaultMaxFinished)
+	o.Queue = config.OrDefault(o.Queue, DefaultQueue)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

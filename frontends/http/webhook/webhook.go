@@ -92,21 +92,11 @@ type Notifier struct {
 
 // New builds a Notifier.
 func New(o Options) *Notifier {
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
-	}
-	if o.Attempts <= 0 {
-		o.Attempts = DefaultAttempts
-	}
-	if o.MaxPending <= 0 {
-		o.MaxPending = DefaultMaxPending
-	}
-	if o.Backoff <= 0 {
-		o.Backoff = DefaultBackoff
-	}
-	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = DefaultMaxBackoff
-	}
+	o.Timeout = config.OrDefault(o.Timeout, DefaultTimeout)
+	o.Attempts = config.OrDefault(o.Attempts, DefaultAttempts)
+	o.MaxPending = config.OrDefault(o.MaxPending, DefaultMaxPending)
+	o.Backoff = config.OrDefault(o.Backoff, DefaultBackoff)
+	o.MaxBackoff = config.OrDefault(o.MaxBackoff, DefaultMaxBackoff)
 	if o.Client == nil {
 		o.Client = &http.Client{
 			Timeout: o.Timeout,
