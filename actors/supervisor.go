@@ -49,30 +49,31 @@ type (
 	retrySetup     struct{} // resend the set-up re-INVITE after glare
 )
 
-// callPhase is where a call stands. The supervisor's fields say which phase
-// it is in (phase derives it, Describe shows it); this table is the whole
-// machine, the way net/http documents ConnState:
+// callPhase is where a call stands; this table is the whole machine, the way
+// net/http documents ConnState. Each phase's own data is a struct of its
+// own (transfer, setup, bridge); a message that means nothing in the phase
+// it arrives in is dropped or refused in one place, outOfPhase.
 //
 //	phase                 entered when                          left for
 //	callCallingInitiator  the supervisor starts: INVITE to the  callTransferring (200 I, REFER mode)
 //	                      initiator                             callSettingUp (200 I, anchored)
 //	                                                            callEnding (the initiator fails; cancel, shutdown, crash)
-//	callTransferring      REFER sent (referring); accepted by   callSettingUp (REFER refused or unanswered: fallback)
-//	                      its 2xx or a NOTIFY (referAccepted);  callEnding (final NOTIFY, refer timeout; cancel, shutdown,
-//	                      waits on referTimer                   the initiator hangs up before accepting)
+//	callTransferring      REFER sent; accepted by its 2xx or a  callSettingUp (REFER refused or unanswered: fallback)
+//	                      NOTIFY; waits on the refer timer      callEnding (final NOTIFY, refer timeout; cancel, shutdown,
+//	                      (transfer)                            the initiator hangs up before accepting)
 //	callSettingUp         offerless INVITE to the destination,  callBridged (the initiator's answer ACKed to the destination)
 //	                      then its offer re-INVITEd to the      callEnding (a leg fails, no usable SDP, the initiator
-//	                      initiator (setupReInvite, glare)      hangs up; cancel, shutdown, crash)
-//	callBridged           200 Destination, anchored            callEnding (a phone's BYE, the time limit; cancel,
-//	                      (connected); re-INVITEs relayed       shutdown, crash)
-//	                      (relayFrom, relayAckTo)
-//	callEnding            the final result is out (final), the  the supervisor stops once every leg has ended
-//	                      legs are being hung up
+//	                      initiator, again after glare (setup)  hangs up; cancel, shutdown, crash)
+//	callBridged           200 Destination, anchored; re-INVITEs callEnding (a leg ends: a phone's BYE, or ours for the
+//	                      relayed, the time limit runs (bridge) time limit, cancel or shutdown; a crash)
+//	callEnding            the final result is out and not a     the supervisor stops once every leg has ended
+//	                      bridge: the legs are being hung up
 //
-// Every result goes through report, which lets nothing follow the final;
-// a message too late for the phase (a NOTIFY after the final, the timeout
-// of an earlier REFER wait, a re-INVITE before the bridge) is dropped or
-// refused at the top of its handler.
+// The final result goes out on entering callBridged or callEnding, and
+// report lets nothing follow it. Entering callEnding, a phase's data
+// outlives it only for what it left in flight: the answer to the set-up
+// re-INVITE (the destination's 2xx still wants its ACK) and to a relayed
+// re-INVITE (it goes back to the phone that asked).
 type callPhase int
 
 const (
@@ -87,19 +88,29 @@ func (p callPhase) String() string {
 	return [...]string{"calling initiator", "transferring", "setting up", "bridged", "ending"}[p]
 }
 
-// phase is the call's phase, from the fields that hold its data.
-func (c *callSupervisor) phase() callPhase {
-	switch {
-	case c.connected && !c.ended[LegInitiator] && !c.ended[LegDestination]:
-		return callBridged
-	case c.final:
-		return callEnding
-	case c.referring:
-		return callTransferring
-	case c.legs[LegDestination] != nil:
-		return callSettingUp
-	}
-	return callCallingInitiator
+// transferState is callTransferring's data: the REFER's outcome awaited.
+type transferState struct {
+	accepted bool          // the REFER's 2xx or a NOTIFY came: only the final NOTIFY or the timer ends the wait
+	gen      int           // the wait's generation: a timeout of an earlier wait is stale
+	timer    *timing.Timer // refer_timeout, for the answer and then again for the final NOTIFY
+}
+
+// setupState is callSettingUp's data: the re-INVITE that carries the
+// destination's offer to the initiator.
+type setupState struct {
+	reInvite     bool   // in flight; the destination's 2xx waits for its answer to be ACKed
+	offer        []byte // the destination's offer, rewritten for the initiator, resent after glare
+	glareRetries int
+	glareTimer   *timing.Timer
+}
+
+// bridgeState is callBridged's data: a phone's re-INVITE relayed to the other
+// and the call's time limit.
+type bridgeState struct {
+	relayFrom      Leg  // the leg whose re-INVITE is being relayed, LegNone = none
+	relayOfferless bool // the relayed re-INVITE had no offer
+	relayAckTo     Leg  // after an offerless relay: the leg whose ACK waits for the answer
+	durationTimer  *timing.Timer
 }
 
 // callSupervisor runs one click-to-call: it decides REFER or anchored, runs
@@ -107,30 +118,25 @@ func (c *callSupervisor) phase() callPhase {
 // both legs on every exit path.
 type callSupervisor struct {
 	spec    callSpec
+	self    *mailbox
 	mode    Mode
+	phase   callPhase
 	legs    [3]*actor.PID // indexed by Leg
 	ended   [3]bool       // the leg reported its end or stopped
 	rang    [3]bool       // a 180 was already reported for this leg
-	final   bool
-	results []string // what the subscriber got, for Describe
+	results []string      // what the subscriber got, for Describe
 
+	// The SDP sessions with each phone: the initiator's from the start, the
+	// destination's from callSettingUp (anchored calls).
 	initSDP, destSDP *sdpSession
-	referring        bool // REFER sent and not yet refused
-	referAccepted    bool
-	referGen         int
-	connected        bool // anchored media bridged
-	relayFrom        Leg  // the leg whose re-INVITE is being relayed, LegNone = none
-	relayOfferless   bool // the relayed re-INVITE had no offer
-	relayAckTo       Leg  // after an offerless relay: the leg whose ACK waits for the answer
-	setupReInvite    bool // the re-INVITE carrying the destination's offer is in flight
-	setupOffer       []byte
-	glareRetries     int
-	shuttingDown     bool
-	self             *mailbox
-	referTimer       *timing.Timer
-	durationTimer    *timing.Timer
-	glareTimer       *timing.Timer
+
+	transfer transferState
+	setup    setupState
+	bridge   bridgeState
 }
+
+// finalSent reports whether the call's final result is out.
+func (c *callSupervisor) finalSent() bool { return c.phase >= callBridged }
 
 func newCallSupervisor(spec callSpec) actor.Producer {
 	return func() actor.Actor { return &callSupervisor{spec: spec} }
@@ -146,16 +152,20 @@ var stopOnPanic = actor.NewOneForOneStrategy(0, time.Second, func(reason any) ac
 })
 
 func (c *callSupervisor) Receive(ctx actor.Context) {
-	switch m := ctx.Message().(type) {
+	msg := ctx.Message()
+	if c.outOfPhase(ctx, msg) {
+		return
+	}
+	switch m := msg.(type) {
 	case *actor.Started:
 		c.self = newMailbox(ctx)
 		c.start(ctx)
 	case *actor.Stopping:
 		c.finish(EndInternal, LegNone, 0)
 	case *actor.Stopped:
-		c.stopTimer(&c.referTimer)
-		c.stopTimer(&c.durationTimer)
-		c.stopTimer(&c.glareTimer)
+		c.stopTimer(&c.transfer.timer)
+		c.stopTimer(&c.setup.glareTimer)
+		c.stopTimer(&c.bridge.durationTimer)
 		c.spec.onEnd(c.spec.id)
 	case *actor.Terminated:
 		c.onLegTerminated(ctx, m.Who)
@@ -176,7 +186,7 @@ func (c *callSupervisor) Receive(ctx actor.Context) {
 	case *referNotify:
 		c.onReferNotify(ctx, m)
 	case referTimedOut:
-		c.onReferTimeout(ctx, m.gen)
+		c.onReferTimeout(ctx)
 	case *reInviteAnswered:
 		c.onReInviteAnswered(ctx, m)
 	case *remoteReInvite:
@@ -184,9 +194,7 @@ func (c *callSupervisor) Receive(ctx actor.Context) {
 	case *remoteAck:
 		c.onRemoteAck(ctx, m)
 	case retrySetup:
-		if c.setupReInvite && !c.final && !c.ended[LegInitiator] {
-			ctx.Send(c.legs[LegInitiator], &legReInvite{body: c.setupOffer})
-		}
+		ctx.Send(c.legs[LegInitiator], &legReInvite{body: c.setup.offer})
 	case callDurationUp:
 		c.log().Info("call time limit reached")
 		c.hangupAll(ctx, EndNone, 0)
@@ -198,21 +206,60 @@ func (c *callSupervisor) Receive(ctx actor.Context) {
 			ctx.Send(pid, m)
 		}
 	case describeCall:
-		ctx.Respond(fmt.Sprintf("%s: phase=%s mode=%s results=%q final=%v ended(I,D)=%v,%v legs(I,D)=%v,%v referring=%v accepted=%v connected=%v",
-			c.spec.id, c.phase(), c.mode, c.results, c.final, c.ended[LegInitiator], c.ended[LegDestination],
-			c.legs[LegInitiator] != nil, c.legs[LegDestination] != nil, c.referring, c.referAccepted, c.connected))
+		ctx.Respond(fmt.Sprintf("%s: phase=%s mode=%s results=%q ended(I,D)=%v,%v legs(I,D)=%v,%v transfer accepted=%v setup re-INVITE=%v relaying=%q",
+			c.spec.id, c.phase, c.mode, c.results, c.ended[LegInitiator], c.ended[LegDestination],
+			c.legs[LegInitiator] != nil, c.legs[LegDestination] != nil,
+			c.transfer.accepted, c.setup.reInvite, c.bridge.relayFrom.String()))
 	case cancelCall:
-		leg := LegInitiator
-		if c.legs[LegDestination] != nil || c.referring {
-			leg = LegDestination
+		leg := LegDestination // once the initiator answered, the call failed to reach the destination
+		if c.phase == callCallingInitiator {
+			leg = LegInitiator
 		}
 		c.finish(EndCancelled, leg, 0)
 		c.hangupAll(ctx, EndCancelled, 0)
 	case shutdownCall:
-		c.shuttingDown = true
 		c.finish(EndShutDown, LegNone, 0)
 		c.hangupAll(ctx, EndShutDown, 0)
 	}
+}
+
+// outOfPhase handles a message that means nothing in the call's phase and
+// reports whether it did, so the handlers only see messages valid in theirs:
+// an answer after the final is hung up, a re-INVITE outside the bridge is
+// refused with 491, and the rest (a REFER's outcome after the transfer was
+// settled, a stale timer) is dropped.
+func (c *callSupervisor) outOfPhase(ctx actor.Context, msg any) bool {
+	switch m := msg.(type) {
+	case *legAnswered:
+		switch {
+		case m.role == LegInitiator && c.finalSent():
+			// The initiator answered as the call ended (its CANCEL crossed the 200).
+			c.hangupAll(ctx, EndNone, 0)
+		case m.role == LegDestination && c.phase != callSettingUp:
+			// The destination answered after the call ended: ACK its 2xx and hang up.
+			ctx.Send(c.legs[LegDestination], &legAck{})
+			c.hangupAll(ctx, EndCancelled, 0)
+		default:
+			return false
+		}
+		return true
+	case *referAnswered:
+		return c.phase != callTransferring || c.transfer.accepted
+	case *referNotify:
+		return c.phase != callTransferring
+	case referTimedOut:
+		return c.phase != callTransferring || m.gen != c.transfer.gen
+	case retrySetup:
+		return c.phase != callSettingUp || !c.setup.reInvite
+	case callDurationUp:
+		return c.phase != callBridged // the legs are being hung up already
+	case *remoteReInvite:
+		if c.phase != callBridged || c.bridge.relayFrom != LegNone || c.ended[other(m.role)] {
+			ctx.Send(c.legs[m.role], &legAnswerReq{code: sip.StatusRequestPending})
+			return true
+		}
+	}
+	return false
 }
 
 func (c *callSupervisor) log() *slog.Logger { return c.spec.log }
@@ -225,7 +272,6 @@ func (c *callSupervisor) start(ctx actor.Context) {
 	}
 	c.emit(sip.StatusTrying, LegNone)
 	if c.spec.shutDown {
-		c.shuttingDown = true
 		c.finish(EndShutDown, LegNone, 0)
 		c.maybeStop(ctx)
 		return
@@ -281,23 +327,28 @@ func (c *callSupervisor) finish(e Ending, leg Leg, code int) {
 	c.report(Progress{CallID: c.spec.id, Code: code, Leg: leg, Text: text, At: time.Now(), Ending: e})
 }
 
-// report passes a result on; nothing follows the final one.
+// report passes a result on; nothing follows the final one, which moves the
+// call to callEnding (onSetupAnswered moves it on to callBridged for the
+// bridge's 200).
 func (c *callSupervisor) report(p Progress) {
-	if c.final {
+	if c.finalSent() {
 		return
 	}
 	code, leg := p.Code, p.Leg
-	c.final = p.Final()
+	final := p.Final()
+	if final {
+		c.phase = callEnding
+	}
 	c.results = append(c.results, fmt.Sprintf("%d%s", code, leg.String()))
 	// One INFO line per call (its final); the steps before it are DEBUG, so
 	// the default level costs little at thousands of calls a second.
 	level := slog.LevelDebug
-	if c.final {
+	if final {
 		level = slog.LevelInfo
 	}
 	if c.log().Enabled(context.Background(), level) {
 		attrs := []any{"code", code, "leg", leg.String(), "text", p.Text, "mode", string(c.mode)}
-		if c.final {
+		if final {
 			attrs = append(attrs, "ending", p.Ending.String())
 		}
 		c.log().Log(context.Background(), level, "call result", attrs...)
@@ -317,23 +368,14 @@ func (c *callSupervisor) onAnswered(ctx actor.Context, m *legAnswered) {
 	switch m.role {
 	case LegInitiator:
 		c.emit(sip.StatusOK, LegInitiator)
-		if c.shuttingDown || c.final {
-			c.hangupAll(ctx, EndNone, 0)
-			return
-		}
 		if c.mode == ModeAnchored {
 			c.startDestination(ctx)
 			return
 		}
-		c.referring = true
+		c.phase = callTransferring
 		ctx.Send(c.legs[LegInitiator], &legRefer{target: c.spec.req.Destination, referredBy: c.spec.settings.identity.String()})
 		c.startReferTimer(ctx)
 	case LegDestination:
-		if c.ended[LegInitiator] || c.final {
-			ctx.Send(c.legs[LegDestination], &legAck{})
-			c.hangupAll(ctx, EndCancelled, 0)
-			return
-		}
 		offer, err := c.initSDP.rewrite(m.body)
 		if err != nil {
 			c.log().Info("destination answered without a usable offer", "error", err)
@@ -342,8 +384,8 @@ func (c *callSupervisor) onAnswered(ctx actor.Context, m *legAnswered) {
 			c.hangupAll(ctx, EndNotAcceptable, 0)
 			return
 		}
-		c.setupReInvite = true
-		c.setupOffer = offer
+		c.setup.reInvite = true
+		c.setup.offer = offer
 		ctx.Send(c.legs[LegInitiator], &legReInvite{body: offer})
 	}
 }
@@ -352,14 +394,14 @@ func (c *callSupervisor) onAnswered(ctx actor.Context, m *legAnswered) {
 // NOTIFY; a timeout of an earlier wait no longer counts.
 func (c *callSupervisor) startReferTimer(ctx actor.Context) {
 	c.stopReferTimer()
-	c.referTimer = c.spec.settings.clock.After(c.spec.settings.referTimeout, c.self, referTimedOut{gen: c.referGen})
+	c.transfer.timer = c.spec.settings.clock.After(c.spec.settings.referTimeout, c.self, referTimedOut{gen: c.transfer.gen})
 }
 
 // stopReferTimer ends the wait: the transfer has its outcome, and a timeout
 // already posted is recognised as stale by its generation.
 func (c *callSupervisor) stopReferTimer() {
-	c.referGen++
-	c.stopTimer(&c.referTimer)
+	c.transfer.gen++
+	c.stopTimer(&c.transfer.timer)
 }
 
 // stopTimer stops *t, so a finished call holds no timer (with long
@@ -370,8 +412,9 @@ func (c *callSupervisor) stopTimer(t **timing.Timer) {
 }
 
 // startDestination runs RFC 3725 flow IV from its second step: an offerless
-// INVITE to the destination.
+// INVITE to the destination. The call is setting up.
 func (c *callSupervisor) startDestination(ctx actor.Context) {
+	c.phase = callSettingUp
 	s := c.spec.settings
 	c.destSDP = newSDPSession(s.tr.HostFor(c.spec.destination))
 	from := sip.FromHeader{Address: s.identity}
@@ -384,11 +427,8 @@ func (c *callSupervisor) startDestination(ctx actor.Context) {
 }
 
 func (c *callSupervisor) onReferAnswered(ctx actor.Context, code int) {
-	if !c.referring || c.referAccepted {
-		return
-	}
 	if rfc3261.Success(code) {
-		c.referAccepted = true
+		c.transfer.accepted = true
 		c.startReferTimer(ctx) // now waiting for the final NOTIFY
 		return
 	}
@@ -396,13 +436,10 @@ func (c *callSupervisor) onReferAnswered(ctx actor.Context, code int) {
 }
 
 // fallBack turns a refused or unanswered REFER into an anchored call on the
-// same initiator dialog.
+// same initiator dialog. (The initiator cannot have hung up: before it
+// accepts the transfer, that ends the call.)
 func (c *callSupervisor) fallBack(ctx actor.Context, code int) {
-	c.referring = false
 	c.stopReferTimer()
-	if c.ended[LegInitiator] || c.final {
-		return
-	}
 	c.log().Info("refer refused, falling back to an anchored call", "code", code)
 	c.mode = ModeFallback
 	c.spec.settings.observeFallback(c.spec.id, c.spec.req)
@@ -410,22 +447,18 @@ func (c *callSupervisor) fallBack(ctx actor.Context, code int) {
 }
 
 func (c *callSupervisor) onReferNotify(ctx actor.Context, m *referNotify) {
-	if !c.referring || c.final {
-		return
-	}
-	if !c.referAccepted {
+	if !c.transfer.accepted {
 		// A NOTIFY of the REFER's subscription says the REFER was accepted
 		// even when its 202 is late or was lost (RFC 6665 §4.1.2.4): from
 		// here the transfer's result is awaited, and the transferee hanging
 		// up its dialog with us no longer ends the call.
-		c.referAccepted = true
+		c.transfer.accepted = true
 		c.startReferTimer(ctx)
 	}
 	switch {
 	case ringing(m.code):
 		c.onRinging(LegDestination)
 	case rfc3261.Success(m.code):
-		c.referAccepted = true
 		c.finish(EndAnswered, LegDestination, 0)
 		c.stopReferTimer()
 		c.hangup(ctx, LegInitiator, EndNone, 0)
@@ -439,11 +472,8 @@ func (c *callSupervisor) onReferNotify(ctx actor.Context, m *referNotify) {
 	}
 }
 
-func (c *callSupervisor) onReferTimeout(ctx actor.Context, gen int) {
-	if gen != c.referGen || !c.referring || c.final {
-		return
-	}
-	if !c.referAccepted {
+func (c *callSupervisor) onReferTimeout(ctx actor.Context) {
+	if !c.transfer.accepted {
 		c.fallBack(ctx, EndTimeout.Code())
 		return
 	}
@@ -453,66 +483,76 @@ func (c *callSupervisor) onReferTimeout(ctx actor.Context, gen int) {
 }
 
 func (c *callSupervisor) onReInviteAnswered(ctx actor.Context, m *reInviteAnswered) {
-	if c.setupReInvite && m.role == LegInitiator {
-		if m.code == sip.StatusRequestPending && c.glareRetries < 2 && !c.final {
-			// Glare with the initiator's own re-INVITE: try again after
-			// 2.1 to 4 s (RFC 3261 14.1) rather than fail the call.
-			c.glareRetries++
-			wait := 2100*time.Millisecond + time.Duration(rand.Int64N(int64(1900*time.Millisecond)))
-			c.glareTimer = c.spec.settings.clock.After(wait, c.self, retrySetup{})
-			return
-		}
-		c.setupReInvite = false
-		if rfc3261.Success(m.code) && !c.final {
-			answer, err := c.destSDP.rewrite(m.body)
-			if err == nil {
-				ctx.Send(c.legs[LegDestination], &legAck{body: answer})
-				c.connected = true
-				c.finish(EndAnswered, LegDestination, 0)
-				if d := c.spec.req.Options.timeLimit(c.spec.settings.maxCallDuration); d > 0 {
-					c.durationTimer = c.spec.settings.clock.After(d, c.self, callDurationUp{})
-				}
-				return
-			}
-			c.log().Info("initiator answered without usable sdp", "error", err)
-		}
-		ctx.Send(c.legs[LegDestination], &legAck{})
-		e := EndNotAcceptable // a 2xx without a usable answer
-		if rfc3261.Failure(m.code) {
-			e = PhoneFailure(m.code)
-		}
-		c.finish(e, LegDestination, m.code)
-		c.hangupAll(ctx, e, m.code)
+	if c.setup.reInvite && m.role == LegInitiator {
+		c.onSetupAnswered(ctx, m)
 		return
 	}
 	// The answer to a relayed re-INVITE goes back to the leg that sent it.
-	if c.relayFrom == LegNone || m.role == c.relayFrom {
+	br := &c.bridge
+	if br.relayFrom == LegNone || m.role == br.relayFrom {
 		return
 	}
-	from := c.relayFrom
-	c.relayFrom = LegNone
+	from := br.relayFrom
+	br.relayFrom = LegNone
 	body := m.body
 	if rfc3261.Success(m.code) && len(body) > 0 {
 		if b, err := c.sdpFor(from).rewrite(body); err == nil {
 			body = b
 		}
-		if c.relayOfferless {
+		if br.relayOfferless {
 			// The other phone offered in its 2xx: the answer will come in
 			// the ACK of the phone that asked.
-			c.relayAckTo = m.role
+			br.relayAckTo = m.role
 		}
 	}
 	ctx.Send(c.legs[from], &legAnswerReq{code: m.code, body: body})
 }
 
+// onSetupAnswered takes the initiator's answer to the re-INVITE carrying the
+// destination's offer: in callSettingUp it bridges the call, or retries
+// after glare, or fails it; in callEnding (the call ended meanwhile) it only
+// ACKs the destination's 2xx, which waited for this answer, and hangs up.
+func (c *callSupervisor) onSetupAnswered(ctx actor.Context, m *reInviteAnswered) {
+	settingUp := c.phase == callSettingUp
+	if m.code == sip.StatusRequestPending && c.setup.glareRetries < 2 && settingUp {
+		// Glare with the initiator's own re-INVITE: try again after
+		// 2.1 to 4 s (RFC 3261 14.1) rather than fail the call.
+		c.setup.glareRetries++
+		wait := 2100*time.Millisecond + time.Duration(rand.Int64N(int64(1900*time.Millisecond)))
+		c.setup.glareTimer = c.spec.settings.clock.After(wait, c.self, retrySetup{})
+		return
+	}
+	c.setup.reInvite = false
+	if rfc3261.Success(m.code) && settingUp {
+		answer, err := c.destSDP.rewrite(m.body)
+		if err == nil {
+			ctx.Send(c.legs[LegDestination], &legAck{body: answer})
+			c.finish(EndAnswered, LegDestination, 0)
+			c.phase = callBridged
+			if d := c.spec.req.Options.timeLimit(c.spec.settings.maxCallDuration); d > 0 {
+				c.bridge.durationTimer = c.spec.settings.clock.After(d, c.self, callDurationUp{})
+			}
+			return
+		}
+		c.log().Info("initiator answered without usable sdp", "error", err)
+	}
+	ctx.Send(c.legs[LegDestination], &legAck{})
+	e := EndNotAcceptable // a 2xx without a usable answer
+	if rfc3261.Failure(m.code) {
+		e = PhoneFailure(m.code)
+	}
+	c.finish(e, LegDestination, m.code)
+	c.hangupAll(ctx, e, m.code)
+}
+
 // onRemoteAck completes an offerless re-INVITE relay: the answer in the
 // ACK of the phone that asked goes into our ACK to the phone that offered.
 func (c *callSupervisor) onRemoteAck(ctx actor.Context, m *remoteAck) {
-	to := c.relayAckTo
+	to := c.bridge.relayAckTo
 	if to == LegNone || to == m.role {
 		return
 	}
-	c.relayAckTo = LegNone
+	c.bridge.relayAckTo = LegNone
 	body := m.body
 	if len(body) > 0 {
 		if b, err := c.sdpFor(to).rewrite(body); err == nil {
@@ -536,14 +576,10 @@ func other(role Leg) Leg {
 	return LegInitiator
 }
 
-// onRemoteReInvite relays a phone's re-INVITE to the other phone once the
-// call is bridged; before that there is nothing to relay to.
+// onRemoteReInvite relays a phone's re-INVITE to the other phone (the call
+// is bridged and relays nothing else; outOfPhase refuses it otherwise).
 func (c *callSupervisor) onRemoteReInvite(ctx actor.Context, m *remoteReInvite) {
 	to := other(m.role)
-	if !c.connected || c.relayFrom != LegNone || c.ended[to] {
-		ctx.Send(c.legs[m.role], &legAnswerReq{code: sip.StatusRequestPending})
-		return
-	}
 	var body []byte
 	if len(m.body) > 0 {
 		b, err := c.sdpFor(to).rewrite(m.body)
@@ -553,13 +589,21 @@ func (c *callSupervisor) onRemoteReInvite(ctx actor.Context, m *remoteReInvite) 
 		}
 		body = b
 	}
-	c.relayFrom = m.role
-	c.relayOfferless = len(body) == 0
+	c.bridge.relayFrom = m.role
+	c.bridge.relayOfferless = len(body) == 0
 	ctx.Send(c.legs[to], &legReInvite{body: body})
 }
 
+// legGone records that role's leg has ended or stopped; a bridge ends with it.
+func (c *callSupervisor) legGone(role Leg) {
+	c.ended[role] = true
+	if c.phase == callBridged {
+		c.phase = callEnding
+	}
+}
+
 func (c *callSupervisor) onLegFailed(ctx actor.Context, m *legFailed) {
-	c.ended[m.role] = true
+	c.legGone(m.role)
 	c.finish(m.ending, m.role, m.code)
 	switch m.role {
 	case LegInitiator:
@@ -571,25 +615,25 @@ func (c *callSupervisor) onLegFailed(ctx actor.Context, m *legFailed) {
 }
 
 func (c *callSupervisor) onLegEnded(ctx actor.Context, m *legEnded) {
-	c.ended[m.role] = true
+	finalSent := c.finalSent()
+	c.legGone(m.role)
 	if m.remote {
 		c.log().Info("phone hung up", "leg", m.role.String())
 	}
 	switch {
-	case c.final:
+	case finalSent:
 		// Connected or finished: a hang-up on one side ends the other.
 		c.hangup(ctx, other(m.role), EndNone, 0)
-	case m.role == LegInitiator && c.referAccepted:
+	case m.role == LegInitiator && c.phase == callTransferring && c.transfer.accepted:
 		// A transferee may hang up before its final NOTIFY: keep waiting
 		// for it (the router answers NOTIFYs for ended dialogs).
 		return
+	case c.phase == callCallingInitiator:
+		c.finish(EndCancelled, m.role, 0)
+		c.hangupAll(ctx, EndCancelled, 0)
 	default:
 		// The initiator left before the destination connected.
-		if c.legs[LegDestination] != nil || c.referring {
-			c.finish(EndCancelled, LegDestination, 0)
-		} else {
-			c.finish(EndCancelled, m.role, 0)
-		}
+		c.finish(EndCancelled, LegDestination, 0)
 		c.hangupAll(ctx, EndCancelled, 0)
 	}
 	c.maybeStop(ctx)
@@ -599,7 +643,7 @@ func (c *callSupervisor) onLegTerminated(ctx actor.Context, who *actor.PID) {
 	for role, pid := range c.legs {
 		if pid != nil && pid.Equal(who) && !c.ended[role] {
 			// Only a crash stops a leg before it reported its end.
-			c.ended[role] = true
+			c.legGone(Leg(role))
 			c.log().Error("call leg stopped unexpectedly", "leg", Leg(role).String())
 			c.finish(EndInternal, Leg(role), 0)
 			c.hangupAll(ctx, EndInternal, 0)
@@ -631,7 +675,7 @@ func (c *callSupervisor) hangupAll(ctx actor.Context, e Ending, code int) {
 // maybeStop ends the supervisor once the final result is out and every leg
 // has ended; stopping it stops the legs, which release their Call-IDs.
 func (c *callSupervisor) maybeStop(ctx actor.Context) {
-	if !c.final {
+	if !c.finalSent() {
 		return
 	}
 	for role, pid := range c.legs {
