@@ -32,10 +32,11 @@ func containsAll(s string, parts []string) bool {
 	return true
 }
 
+// Each phase lasts a second or two, so a loaded machine still sees it.
 func TestAnAnchoredCallGoesThroughItsPhases(t *testing.T) {
 	h := newHarness(t, harnessOpts{
-		init: phone.Behaviour{Ring: true, RingDelay: 500 * time.Millisecond},
-		dest: phone.Behaviour{Ring: true, RingDelay: 500 * time.Millisecond, TalkTime: 500 * time.Millisecond},
+		init: phone.Behaviour{Ring: true, RingDelay: time.Second},
+		dest: phone.Behaviour{Ring: true, RingDelay: time.Second, TalkTime: 2 * time.Second},
 	})
 	_, r := h.call(true)
 	h.waitDescribed("phase=calling initiator", "legs(I,D)=true,false")
@@ -49,7 +50,7 @@ func TestAnAnchoredCallGoesThroughItsPhases(t *testing.T) {
 
 func TestAReferCallWaitsForTheTransferInItsOwnPhase(t *testing.T) {
 	h := newHarness(t, harnessOpts{
-		init: phone.Behaviour{Refer: phone.ReferBehaviour{Mode: phone.ReferAccept, FinalNotifyDelay: time.Second}},
+		init: phone.Behaviour{Refer: phone.ReferBehaviour{Mode: phone.ReferAccept, FinalNotifyDelay: 2 * time.Second}},
 		sip:  func(s *config.SIP) { s.ReferTimeout = 5 * time.Second },
 	})
 	_, r := h.call(false)
