@@ -36,13 +36,14 @@ type legSpec struct {
 // legPhase is where a leg's INVITE and dialog stand:
 //
 //	phase           entered when                          left for
-//	phaseCalling    the INVITE is sent (inviteTx, ring)   phaseEarly (1xx), phaseConfirmed (2xx),
+//	phaseCalling    the INVITE is sent (calling)          phaseEarly (1xx), phaseConfirmed (2xx),
 //	                                                      phaseEnded (a final >= 300, Timer B, a transport error,
 //	                                                      legHangup: CANCEL handed to the transport)
 //	phaseEarly      a provisional came: CANCEL allowed    phaseConfirmed (2xx), phaseEnded (as from phaseCalling)
 //	phaseConfirmed  a 2xx made the dialog (dialog, ok);   phaseEnding (legHangup: BYE sent),
-//	                REFER, re-INVITEs both ways and their  phaseEnded (the phone's BYE)
-//	                2xx retransmissions run here
+//	                REFER (transfer), re-INVITEs each way phaseEnded (the phone's BYE)
+//	                (ours, peer) and their 2xx
+//	                retransmissions run here
 //	phaseEnding     our BYE is out (byeTx)                phaseEnded (its answer, or none in 64*T1)
 //	phaseEnded      the leg reported legFailed or         (stops with its supervisor)
 //	                legEnded, once (reported)
@@ -154,32 +155,52 @@ type legActor struct {
 	spec     legSpec
 	self     *mailbox
 	phase    legPhase
-	invite   *sip.Request
-	inviteTx *transport.ClientTx
+	invite   *sip.Request // the INVITE as last sent: its CSeq and target serve the dialog's ACK
+	reported bool         // legFailed or legEnded sent
+
+	calling callingState // phaseCalling, phaseEarly
+
+	// phaseConfirmed: the dialog and the transactions in it.
 	dialog   *transport.Dialog
 	ok       *sip.Response // the 2xx that made the dialog
 	acked    bool          // its ACK is sent
-	authDone bool
-	hangup   *legHangup // asked to end before a dialog existed
-	timedOut bool
-	reported bool // legFailed or legEnded sent
+	transfer referState
+	ours     ourReInvite
+	peer     peerReInvite
+
+	byeTx *transport.ClientTx // phaseEnding
+}
+
+// callingState is the INVITE transaction's data, until a final response.
+type callingState struct {
+	tx       *transport.ClientTx
+	authDone bool // the INVITE was resent with credentials once
+	timedOut bool // ring_timeout passed: the CANCEL's ending is EndTimeout
 	ring     *timing.Timer
+}
 
-	referTx   *transport.ClientTx
-	referCSeq uint32 // CSeq of our REFER: its NOTIFYs carry it as Event id
-	byeTx     *transport.ClientTx
+// referState is our REFER's.
+type referState struct {
+	tx   *transport.ClientTx
+	cseq uint32 // its NOTIFYs carry it as Event id
+}
 
-	ourReInv          *transport.ClientTx // our re-INVITE in flight
-	ourReInvOfferless bool
-	ackPending        *sip.Response // our offerless re-INVITE's 2xx: its ACK waits for the answer
+// ourReInvite is the re-INVITE we send (the set-up's or a relayed one).
+type ourReInvite struct {
+	tx         *transport.ClientTx // in flight
+	offerless  bool
+	ackPending *sip.Response // an offerless re-INVITE's 2xx: its ACK waits for the answer
+}
 
-	pending     *sip.Request  // the peer's re-INVITE waiting for our answer
-	answeredOK  *sip.Response // our 2xx to the peer's re-INVITE, until its ACK
+// peerReInvite is the phone's re-INVITE, relayed to the other phone.
+type peerReInvite struct {
+	req         *sip.Request  // waiting for our answer
+	ok          *sip.Response // our 2xx to it, retransmitted until its ACK
 	awaitingAck bool
-	okGen       int
-	okInterval  time.Duration
-	okTimer     *timing.Timer
-	okDeadline  time.Time
+	gen         int
+	interval    time.Duration
+	timer       *timing.Timer
+	deadline    time.Time
 }
 
 func newLeg(spec legSpec) actor.Producer {
@@ -206,7 +227,7 @@ func (l *legActor) Receive(ctx actor.Context) {
 		}
 	case ringTimedOut:
 		if l.phase < phaseConfirmed {
-			l.timedOut = true
+			l.calling.timedOut = true
 			l.end(ctx, &legHangup{})
 		}
 	case resendOK:
@@ -222,9 +243,9 @@ func (l *legActor) Receive(ctx actor.Context) {
 	case *legAck:
 		l.ack(m.body)
 	case *legAckReInv:
-		if l.ackPending != nil && l.dialog != nil {
-			l.sendACK(l.dialog.ACK(l.ackPending.CSeq().SeqNo, m.body), l.ackPending)
-			l.ackPending = nil
+		if l.ours.ackPending != nil && l.dialog != nil {
+			l.sendACK(l.dialog.ACK(l.ours.ackPending.CSeq().SeqNo, m.body), l.ours.ackPending)
+			l.ours.ackPending = nil
 		}
 	case *legAnswerReq:
 		l.answerPeerReInvite(m)
@@ -253,7 +274,7 @@ func (l *legActor) start(ctx actor.Context) {
 	transport.SetSDP(req, s.offer)
 	l.invite = req
 	if s.ringTimeout > 0 {
-		l.ring = s.clock.After(s.ringTimeout, l.self, ringTimedOut{})
+		l.calling.ring = s.clock.After(s.ringTimeout, l.self, ringTimedOut{})
 	}
 	l.sendInvite(ctx)
 }
@@ -263,12 +284,12 @@ func (l *legActor) sendInvite(ctx actor.Context) {
 	tx, err := l.spec.tr.StartTx(l.self, l.invite)
 	if err != nil {
 		l.spec.log.Warn("invite failed", "leg", l.spec.role.String(), "error", err)
-		l.inviteTx = nil
+		l.calling.tx = nil
 		l.onInviteDone(ctx, err)
 		return
 	}
-	l.inviteTx = tx
-	if !l.authDone {
+	l.calling.tx = tx
+	if !l.calling.authDone {
 		ctx.Send(ctx.Parent(), &inviteSent{role: l.spec.role, at: time.Now()})
 	}
 }
@@ -287,7 +308,7 @@ func (l *legActor) startTx(req *sip.Request) *transport.ClientTx {
 // INVITE that answers none of ours any more is a retransmission or another
 // fork's.
 func (l *legActor) onResponse(ctx actor.Context, res *sip.Response) {
-	for _, tx := range []*transport.ClientTx{l.inviteTx, l.ourReInv, l.referTx, l.byeTx} {
+	for _, tx := range []*transport.ClientTx{l.calling.tx, l.ours.tx, l.transfer.tx, l.byeTx} {
 		if tx != nil && tx.Matches(res) {
 			l.onTxUpdate(ctx, tx, tx.OnResponse(res))
 			return
@@ -307,7 +328,7 @@ func (l *legActor) onStray2xx(res *sip.Response) {
 			return // our dialog's 2xx again, before we could ACK it
 		}
 		l.spec.tr.AckAndBye(res, l.invite.Recipient) // another fork
-	case l.ackPending != nil && cseq == l.ackPending.CSeq().SeqNo:
+	case l.ours.ackPending != nil && cseq == l.ours.ackPending.CSeq().SeqNo:
 		// Our re-INVITE's 2xx again: its ACK waits for the other phone's answer.
 	default:
 		l.spec.tr.AckAndBye(res, l.invite.Recipient)
@@ -319,19 +340,19 @@ func (l *legActor) onTxUpdate(ctx actor.Context, tx *transport.ClientTx, upd tra
 		return
 	}
 	switch tx {
-	case l.inviteTx:
+	case l.calling.tx:
 		if upd.Res != nil {
 			l.onInviteResponse(ctx, upd.Res)
 		} else {
 			l.onInviteDone(ctx, upd.Err)
 		}
-	case l.ourReInv:
+	case l.ours.tx:
 		if upd.Done {
 			l.onReInviteDone(ctx, upd.Res)
 		}
-	case l.referTx:
+	case l.transfer.tx:
 		if upd.Done {
-			l.referTx = nil
+			l.transfer.tx = nil
 			ctx.Send(ctx.Parent(), &referAnswered{code: finalCode(upd.Res)})
 		}
 	case l.byeTx:
@@ -345,7 +366,7 @@ func (l *legActor) onTxUpdate(ctx actor.Context, tx *transport.ClientTx, upd tra
 
 // owns reports whether tx is one of the leg's transactions still running.
 func (l *legActor) owns(tx *transport.ClientTx) bool {
-	return tx != nil && (tx == l.inviteTx || tx == l.ourReInv || tx == l.referTx || tx == l.byeTx)
+	return tx != nil && (tx == l.calling.tx || tx == l.ours.tx || tx == l.transfer.tx || tx == l.byeTx)
 }
 
 // finalCode is the status of a final response, 408 when none came.
@@ -399,7 +420,7 @@ func (l *legActor) onInviteResponse(ctx actor.Context, res *sip.Response) {
 
 // cancelEnding is the ending of an INVITE we ended ourselves.
 func (l *legActor) cancelEnding() Ending {
-	if l.timedOut {
+	if l.calling.timedOut {
 		return EndTimeout
 	}
 	return EndCancelled
@@ -424,7 +445,7 @@ func (l *legActor) onInviteDone(ctx actor.Context, err error) {
 // retryWithCredentials answers a 401/407 challenge once, when credentials
 // are configured.
 func (l *legActor) retryWithCredentials(ctx actor.Context, res *sip.Response) bool {
-	if l.authDone || l.spec.password == "" || (res.StatusCode != sip.StatusUnauthorized && res.StatusCode != sip.StatusProxyAuthRequired) {
+	if l.calling.authDone || l.spec.password == "" || (res.StatusCode != sip.StatusUnauthorized && res.StatusCode != sip.StatusProxyAuthRequired) {
 		return false
 	}
 	challengeHdr, authHdr := "WWW-Authenticate", "Authorization"
@@ -446,7 +467,7 @@ func (l *legActor) retryWithCredentials(ctx actor.Context, res *sip.Response) bo
 	if err != nil {
 		return false
 	}
-	l.authDone = true
+	l.calling.authDone = true
 	req := l.invite.Clone()
 	req.RemoveHeader("Via")
 	req.RemoveHeader(authHdr)
@@ -459,8 +480,8 @@ func (l *legActor) retryWithCredentials(ctx actor.Context, res *sip.Response) bo
 }
 
 func (l *legActor) stopRing() {
-	l.ring.Stop()
-	l.ring = nil
+	l.calling.ring.Stop()
+	l.calling.ring = nil
 }
 
 // ack acknowledges the INVITE's 2xx, with the answer when the INVITE had no offer.
@@ -486,9 +507,8 @@ func (l *legActor) end(ctx actor.Context, h *legHangup) {
 		// The result is known now. CANCEL must wait for a provisional (RFC
 		// 3261 §9.1), which may never come; the transport sends it when it
 		// may, and ACKs (and BYEs) whatever answer comes.
-		l.hangup = h
-		l.spec.tr.Abandon(l.inviteTx, nil)
-		l.inviteTx = nil
+		l.spec.tr.Abandon(l.calling.tx, nil)
+		l.calling.tx = nil
 		l.phase = phaseEnded
 		l.report(ctx, &legFailed{role: l.spec.role, ending: l.cancelEnding()})
 	case phaseConfirmed:
@@ -511,40 +531,40 @@ func (l *legActor) refer(ctx actor.Context, m *legRefer) {
 		return
 	}
 	req := l.dialog.Request(sip.REFER, l.spec.tr.Contact(l.dialog.Transport()))
-	l.referCSeq = req.CSeq().SeqNo
+	l.transfer.cseq = req.CSeq().SeqNo
 	req.AppendHeader(sip.NewHeader("Refer-To", "<"+m.target+">"))
 	req.AppendHeader(sip.NewHeader("Referred-By", "<"+m.referredBy+">"))
-	if l.referTx = l.startTx(req); l.referTx == nil {
+	if l.transfer.tx = l.startTx(req); l.transfer.tx == nil {
 		ctx.Send(ctx.Parent(), &referAnswered{code: sip.StatusRequestTimeout})
 	}
 }
 
 func (l *legActor) reInvite(ctx actor.Context, body []byte) {
-	if l.phase != phaseConfirmed || l.ourReInv != nil || l.pending != nil {
+	if l.phase != phaseConfirmed || l.ours.tx != nil || l.peer.req != nil {
 		// RFC 3261 14.1: no INVITE while one is in progress either way.
 		ctx.Send(ctx.Parent(), &reInviteAnswered{role: l.spec.role, code: sip.StatusRequestPending})
 		return
 	}
 	req := l.dialog.Request(sip.INVITE, l.spec.tr.Contact(l.dialog.Transport()))
 	transport.SetSDP(req, body)
-	l.ourReInvOfferless = len(body) == 0
-	if l.ourReInv = l.startTx(req); l.ourReInv == nil {
+	l.ours.offerless = len(body) == 0
+	if l.ours.tx = l.startTx(req); l.ours.tx == nil {
 		ctx.Send(ctx.Parent(), &reInviteAnswered{role: l.spec.role, code: sip.StatusRequestTimeout})
 	}
 }
 
 func (l *legActor) onReInviteDone(ctx actor.Context, res *sip.Response) {
-	tx := l.ourReInv
-	l.ourReInv = nil
+	tx := l.ours.tx
+	l.ours.tx = nil
 	var body []byte
 	if res != nil {
 		body = res.Body()
 	}
 	if res != nil && res.IsSuccess() && l.dialog != nil {
-		if l.ourReInvOfferless && len(body) > 0 {
+		if l.ours.offerless && len(body) > 0 {
 			// The 2xx carries an offer: its ACK must carry the answer,
 			// which comes from the other phone.
-			l.ackPending = res
+			l.ours.ackPending = res
 		} else {
 			l.sendACK(l.dialog.ACK(tx.Req.CSeq().SeqNo, nil), res)
 		}
@@ -580,10 +600,10 @@ func (l *legActor) onRequest(ctx actor.Context, req *sip.Request) {
 		l.respond(req, sip.StatusOK, "OK", nil)
 		if l.phase < phaseEnded {
 			l.phase = phaseEnded
-			if p := l.pending; p != nil {
+			if p := l.peer.req; p != nil {
 				// RFC 3261 15.1.2: a BYE ends the pending re-INVITE with 487.
 				l.respond(p, sip.StatusRequestTerminated, "Request Terminated", nil)
-				l.pending = nil
+				l.peer.req = nil
 			}
 			l.report(ctx, &legEnded{role: l.spec.role, remote: true})
 		}
@@ -601,29 +621,29 @@ func (l *legActor) onRequest(ctx actor.Context, req *sip.Request) {
 		}
 		ctx.Send(ctx.Parent(), &referNotify{code: code, final: !rfc3261.Provisional(code)})
 	case sip.INVITE:
-		if l.pending != nil && transport.BranchOf(l.pending) == transport.BranchOf(req) {
+		if l.peer.req != nil && transport.BranchOf(l.peer.req) == transport.BranchOf(req) {
 			return // a retransmission of the re-INVITE we are answering
 		}
-		if l.phase != phaseConfirmed || l.pending != nil || l.ourReInv != nil {
+		if l.phase != phaseConfirmed || l.peer.req != nil || l.ours.tx != nil {
 			l.respond(req, sip.StatusRequestPending, "Request Pending", nil)
 			return
 		}
-		l.pending = req
+		l.peer.req = req
 		ctx.Send(ctx.Parent(), &remoteReInvite{role: l.spec.role, body: req.Body()})
 	case sip.CANCEL:
-		if l.pending == nil || transport.BranchOf(l.pending) != transport.BranchOf(req) {
+		if l.peer.req == nil || transport.BranchOf(l.peer.req) != transport.BranchOf(req) {
 			l.respond(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil)
 			return
 		}
 		l.respond(req, sip.StatusOK, "OK", nil)
-		l.respond(l.pending, sip.StatusRequestTerminated, "Request Terminated", nil)
-		l.pending = nil
+		l.respond(l.peer.req, sip.StatusRequestTerminated, "Request Terminated", nil)
+		l.peer.req = nil
 	case sip.ACK:
-		if l.awaitingAck && l.answeredOK != nil && req.CSeq() != nil && req.CSeq().SeqNo == l.answeredOK.CSeq().SeqNo {
-			l.awaitingAck = false
-			l.answeredOK = nil
-			l.okTimer.Stop()
-			l.okTimer = nil
+		if l.peer.awaitingAck && l.peer.ok != nil && req.CSeq() != nil && req.CSeq().SeqNo == l.peer.ok.CSeq().SeqNo {
+			l.peer.awaitingAck = false
+			l.peer.ok = nil
+			l.peer.timer.Stop()
+			l.peer.timer = nil
 			ctx.Send(ctx.Parent(), &remoteAck{role: l.spec.role, body: req.Body()})
 		}
 	case sip.INFO, sip.OPTIONS:
@@ -638,7 +658,7 @@ func (l *legActor) onRequest(ctx actor.Context, req *sip.Request) {
 // an id, the id is our REFER's CSeq.
 func (l *legActor) ownsReferNotify(req *sip.Request) bool {
 	ev := req.GetHeader("Event")
-	if l.referCSeq == 0 || ev == nil {
+	if l.transfer.cseq == 0 || ev == nil {
 		return false
 	}
 	parts := strings.Split(ev.Value(), ";")
@@ -647,7 +667,7 @@ func (l *legActor) ownsReferNotify(req *sip.Request) bool {
 	}
 	for _, p := range parts[1:] {
 		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
-		if strings.EqualFold(k, "id") && strings.TrimSpace(v) != strconv.FormatUint(uint64(l.referCSeq), 10) {
+		if strings.EqualFold(k, "id") && strings.TrimSpace(v) != strconv.FormatUint(uint64(l.transfer.cseq), 10) {
 			return false
 		}
 	}
@@ -655,11 +675,11 @@ func (l *legActor) ownsReferNotify(req *sip.Request) bool {
 }
 
 func (l *legActor) answerPeerReInvite(m *legAnswerReq) {
-	p := l.pending
+	p := l.peer.req
 	if p == nil {
 		return
 	}
-	l.pending = nil
+	l.peer.req = nil
 	reason := "OK"
 	if rfc3261.Failure(m.code) {
 		reason = "Not Accepted"
@@ -674,9 +694,9 @@ func (l *legActor) answerPeerReInvite(m *legAnswerReq) {
 	if err := l.spec.tr.Reply(p, res); err != nil {
 		l.spec.log.Debug("respond failed", "leg", l.spec.role.String(), "status", m.code, "error", err)
 	}
-	l.awaitingAck = !rfc3261.Failure(m.code)
-	if l.awaitingAck {
-		l.answeredOK = res
+	l.peer.awaitingAck = !rfc3261.Failure(m.code)
+	if l.peer.awaitingAck {
+		l.peer.ok = res
 		l.pendingOK(p)
 	}
 }
@@ -687,25 +707,25 @@ func (l *legActor) pendingOK(req *sip.Request) {
 	if req.Transport() != "UDP" {
 		return
 	}
-	l.okGen++
-	l.okInterval = sip.T1
-	l.okDeadline = time.Now().Add(rfc3261.Timer64T1Now())
-	l.okTimer = l.spec.clock.After(l.okInterval, l.self, resendOK{gen: l.okGen})
+	l.peer.gen++
+	l.peer.interval = sip.T1
+	l.peer.deadline = time.Now().Add(rfc3261.Timer64T1Now())
+	l.peer.timer = l.spec.clock.After(l.peer.interval, l.self, resendOK{gen: l.peer.gen})
 }
 
 func (l *legActor) resendOK(gen int) {
-	if gen != l.okGen || !l.awaitingAck || l.answeredOK == nil {
+	if gen != l.peer.gen || !l.peer.awaitingAck || l.peer.ok == nil {
 		return
 	}
-	if time.Now().After(l.okDeadline) {
-		l.awaitingAck, l.answeredOK = false, nil // no ACK: the peer is gone
+	if time.Now().After(l.peer.deadline) {
+		l.peer.awaitingAck, l.peer.ok = false, nil // no ACK: the peer is gone
 		return
 	}
-	if err := l.spec.tr.ResendResponse(l.answeredOK); err != nil {
+	if err := l.spec.tr.ResendResponse(l.peer.ok); err != nil {
 		l.spec.log.Debug("2xx retransmission failed", "leg", l.spec.role.String(), "error", err)
 	}
-	l.okInterval = min(2*l.okInterval, sip.T2)
-	l.okTimer = l.spec.clock.After(l.okInterval, l.self, resendOK{gen: gen})
+	l.peer.interval = min(2*l.peer.interval, sip.T2)
+	l.peer.timer = l.spec.clock.After(l.peer.interval, l.self, resendOK{gen: gen})
 }
 
 // report sends the leg's one end-of-life event.
@@ -723,16 +743,16 @@ func (l *legActor) report(ctx actor.Context, ev any) {
 // the actor is gone; the actor itself keeps nothing.
 func (l *legActor) abandon() {
 	l.stopRing()
-	l.okTimer.Stop()
-	if l.pending != nil {
-		l.respond(l.pending, sip.StatusInternalServerError, "Server Internal Error", nil)
-		l.pending = nil
+	l.peer.timer.Stop()
+	if l.peer.req != nil {
+		l.respond(l.peer.req, sip.StatusInternalServerError, "Server Internal Error", nil)
+		l.peer.req = nil
 	}
 	tr := l.spec.tr
 	switch l.phase {
 	case phaseCalling, phaseEarly:
-		tr.Abandon(l.inviteTx, nil)
-		l.inviteTx = nil
+		tr.Abandon(l.calling.tx, nil)
+		l.calling.tx = nil
 	case phaseConfirmed:
 		l.ack(nil)
 		tr.Fire(l.dialog.Request(sip.BYE, nil))
@@ -740,7 +760,7 @@ func (l *legActor) abandon() {
 		tr.Finish(l.byeTx)
 		l.byeTx = nil
 	}
-	for _, tx := range []*transport.ClientTx{l.inviteTx, l.ourReInv, l.referTx, l.byeTx} {
+	for _, tx := range []*transport.ClientTx{l.calling.tx, l.ours.tx, l.transfer.tx, l.byeTx} {
 		if tx != nil {
 			tx.Stop()
 		}
