@@ -50,8 +50,9 @@ type legSpec struct {
 //
 // A second 2xx in phaseConfirmed or later is a fork and gets ACK and BYE; a
 // command for a phase that has passed (a REFER without a dialog, a
-// re-INVITE while one is pending) is answered at once (481, 491); whatever
-// is under way when the actor stops is finished by abandon.
+// re-INVITE while one is pending) is answered at once (481, 491), in one
+// place, outOfPhase; whatever is under way when the actor stops is
+// finished by abandon.
 type legPhase int
 
 const (
@@ -208,6 +209,9 @@ func newLeg(spec legSpec) actor.Producer {
 }
 
 func (l *legActor) Receive(ctx actor.Context) {
+	if l.outOfPhase(ctx, ctx.Message()) {
+		return
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		l.self = newMailbox(ctx)
@@ -226,10 +230,8 @@ func (l *legActor) Receive(ctx actor.Context) {
 			l.onTxUpdate(ctx, m.Tx, m.Tx.OnEvent(m))
 		}
 	case ringTimedOut:
-		if l.phase < phaseConfirmed {
-			l.calling.timedOut = true
-			l.end(ctx, &legHangup{})
-		}
+		l.calling.timedOut = true
+		l.end(ctx, &legHangup{})
 	case resendOK:
 		l.resendOK(m.gen)
 	case *legHangup:
@@ -243,13 +245,40 @@ func (l *legActor) Receive(ctx actor.Context) {
 	case *legAck:
 		l.ack(m.body)
 	case *legAckReInv:
-		if l.ours.ackPending != nil && l.dialog != nil {
-			l.sendACK(l.dialog.ACK(l.ours.ackPending.CSeq().SeqNo, m.body), l.ours.ackPending)
-			l.ours.ackPending = nil
-		}
+		l.sendACK(l.dialog.ACK(l.ours.ackPending.CSeq().SeqNo, m.body), l.ours.ackPending)
+		l.ours.ackPending = nil
 	case *legAnswerReq:
 		l.answerPeerReInvite(m)
 	}
+}
+
+// outOfPhase is the one place for a command from the supervisor (or the
+// leg's own ring timer) that the leg's phase, or the transaction under way
+// in it, cannot take: it answers it as the table at the top of the file
+// says and reports true, and Receive drops it. SIP requests from the phone
+// are judged per method in onRequest, where the answer depends on the
+// request as well.
+func (l *legActor) outOfPhase(ctx actor.Context, msg any) bool {
+	switch msg.(type) {
+	case ringTimedOut:
+		return l.phase >= phaseConfirmed // answered, or already ending
+	case *legRefer:
+		if l.phase != phaseConfirmed {
+			ctx.Send(ctx.Parent(), &referAnswered{code: sip.StatusCallTransactionDoesNotExists})
+			return true
+		}
+	case *legReInvite:
+		if l.phase != phaseConfirmed || l.ours.tx != nil || l.peer.req != nil {
+			// RFC 3261 14.1: no INVITE while one is in progress either way.
+			ctx.Send(ctx.Parent(), &reInviteAnswered{role: l.spec.role, code: sip.StatusRequestPending})
+			return true
+		}
+	case *legAckReInv:
+		return l.ours.ackPending == nil || l.dialog == nil
+	case *legAnswerReq:
+		return l.peer.req == nil
+	}
+	return false
 }
 
 func (l *legActor) start(ctx actor.Context) {
@@ -526,10 +555,6 @@ func (l *legActor) end(ctx actor.Context, h *legHangup) {
 }
 
 func (l *legActor) refer(ctx actor.Context, m *legRefer) {
-	if l.phase != phaseConfirmed {
-		ctx.Send(ctx.Parent(), &referAnswered{code: sip.StatusCallTransactionDoesNotExists})
-		return
-	}
 	req := l.dialog.Request(sip.REFER, l.spec.tr.Contact(l.dialog.Transport()))
 	l.transfer.cseq = req.CSeq().SeqNo
 	req.AppendHeader(sip.NewHeader("Refer-To", "<"+m.target+">"))
@@ -540,11 +565,6 @@ func (l *legActor) refer(ctx actor.Context, m *legRefer) {
 }
 
 func (l *legActor) reInvite(ctx actor.Context, body []byte) {
-	if l.phase != phaseConfirmed || l.ours.tx != nil || l.peer.req != nil {
-		// RFC 3261 14.1: no INVITE while one is in progress either way.
-		ctx.Send(ctx.Parent(), &reInviteAnswered{role: l.spec.role, code: sip.StatusRequestPending})
-		return
-	}
 	req := l.dialog.Request(sip.INVITE, l.spec.tr.Contact(l.dialog.Transport()))
 	transport.SetSDP(req, body)
 	l.ours.offerless = len(body) == 0
@@ -676,9 +696,6 @@ func (l *legActor) ownsReferNotify(req *sip.Request) bool {
 
 func (l *legActor) answerPeerReInvite(m *legAnswerReq) {
 	p := l.peer.req
-	if p == nil {
-		return
-	}
 	l.peer.req = nil
 	reason := "OK"
 	if rfc3261.Failure(m.code) {
