@@ -26,9 +26,9 @@ import (
 // run). One period past the target, unless far past it, is a blip and
 // changes nothing: a stall of a few tens of milliseconds on a shared
 // machine is not an overload, and shedding for it would refuse calls at
-// half the server's capacity. While the lag
-// stays under the target only a surge is held back, to a rate that may
-// double every 300 ms or so, so its lag shows before its backlog is large.
+// half the server's capacity. While the lag stays under the target only a
+// surge is held back, to a rate that may double every 300 ms or so, so its
+// lag shows before its backlog is large.
 // Once the lag passes the target, the limit starts from the rate admitted
 // just before and is cut in proportion to the excess while the lag grows
 // (one cut per holdAfterCut periods, unless the lag keeps growing fast);
