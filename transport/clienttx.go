@@ -33,6 +33,8 @@ type ClientTx struct {
 	giveUp   *timing.Timer
 	gen      uint32 // tags timer events: one from before the last re-arm is stale
 	answered bool   // a response came: no failover after that
+	sentAt   time.Time
+	resent   bool // retransmitted: its answer's delay is not the peer's (PeerDelays)
 }
 
 type txState uint8
@@ -139,6 +141,7 @@ func (tx *ClientTx) transmit() error {
 	}
 	tx.raw = raw
 	tx.state = txCalling
+	tx.sentAt, tx.resent = time.Now(), false
 	tx.stopTimers()
 	tx.gen++
 	if tg.Transport == "UDP" {
@@ -175,6 +178,10 @@ func (tx *ClientTx) OnResponse(res *sip.Response) TxUpdate {
 			return TxUpdate{Res: res} // a fork's 2xx, or a retransmission the owner has not ACKed yet
 		}
 		return TxUpdate{}
+	}
+	if !tx.answered && !tx.resent && (!tx.invite || res.IsProvisional()) && len(tx.targets) > 0 {
+		now := time.Now()
+		tx.t.peers.record(tx.targets[0].Addr, now.Sub(tx.sentAt), now)
 	}
 	tx.answered = true
 	if res.IsProvisional() {
@@ -224,6 +231,7 @@ func (tx *ClientTx) OnEvent(ev *TxEvent) TxUpdate {
 	case evRetransmit:
 		if tx.state == txCalling || (!tx.invite && tx.state == txProceeding) {
 			tx.t.resent.Add(1)
+			tx.resent = true
 			if err := tx.t.writeRaw(targetDest(tx.targets[0]), tx.raw); err != nil {
 				tx.t.log.Debug("sip retransmission failed", "method", tx.Req.Method, "error", err)
 			}

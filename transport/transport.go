@@ -97,6 +97,7 @@ type Transport struct {
 	closed    chan struct{}
 	closeOnce sync.Once
 	resent    atomic.Uint64 // messages sent again; see Retransmissions
+	peers     *PeerDelays
 }
 
 // New binds the sockets and starts serving. UDP and TCP share one port
@@ -108,7 +109,7 @@ func New(opts Options) (*Transport, error) {
 	if opts.UserAgent == "" {
 		opts.UserAgent = "clicktocall"
 	}
-	t := &Transport{opts: opts, log: opts.Logger}
+	t := &Transport{opts: opts, log: opts.Logger, peers: newPeerDelays()}
 	if opts.OutboundProxy != "" {
 		var u sip.Uri
 		if err := sip.ParseUri(opts.OutboundProxy, &u); err != nil {
