@@ -69,6 +69,7 @@ limits {
   max_calls_per_second_per_ip = 0       # new calls per second from one client address, 0 = no limit
   max_calls_per_initiator     = 0       # concurrent calls to one initiator URI, 0 = no limit
   overload_lag_target         = "20ms"  # shed new calls (503, Retry-After) while SIP is handled later than this; "0s" = never
+  peer_delay_target           = "5ms"   # shed too while the SIP peers answer later than usual by 4x this (then hold them at it); "0s" = do not watch them
   queue_timeout               = "0s"    # while shedding, a new call may wait this long for its turn instead of a 503; "0s" = no queue
 }
 

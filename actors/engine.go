@@ -174,6 +174,9 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 			wheel = w // a fake clock's lateness means nothing
 		}
 		e.gov = newGovernor(target, o.Limits.QueueTimeout, probe, closeProbe, wheel, o.Logger)
+		if o.lagProbe == nil && o.Transport != nil && o.Limits.PeerDelayTarget > 0 {
+			e.gov.watchPeers(o.Transport.PeerDelays(), o.Limits.PeerDelayTarget)
+		}
 		e.gov.start()
 	}
 	return e, nil
@@ -192,6 +195,15 @@ func (e *Engine) Overload() (lag time.Duration, limit, admitted float64, ok bool
 		return 0, 0, 0, false
 	}
 	return e.gov.Lag(), e.gov.Limit(), e.gov.AdmittedShare(), true
+}
+
+// PeerDelay is how much later than usual the SIP peers answered in the
+// last control period of the overload protection (0 when it is off).
+func (e *Engine) PeerDelay() time.Duration {
+	if e.gov == nil {
+		return 0
+	}
+	return e.gov.PeerLag()
 }
 
 // ActiveCalls is the number of calls whose supervisor is still running.

@@ -61,11 +61,20 @@ const (
 	// limit is divided by 1 + cutGain * (lag - target) / target, so 1.3 at
 	// twice the target, 2.2 at five times.
 	cutGain = 0.3
+	// maxExcess bounds the excess a cut is sized by: one cut at most
+	// halves the limit. A lag far past the target is mostly the backlog
+	// admitted before the previous cut showed; cutting for all of it
+	// would refuse for a second what the server can carry.
+	maxExcess = 1 / cutGain
 	// growMax is the largest raise of one step, taken when there is no lag
 	// and the limit is below ceilingNear of the ceiling; above it, growProbe.
-	growMax     = 0.25
-	growProbe   = 0.02
-	ceilingNear = 0.95
+	growMax   = 0.25
+	growProbe = 0.02
+	// probeMax is the largest raise of one step past the ceiling: the lag
+	// of a raise shows some periods later (the peers' lag, a call later),
+	// so beyond where the lag last built up the limit creeps.
+	probeMax    = 0.1
+	ceilingNear = 0.85
 	ceilingStep = 0.1
 	// minLimit keeps a trickle of calls admitted whatever the lag, so the
 	// server is seen to serve and the limit can grow again; minBurst lets
@@ -92,11 +101,40 @@ const (
 // lagSource reports the worst lag since its previous call.
 type lagSource interface{ Lag() time.Duration }
 
+// peerSource reports how much later than usual the peers answered lately
+// (transport.PeerDelays).
+type peerSource interface {
+	Excess(q float64, minSamples int) (time.Duration, int)
+	Reset()
+}
+
+const (
+	// peerQuantile of the peers' excess delays in a control period is the
+	// governor's reading: a backlog at the phones shows in the slowest
+	// tenth of their answers before it shows in the median, and the tail is
+	// what a caller waits for.
+	peerQuantile = 0.9
+	// peerMinSamples answers make a reading; fewer wait for the next
+	// period, up to peerMaxWait periods, and are then dropped.
+	peerMinSamples = 10
+	peerMaxWait    = 10
+	// peerEntry: while nothing is shed, the peers' lag starts shedding only
+	// past peerEntry times peer_delay_target (for two periods). Phones
+	// near their capacity are late by that much now and then; once the
+	// governor sheds, it holds them at the target itself.
+	peerEntry = 4
+	// peerDrift is the time constant with which the usual reading rises
+	// towards a higher one; it falls to a lower one at once.
+	peerDrift = 5 * time.Minute
+)
+
 // governor is the engine's overload protection.
 type governor struct {
 	target       time.Duration
 	queueTimeout time.Duration
 	probe        lagSource
+	peers        peerSource // nil: the peers' delays are not watched
+	peerTarget   time.Duration
 	closeProbe   func()
 	wheel        timing.Clock // nil: no wheel lateness (a fake clock)
 	log          *slog.Logger
@@ -109,6 +147,7 @@ type governor struct {
 
 	// Published by the control loop for admit and the metrics.
 	lag        atomic.Int64  // the last step's lag, ns
+	peerLag    atomic.Int64  // the last reading of the peers' excess delay, ns
 	limitBits  atomic.Uint64 // the admission rate, calls/s (float64 bits); +Inf when not limiting
 	shareBits  atomic.Uint64 // admitted share of the offered requests, last seconds (float64 bits)
 	retryAfter atomic.Int64  // what a refused request is told, ns
@@ -127,6 +166,10 @@ type governor struct {
 	probeStep    float64       // the growth per period past the ceiling
 	since        time.Time     // shedding began
 	lastReport   time.Time
+	peerWait     int           // control periods since the last peer reading
+	peerUsual    time.Duration // the usual peer reading; -1 before the first
+	peerAt       time.Time     // the last peer reading
+	peerOnly     bool          // this step's lag is the peers' alone: a blip however large
 
 	stop     chan struct{}
 	done     chan struct{} // closed when run returns
@@ -254,12 +297,67 @@ func (g *governor) run() {
 			}
 			samples++
 			if now.Sub(last) >= controlPeriod-probeInterval/2 {
-				g.step(now, now.Sub(last), standing)
+				g.period(now, now.Sub(last), standing)
 				last, samples = now, 0
 			}
 		}
 	}
 }
+
+// watchPeers makes the governor act on the peers' excess delay too, with
+// target as their lag target.
+func (g *governor) watchPeers(peers peerSource, target time.Duration) {
+	g.peers, g.peerTarget, g.peerUsual = peers, target, -1
+}
+
+// period ends a control period of length d whose own standing lag was
+// standing: the governor steps on it, or on the peers' lag when that is
+// larger.
+func (g *governor) period(now time.Time, d, standing time.Duration) {
+	peer := g.readPeers(now)
+	g.peerOnly = peer > standing
+	g.step(now, d, max(standing, peer))
+}
+
+// readPeers returns the peers' lag over the last control period (or the
+// last few, when one had too few answers to say), in units of the
+// governor's own target so that one control law serves both: how far the
+// peers' excess delay (its peerQuantile) is above its usual value, scaled
+// by target / peerTarget. The usual value takes in the jitter of peers
+// that are far away or on Wi-Fi, which is there whatever the load.
+func (g *governor) readPeers(now time.Time) time.Duration {
+	if g.peers == nil {
+		return 0
+	}
+	d, n := g.peers.Excess(peerQuantile, peerMinSamples)
+	if n < peerMinSamples {
+		if g.peerWait++; g.peerWait >= peerMaxWait {
+			g.peers.Reset()
+			g.peerWait = 0
+			g.peerLag.Store(0)
+		}
+		return 0
+	}
+	g.peerWait = 0
+	switch {
+	case g.peerUsual < 0 || d < g.peerUsual:
+		g.peerUsual = d
+	default:
+		drift := min(1, float64(now.Sub(g.peerAt))/float64(peerDrift))
+		g.peerUsual += time.Duration(drift * float64(d-g.peerUsual))
+	}
+	g.peerAt = now
+	over := d - g.peerUsual
+	g.peerLag.Store(int64(over))
+	scale := float64(g.target) / float64(g.peerTarget)
+	if g.limit == 0 {
+		scale /= peerEntry
+	}
+	return time.Duration(float64(over) * scale)
+}
+
+// PeerLag is the last reading of how much later than usual the peers answer.
+func (g *governor) PeerLag() time.Duration { return time.Duration(g.peerLag.Load()) }
 
 // step is one control period of length period, whose standing lag was lag:
 // it sets the admission rate.
@@ -276,13 +374,16 @@ func (g *governor) step(now time.Time, period, lag time.Duration) {
 		g.overFor = 0
 	}
 	switch {
-	case lag > g.target && g.limit == 0 && g.overFor == 0 && lag <= blipMax*g.target:
+	case lag > g.target && g.limit == 0 && g.overFor == 0 && (lag <= blipMax*g.target || g.peerOnly):
 		// The first period past the target on a server that is not
 		// shedding, and not far past it: a blip (a garbage collection,
 		// another process taking the CPU for a few tens of milliseconds)
 		// until the next period shows it again. Limiting at once would
 		// start from the rate admitted and refuse the jitter of a load
-		// the server carries easily.
+		// the server carries easily. A stall of the phones (or of the
+		// server while it times them) delays most of a period's answers
+		// however short it is, so the peers' lag alone is a blip
+		// whatever its size.
 		g.overFor = 1
 	case lag > g.target:
 		g.calm = 0
@@ -291,7 +392,7 @@ func (g *governor) step(now time.Time, period, lag time.Duration) {
 			g.limit = max(minLimit, g.admittedRate, admitted/secs)
 			g.since, g.lastReport = now, now
 			g.refused.Store(0)
-			g.log.Warn("overload: shedding new calls", "lag", lag, "target", g.target,
+			g.log.Warn("overload: shedding new calls", "lag", lag, "target", g.target, "peer_delay", time.Duration(g.peerLag.Load()),
 				"admitted_per_s", math.Round(g.limit), "offered_per_s", math.Round(g.offeredRate))
 		}
 		if !g.over {
@@ -310,8 +411,8 @@ func (g *governor) step(now time.Time, period, lag time.Duration) {
 		// process's burst): it only stops the growth.
 		g.overFor++
 		g.probeStep = 0
-		excess := float64(lag-g.target) / float64(g.target)
-		ready := (g.sinceCut >= holdAfterCut || lag*2 > g.cutLag*3) && (g.overFor > 1 || lag > blipMax*g.target)
+		excess := min(maxExcess, float64(lag-g.target)/float64(g.target))
+		ready := (g.sinceCut >= holdAfterCut || lag*2 > g.cutLag*3) && (g.overFor > 1 || (lag > blipMax*g.target && !g.peerOnly))
 		switch {
 		case ready && lag*10 > g.prevLag*11:
 			g.limit = max(minLimit, g.limit/(1+cutGain*excess))
@@ -332,11 +433,11 @@ func (g *governor) step(now time.Time, period, lag time.Duration) {
 			// the way back takes a second, not minutes.
 			g.limit = min(near, g.limit+max(g.limit*growMax, g.ceiling*ceilingStep)*headroom+1)
 		} else {
-			// Past the ceiling, probe: slowly at first, twice as fast
+			// Past the ceiling, probe: slowly at first, a quarter faster
 			// each period the lag stays under half the target, since the
 			// ceiling may be an old one.
 			if lag < g.target/2 {
-				g.probeStep = min(growMax, max(growProbe, g.probeStep*2))
+				g.probeStep = min(probeMax, max(growProbe, g.probeStep*1.25))
 			} else {
 				g.probeStep = growProbe
 			}

@@ -388,3 +388,63 @@ func TestQueuedCallsEndWith503AtShutdownAndCallNobody(t *testing.T) {
 		t.Errorf("%d calls reached the phone and %d ended in the queue; want only those admitted at once called", invites, queued)
 	}
 }
+
+// fakePeers is a peers' excess delay the test sets; every reading has
+// enough answers.
+type fakePeers struct{ excess time.Duration }
+
+func (f *fakePeers) Excess(float64, int) (time.Duration, int) { return f.excess, 100 }
+func (f *fakePeers) Reset()                                   {}
+
+func TestGovernorShedsForPeersThatStayLateNotForTheirJitter(t *testing.T) {
+	target, peerTarget := 20*time.Millisecond, 5*time.Millisecond
+	g := newGovernor(target, 0, newFakeLag(0), nil, nil, quietLogger())
+	peers := &fakePeers{}
+	g.watchPeers(peers, peerTarget)
+	now := time.Unix(1_000_000, 0)
+	periods := func(n int, excess time.Duration) {
+		peers.excess = excess
+		for range n {
+			for range int(controlPeriod / time.Millisecond) {
+				g.admit(now) // 1,000 calls/s offered, all admitted while nothing is shed
+				now = now.Add(time.Millisecond)
+			}
+			g.period(now, controlPeriod, time.Millisecond)
+		}
+	}
+	periods(20, 0)
+	// Phones near their capacity are a few milliseconds late now and then,
+	// and over the target for a while: not an overload until past
+	// peerEntry times the target.
+	periods(30, 3*peerTarget)
+	if !math.IsInf(g.Limit(), 1) {
+		t.Fatalf("peers %v late (below %d x the target) started shedding (limit %.0f/s)", 3*peerTarget, peerEntry, g.Limit())
+	}
+	// A stall of the phones for one period, however long, is a blip.
+	periods(1, 40*peerTarget)
+	periods(5, 0)
+	if !math.IsInf(g.Limit(), 1) {
+		t.Fatalf("one period of the peers %v late started shedding (limit %.0f/s)", 40*peerTarget, g.Limit())
+	}
+	// Late for two periods in a row: shedding, from the rate admitted.
+	periods(2, 6*peerTarget)
+	first := g.Limit()
+	if math.IsInf(first, 1) || first < 500 {
+		t.Fatalf("peers %v late for 2 periods: limit %.0f/s, want shedding from about 1,000/s", 6*peerTarget, first)
+	}
+	// While shedding the peers are held at the target itself: twice the
+	// target, below the entry threshold, still cuts.
+	periods(10, 2*peerTarget)
+	if cut := g.Limit(); cut >= first*0.9 {
+		t.Fatalf("peers twice the target late while shedding: limit %.0f/s from %.0f/s, want cuts", cut, first)
+	}
+	// (Less the little the usual delay has drifted up towards it.)
+	if got := g.PeerLag(); got > 2*peerTarget || got < 2*peerTarget*99/100 {
+		t.Fatalf("PeerLag %v, want about %v", got, 2*peerTarget)
+	}
+	// The peers keep up again: the limit is lifted.
+	periods(60, 0)
+	if !math.IsInf(g.Limit(), 1) {
+		t.Fatalf("limit %.0f/s 6 s after the peers caught up, want none", g.Limit())
+	}
+}

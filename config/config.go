@@ -101,6 +101,10 @@ type Limits struct {
 	// OverloadLagTarget (overload_lag_target) is how late the server may
 	// handle what arrives before it sheds new calls; 0 = no overload protection.
 	OverloadLagTarget time.Duration
+	// PeerDelayTarget (peer_delay_target) is how much later than usual the
+	// SIP peers may answer before new calls are shed; 0 = their delay is
+	// not watched. It acts only with overload protection on.
+	PeerDelayTarget time.Duration
 	// QueueTimeout (queue_timeout) is how long a new call may wait for its
 	// turn while the server sheds load, instead of being refused; 0 = none.
 	QueueTimeout time.Duration

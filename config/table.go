@@ -103,6 +103,7 @@ var table = []setting{
 	number("limits.max_calls_per_second_per_ip", func(c *Config) *int { return &c.Limits.MaxCallsPerSecondPerIP }, 0, count),
 	number("limits.max_calls_per_initiator", func(c *Config) *int { return &c.Limits.MaxCallsPerInitiator }, 0, count),
 	duration("limits.overload_lag_target", func(c *Config) *time.Duration { return &c.Limits.OverloadLagTarget }, 20*time.Millisecond, 0),
+	duration("limits.peer_delay_target", func(c *Config) *time.Duration { return &c.Limits.PeerDelayTarget }, 5*time.Millisecond, 0),
 	// Refuse at once while shedding, by default.
 	duration("limits.queue_timeout", func(c *Config) *time.Duration { return &c.Limits.QueueTimeout }, 0, maxQueueTimeout),
 

@@ -164,6 +164,9 @@ func start(cfg *config.Config, log *slog.Logger) (*server, error) {
 		return nil, err
 	}
 	s.obs.metrics.Overload(s.engine.Overload)
+	if _, _, _, on := s.engine.Overload(); on {
+		s.obs.metrics.PeerDelay(s.engine.PeerDelay)
+	}
 	s.obs.metrics.Retransmissions(tr.Retransmissions)
 	var calls actors.CallStarter = s.engine
 	if s.cluster != nil {

@@ -18,7 +18,7 @@ func (m *Metrics) Overload(read func() (lag time.Duration, limit, admitted float
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "clicktocall_overload_lag_seconds",
-			Help: "How late the server handled what arrived in the last control period (100 ms): the slowest answer to its own SIP probe, or the timing wheel's lateness.",
+			Help: "The lag overload protection acted on in the last control period (100 ms): the larger of how late the server handled what arrived (the least lateness of its own SIP probes and timers in the period) and the peers' excess delay.",
 		}, func() float64 { lag, _, _, _ := read(); return lag.Seconds() }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "clicktocall_admission_limit_calls_per_second",
@@ -29,6 +29,15 @@ func (m *Metrics) Overload(read func() (lag time.Duration, limit, admitted float
 			Help: "The share of new requests overload protection admitted over the last seconds (1 while it sheds nothing).",
 		}, func() float64 { _, _, admitted, _ := read(); return admitted }),
 	)
+}
+
+// PeerDelay registers clicktocall_overload_peer_delay_seconds, read at each
+// scrape from read (the engine's PeerDelay).
+func (m *Metrics) PeerDelay(read func() time.Duration) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "clicktocall_overload_peer_delay_seconds",
+		Help: "How much later than usual the SIP peers answered the server's requests in the last reading: the 90th percentile of their answers' delay over each peer's usual delay, less its usual value. Overload protection sheds on it as on its own lag (limits.peer_delay_target).",
+	}, func() float64 { return read().Seconds() }))
 }
 
 // Retransmissions registers clicktocall_sip_retransmissions_total, read at

@@ -16,6 +16,7 @@ func TestOverloadGaugesRetransmissionsAndRefusals(t *testing.T) {
 	lag, limit := 35*time.Millisecond, 2400.0
 	m.Overload(func() (time.Duration, float64, float64, bool) { return lag, limit, 0.5, true })
 	m.Retransmissions(func() uint64 { return 7 })
+	m.PeerDelay(func() time.Duration { return 12800 * time.Microsecond })
 	starter := m.Starter(stubStarter{err: &actors.Refusal{Ending: actors.EndOverload, Text: "Server overloaded", RetryAfter: time.Second}})
 	if _, err := starter.StartCall(actors.CallRequest{Origin: "xml"}, nil); err == nil {
 		t.Fatal("the stub admitted")
@@ -32,6 +33,7 @@ func TestOverloadGaugesRetransmissionsAndRefusals(t *testing.T) {
 		"clicktocall_admission_limit_calls_per_second 2400\n",
 		"clicktocall_admission_ratio 0.5\n",
 		"clicktocall_sip_retransmissions_total 7\n",
+		"clicktocall_overload_peer_delay_seconds 0.0128\n",
 		`clicktocall_rejections_total{interface="xml",reason="overload"} 1` + "\n",
 		`clicktocall_requests_total{interface="xml",outcome="refused"} 1` + "\n",
 	} {
