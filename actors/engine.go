@@ -175,7 +175,9 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 		}
 		e.gov = newGovernor(target, o.Limits.QueueTimeout, probe, closeProbe, wheel, o.Logger)
 		if o.lagProbe == nil && o.Transport != nil && o.Limits.PeerDelayTarget > 0 {
-			e.gov.watchPeers(o.Transport.PeerDelays(), o.Limits.PeerDelayTarget)
+			peers := o.Transport.PeerDelays()
+			peers.Watch()
+			e.gov.watchPeers(peers, o.Limits.PeerDelayTarget)
 		}
 		e.gov.start()
 	}

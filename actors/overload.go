@@ -12,31 +12,35 @@ import (
 	"github.com/clicktocall/clicktocall/transport/timing"
 )
 
-// Overload protection (limits.overload_lag_target, limits.queue_timeout).
+// Overload protection (limits.overload_lag_target, limits.peer_delay_target,
+// limits.queue_timeout).
 //
 // A server that takes in more calls than it can carry answers every call
 // late; past T1 (500 ms) its phones retransmit, and the retransmissions eat
-// what capacity was left. The governor keeps the server inside its
-// headroom instead. It measures the lag, how late the server handles its
-// work: the transport's LagProbe times an OPTIONS sent to each SIP socket
-// as a phone would (the kernel's queue, and the read loop, which also runs
-// the call actors), and a timer on the timing wheel shows how late timers
-// fire. Every controlPeriod it sets the rate at which new calls are
-// admitted from the period's standing lag, the least of its samples (see
-// run). One period past the target, unless far past it, is a blip and
-// changes nothing: a stall of a few tens of milliseconds on a shared
-// machine is not an overload, and shedding for it would refuse calls at
-// half the server's capacity. While the lag stays under the target only a
+// what capacity was left. The governor keeps the server inside its headroom
+// instead. It measures the lag, how late the server handles its work: the
+// transport's LagProbe times an OPTIONS sent to each SIP socket as a phone
+// would (the kernel's queue, and the read loop, which also runs the call
+// actors), and a timer on the timing wheel shows how late timers fire. It
+// also reads how much later than usual the SIP peers answer
+// (transport.PeerDelays, limits.peer_delay_target; see readPeers): phones or
+// a proxy that fall behind hold calls up as surely as the server's own
+// backlog, and on a machine shared with its phones that is where the calls
+// wait. Every controlPeriod it sets the rate at which new calls are admitted
+// from the period's standing lag, the least of its samples (see run), or the
+// peers' lag when larger. One period past the target, unless far past it, is
+// a blip and changes nothing: a stall of a few tens of milliseconds on a
+// shared machine is not an overload, and shedding for it would refuse calls
+// at half the server's capacity. While the lag stays under the target only a
 // surge is held back, to a rate that may double every 300 ms or so, so its
-// lag shows before its backlog is large.
-// Once the lag passes the target, the limit starts from the rate admitted
-// just before and is cut in proportion to the excess while the lag grows
-// (one cut per holdAfterCut periods, unless the lag keeps growing fast);
-// while the lag is under the target it grows in proportion to the
-// headroom, quickly back to the ceiling (the rate at which the lag last
-// passed the target), slowly beyond it. So the excess is refused and what
-// the server can carry is admitted. When the limit has not been needed for
-// releaseAfter, it is lifted.
+// lag shows before its backlog is large. Once the lag passes the target, the
+// limit starts from the rate admitted just before and is cut in proportion
+// to the excess while the lag grows (one cut per holdAfterCut periods,
+// unless the lag keeps growing fast); while the lag is under the target it
+// grows in proportion to the headroom, quickly back to near the ceiling (the
+// rate at which the lag last passed the target), slowly beyond it. So the
+// excess is refused and what the server can carry is admitted. When the
+// limit has not been needed for releaseAfter, it is lifted.
 //
 // New INVITEs are born only here: calls already admitted are never slowed
 // or dropped, so shedding new ones is how, when the server is behind, the
@@ -121,7 +125,8 @@ const (
 	// peerEntry: while nothing is shed, the peers' lag starts shedding only
 	// past peerEntry times peer_delay_target (for two periods). Phones
 	// near their capacity are late by that much now and then; once the
-	// governor sheds, it holds them at the target itself.
+	// governor sheds, it holds them at the target itself. (A gate, not a
+	// scale: the lag a cut is sized by reads the same on both sides.)
 	peerEntry = 4
 	// peerDrift is the time constant with which the usual reading rises
 	// towards a higher one; it falls to a lower one at once.
@@ -169,6 +174,7 @@ type governor struct {
 	peerWait     int           // control periods since the last peer reading
 	peerUsual    time.Duration // the usual peer reading; -1 before the first
 	peerAt       time.Time     // the last peer reading
+	peerOver     time.Duration // the last peer reading: how much later than usual they answer
 	peerOnly     bool          // this step's lag is the peers' alone: a blip however large
 
 	stop     chan struct{}
@@ -312,20 +318,24 @@ func (g *governor) watchPeers(peers peerSource, target time.Duration) {
 
 // period ends a control period of length d whose own standing lag was
 // standing: the governor steps on it, or on the peers' lag when that is
-// larger.
+// larger and the server's own is under the target (a lag of the peers
+// alone is taken for a blip at first, however large).
 func (g *governor) period(now time.Time, d, standing time.Duration) {
-	peer := g.readPeers(now)
-	g.peerOnly = peer > standing
+	peer := g.readPeers(now, standing)
+	g.peerOnly = peer > standing && standing <= g.target
 	g.step(now, d, max(standing, peer))
 }
 
-// readPeers returns the peers' lag over the last control period (or the
-// last few, when one had too few answers to say), in units of the
-// governor's own target so that one control law serves both: how far the
-// peers' excess delay (its peerQuantile) is above its usual value, scaled
-// by target / peerTarget. The usual value takes in the jitter of peers
-// that are far away or on Wi-Fi, which is there whatever the load.
-func (g *governor) readPeers(now time.Time) time.Duration {
+// readPeers returns the peers' lag, in units of the governor's own target
+// so that one control law serves both: how far the peers' excess delay
+// (its peerQuantile) is above its usual value, less the server's own
+// standing lag (an answer is timed when its call's actor handles it, so
+// the server's own backlog is in it), scaled by target / peerTarget. The
+// usual value takes in the jitter of peers that are far away or on Wi-Fi,
+// which is there whatever the load. While nothing is shed, a lag under
+// peerEntry times the peers' target counts as none. A period with too few
+// answers to say keeps the last reading, for up to peerMaxWait periods.
+func (g *governor) readPeers(now time.Time, standing time.Duration) time.Duration {
 	if g.peers == nil {
 		return 0
 	}
@@ -333,27 +343,26 @@ func (g *governor) readPeers(now time.Time) time.Duration {
 	if n < peerMinSamples {
 		if g.peerWait++; g.peerWait >= peerMaxWait {
 			g.peers.Reset()
-			g.peerWait = 0
+			g.peerWait, g.peerOver = 0, 0
 			g.peerLag.Store(0)
 		}
+	} else {
+		g.peerWait = 0
+		switch {
+		case g.peerUsual < 0 || d < g.peerUsual:
+			g.peerUsual = d
+		default:
+			drift := min(1, float64(now.Sub(g.peerAt))/float64(peerDrift))
+			g.peerUsual += time.Duration(drift * float64(d-g.peerUsual))
+		}
+		g.peerAt = now
+		g.peerOver = max(0, d-g.peerUsual-standing)
+		g.peerLag.Store(int64(g.peerOver))
+	}
+	if g.limit == 0 && g.peerOver <= peerEntry*g.peerTarget {
 		return 0
 	}
-	g.peerWait = 0
-	switch {
-	case g.peerUsual < 0 || d < g.peerUsual:
-		g.peerUsual = d
-	default:
-		drift := min(1, float64(now.Sub(g.peerAt))/float64(peerDrift))
-		g.peerUsual += time.Duration(drift * float64(d-g.peerUsual))
-	}
-	g.peerAt = now
-	over := d - g.peerUsual
-	g.peerLag.Store(int64(over))
-	scale := float64(g.target) / float64(g.peerTarget)
-	if g.limit == 0 {
-		scale /= peerEntry
-	}
-	return time.Duration(float64(over) * scale)
+	return time.Duration(float64(g.peerOver) * float64(g.target) / float64(g.peerTarget))
 }
 
 // PeerLag is the last reading of how much later than usual the peers answer.

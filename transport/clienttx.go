@@ -179,9 +179,11 @@ func (tx *ClientTx) OnResponse(res *sip.Response) TxUpdate {
 		}
 		return TxUpdate{}
 	}
-	if !tx.answered && !tx.resent && (!tx.invite || res.IsProvisional()) && len(tx.targets) > 0 {
+	if !tx.answered && !tx.resent && len(tx.targets) > 0 {
 		now := time.Now()
-		tx.t.peers.record(tx.targets[0].Addr, now.Sub(tx.sentAt), now)
+		if d := now.Sub(tx.sentAt); !tx.invite || res.IsProvisional() || d <= machineAnswer {
+			tx.t.peers.record(tx.targets[0].Addr, tx.invite, d, now)
+		}
 	}
 	tx.answered = true
 	if res.IsProvisional() {

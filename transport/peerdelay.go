@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,20 +16,30 @@ import (
 // that answers late is a peer, or a path to it, that is behind; when the
 // server is the cause (it shares the machine or the network with its
 // phones, or keeps a downstream proxy busy) admitting fewer calls is what
-// helps, and the governor reads Excess to do so. An INVITE counts only
-// when its first response is provisional: a final one may wait for a
-// person to answer.
+// helps, and the governor reads Excess to do so. An INVITE's first
+// response counts when it is provisional, or a final one within
+// machineAnswer: a later final may have waited for a person to answer,
+// while one that quick came from a machine (an IVR, a voicemail, a test
+// phone), whose answer is the call's first and earliest sign of its load.
 //
-// Each peer's usual delay is the least it has shown, drifting up towards
-// what it shows now with a time constant of baseDrift, so a peer that has
-// moved further away stops looking late after a few minutes and an
-// overload of a minute is still seen whole. The peers remembered are
-// bounded: past maxPeers the table is cleared and learns again.
+// Each peer's usual delay, for its INVITEs and for its other requests
+// apart (a phone's stack may send 100 Trying sooner than it answers a
+// REFER), is the least it has shown, drifting up towards what it shows now
+// with a time constant of baseDrift, so a peer that has moved further away
+// stops looking late after a few minutes and an overload of a minute is
+// still seen whole. The peers remembered are bounded: past maxPeers the
+// table is cleared and learns again. Nothing is recorded until Watch.
 type PeerDelays struct {
-	mu      sync.Mutex
-	base    map[netip.AddrPort]peerBase
-	counts  [excessBuckets]uint32 // excess delays since the last Excess, by bucket
-	samples int
+	watching atomic.Bool
+	mu       sync.Mutex
+	base     map[peerKey]peerBase
+	counts   [excessBuckets]uint32 // excess delays since the last Excess, by bucket
+	samples  int
+}
+
+type peerKey struct {
+	addr   netip.AddrPort
+	invite bool
 }
 
 type peerBase struct {
@@ -37,26 +48,34 @@ type peerBase struct {
 }
 
 const (
-	baseDrift = 5 * time.Minute
-	maxPeers  = 20000
+	// machineAnswer: no person takes a ringing phone this quickly.
+	machineAnswer = 200 * time.Millisecond
+	baseDrift     = 5 * time.Minute
+	maxPeers      = 20000
 	// excessBuckets are the histogram's: 0 for under excessUnit, then two
-	// a doubling (ratio √2), up to about excessUnit << (excessBuckets/2).
+	// a doubling (from 1 and 1.5 times a power of two times the unit), the
+	// last from about 52 s.
 	excessBuckets = 40
 	excessUnit    = 100 * time.Microsecond
 )
 
 func newPeerDelays() *PeerDelays {
-	return &PeerDelays{base: make(map[netip.AddrPort]peerBase)}
+	return &PeerDelays{base: make(map[peerKey]peerBase)}
 }
 
-// record notes that peer answered after d, at now.
-func (p *PeerDelays) record(peer netip.AddrPort, d time.Duration, now time.Time) {
-	if d < 0 {
+// Watch starts the recording; the governor calls it when it reads Excess.
+func (p *PeerDelays) Watch() { p.watching.Store(true) }
+
+// record notes that peer answered an INVITE (or another request) after
+// d, at now.
+func (p *PeerDelays) record(peer netip.AddrPort, invite bool, d time.Duration, now time.Time) {
+	if d < 0 || !p.watching.Load() {
 		return
 	}
+	key := peerKey{peer, invite}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	b, ok := p.base[peer]
+	b, ok := p.base[key]
 	switch {
 	case !ok:
 		if len(p.base) >= maxPeers {
@@ -70,7 +89,7 @@ func (p *PeerDelays) record(peer netip.AddrPort, d time.Duration, now time.Time)
 		b.usual += time.Duration(drift * float64(d-b.usual))
 	}
 	b.seen = now
-	p.base[peer] = b
+	p.base[key] = b
 	p.counts[excessBucket(d-b.usual)]++
 	p.samples++
 }
