@@ -120,43 +120,37 @@ func TestClientTransactionsTimeTheFirstAnswerOfARequestSentOnce(t *testing.T) {
 		return tr.peers.samples
 	}
 
-	ep, tx, _ := startCall(t, tr, p, sip.OPTIONS)
-	first, _ := p.read()
-	p.send(answer(first.(*sip.Request), 200, "OK"))
-	tx.OnResponse(next(t, ep).(*sip.Response))
-	if n := samples(); n != 1 {
+	// answered sends a request in its transaction, lets before run (a
+	// retransmission, a wait), answers it 200 and returns the samples.
+	answered := func(method sip.RequestMethod, before func(ep chanEndpoint, tx *ClientTx)) int {
+		ep, tx, _ := startCall(t, tr, p, method)
+		first, _ := p.read()
+		before(ep, tx)
+		p.send(answer(first.(*sip.Request), 200, "OK"))
+		tx.OnResponse(next(t, ep).(*sip.Response))
+		return samples()
+	}
+	now := func(chanEndpoint, *ClientTx) {}
+	if n := answered(sip.OPTIONS, now); n != 1 {
 		t.Fatalf("an OPTIONS answered at once made %d samples, want 1", n)
 	}
-
-	ep, tx, _ = startCall(t, tr, p, sip.OPTIONS)
-	first, _ = p.read()
-	fire(t, clock, ep, tx, evRetransmit)
-	p.read()
-	p.send(answer(first.(*sip.Request), 200, "OK"))
-	tx.OnResponse(next(t, ep).(*sip.Response))
-	if n := samples(); n != 1 {
+	resent := func(ep chanEndpoint, tx *ClientTx) {
+		fire(t, clock, ep, tx, evRetransmit)
+		p.read()
+	}
+	if n := answered(sip.OPTIONS, resent); n != 1 {
 		t.Fatalf("an OPTIONS answered after a retransmission made a sample (%d)", n)
 	}
-
-	ep, tx, _ = startCall(t, tr, p, sip.INVITE)
-	first, _ = p.read()
-	time.Sleep(machineAnswer + 20*time.Millisecond)
-	p.send(answer(first.(*sip.Request), 200, "OK"))
-	tx.OnResponse(next(t, ep).(*sip.Response))
-	if n := samples(); n != 1 {
+	late := func(chanEndpoint, *ClientTx) { time.Sleep(machineAnswer + 20*time.Millisecond) }
+	if n := answered(sip.INVITE, late); n != 1 {
 		t.Fatalf("an INVITE answered 200 after %v made a sample (%d)", machineAnswer, n)
 	}
-
-	ep, tx, _ = startCall(t, tr, p, sip.INVITE)
-	first, _ = p.read()
-	p.send(answer(first.(*sip.Request), 200, "OK"))
-	tx.OnResponse(next(t, ep).(*sip.Response))
-	if n := samples(); n != 2 {
+	if n := answered(sip.INVITE, now); n != 2 {
 		t.Fatalf("an INVITE answered 200 at once (a machine) made %d samples, want 1 more", n-1)
 	}
 
-	ep, tx, _ = startCall(t, tr, p, sip.INVITE)
-	first, _ = p.read()
+	ep, tx, _ := startCall(t, tr, p, sip.INVITE)
+	first, _ := p.read()
 	invite := first.(*sip.Request)
 	p.send(answer(invite, 180, "Ringing"))
 	tx.OnResponse(next(t, ep).(*sip.Response))
