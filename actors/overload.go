@@ -32,15 +32,21 @@ import (
 // a blip and changes nothing: a stall of a few tens of milliseconds on a
 // shared machine is not an overload, and shedding for it would refuse calls
 // at half the server's capacity. While the lag stays under the target only a
-// surge is held back, to a rate that may double every 300 ms or so, so its
-// lag shows before its backlog is large. Once the lag passes the target, the
-// limit starts from the rate admitted just before and is cut in proportion
+// surge is held back, to a rate that may grow by half every 300 ms or so,
+// and by a few percent a period once the lag begins to show (as TCP's
+// HyStart leaves slow start), so its lag shows before its backlog is large.
+// Once the lag passes the target, the limit starts from the rate admitted
+// just before and is cut in proportion
 // to the excess while the lag grows (one cut per holdAfterCut periods,
 // unless the lag keeps growing fast); while the lag is under the target it
 // grows in proportion to the headroom, quickly back to near the ceiling (the
-// rate at which the lag last passed the target), slowly beyond it. So the
-// excess is refused and what the server can carry is admitted. When the
-// limit has not been needed for releaseAfter, it is lifted.
+// rate at which the lag last passed the target), then creeps by a few
+// percent of the ceiling a second while the lag stays low, and is trimmed
+// when the lag hovers near the target. So the excess is refused, what the
+// server can carry is admitted, and the limit dwells a little below the
+// edge, where a dip in the server's or its phones' capacity does not turn
+// into a backlog that every admitted call waits behind. When the limit has
+// not been needed for releaseAfter, it is lifted.
 //
 // New INVITEs are born only here: calls already admitted are never slowed
 // or dropped, so shedding new ones is how, when the server is behind, the
@@ -71,15 +77,30 @@ const (
 	// would refuse for a second what the server can carry.
 	maxExcess = 1 / cutGain
 	// growMax is the largest raise of one step, taken when there is no lag
-	// and the limit is below ceilingNear of the ceiling; above it, growProbe.
-	growMax   = 0.25
-	growProbe = 0.02
-	// probeMax is the largest raise of one step past the ceiling: the lag
-	// of a raise shows some periods later (the peers' lag, a call later),
-	// so beyond where the lag last built up the limit creeps.
-	probeMax    = 0.1
+	// and the limit is below ceilingNear of the ceiling.
+	growMax     = 0.25
 	ceilingNear = 0.85
 	ceilingStep = 0.1
+	// Above ceilingNear of the ceiling the limit creeps, by probeRate of the
+	// ceiling a second, and only after probeCalm periods in a row with the
+	// lag under half the target: the lag of a raise shows some periods
+	// later (the peers' lag, a call later), so a limit that grows by a
+	// share of itself each period overshoots the rate the lag builds at by
+	// a fifth before the lag shows, and the backlog of that overshoot is
+	// the tail of every admitted call's latency. Creeping, the overshoot
+	// is a few percent when the lag shows.
+	probeRate = 0.1
+	probeCalm = 3
+	// While shedding, when the mean lag of the last trimPeriods is past
+	// half the target, the limit is trimmed by trim.
+	trimPeriods = 5
+	trim        = 0.07
+	// Past ceilingFar times the ceiling the ceiling is old news (the
+	// server carries more now), and the limit grows by probeMin a period,
+	// a quarter more each period the lag stays low, up to probeMax.
+	ceilingFar = 1.1
+	probeMin   = 0.02
+	probeMax   = 0.1
 	// minLimit keeps a trickle of calls admitted whatever the lag, so the
 	// server is seen to serve and the limit can grow again; minBurst lets
 	// that many calls in at once, so a short lag spike on a quiet server
@@ -97,9 +118,25 @@ const (
 	// load that jumps from idle to four times what the server carries
 	// would otherwise be admitted whole for the 20 to 100 ms its lag takes
 	// to show, a backlog of a second.
-	surgeFactor = 2.0
+	surgeFactor = 1.5
 	surgeFloor  = 1000.0
-	surgeBurst  = 0.25
+	surgeBurst  = 0.1
+	// During a period past the target on a server not yet shedding, a
+	// surge is held to blipFactor times the rate admitted lately, with
+	// blipBurst seconds of that at once: room for the jitter of a load
+	// the server carries, none for a load that doubles.
+	blipFactor = 1.0
+	blipBurst  = 0.05
+	// While a surge held back by its cap meets the first signs of lag (the
+	// server's own lag past a quarter of its target, or the peers' past
+	// half theirs), the cap grows by only surgeSlowFactor times the rate
+	// admitted, a few percent a period, until it has refused nothing for
+	// surgeSlowFor periods: the rate admitted is being raised as fast as
+	// the cap allows, so a lag that builds is its doing, and by the time
+	// it passes the target the backlog is half a second. (TCP's HyStart
+	// leaves slow start on a rise of delay for the same reason.)
+	surgeSlowFactor = 1.1
+	surgeSlowFor    = 10
 )
 
 // lagSource reports the worst lag since its previous call.
@@ -162,20 +199,26 @@ type governor struct {
 	prevLag      time.Duration
 	offeredRate  float64 // calls/s, smoothed
 	admittedRate float64
-	calm         time.Duration // how long the limit has not been needed
-	over         bool          // the lag is past the target
-	ceiling      float64       // the limit at which the lag last passed the target
-	sinceCut     int           // control periods since the last cut
-	cutLag       time.Duration // the lag that made the last cut, 0 outside an episode
-	overFor      int           // control periods in a row with the lag past the target
-	probeStep    float64       // the growth per period past the ceiling
-	since        time.Time     // shedding began
+	calm         time.Duration              // how long the limit has not been needed
+	over         bool                       // the lag is past the target
+	ceiling      float64                    // the limit at which the lag last passed the target
+	sinceCut     int                        // control periods since the last cut
+	cutLag       time.Duration              // the lag that made the last cut, 0 outside an episode
+	overFor      int                        // control periods in a row with the lag past the target
+	calmFor      int                        // control periods in a row with the lag under half the target
+	recent       [trimPeriods]time.Duration // the lag of the last periods, a ring
+	steps        int                        // control steps taken
+	probeStep    float64                    // the growth per period well past the ceiling
+	since        time.Time                  // shedding began
 	lastReport   time.Time
 	peerWait     int           // control periods since the last peer reading
 	peerUsual    time.Duration // the usual peer reading; -1 before the first
 	peerAt       time.Time     // the last peer reading
 	peerOver     time.Duration // the last peer reading: how much later than usual they answer
 	peerOnly     bool          // this step's lag is the peers' alone: a blip however large
+	surgeSlow    bool          // a surge met the first signs of lag: the surge cap grows slowly
+	surgeSigns   bool          // this period a surge held back by its cap shows signs of lag
+	surgeIdle    int           // control periods the surge cap has not refused anything while slow
 
 	stop     chan struct{}
 	done     chan struct{} // closed when run returns
@@ -321,8 +364,20 @@ func (g *governor) watchPeers(peers peerSource, target time.Duration) {
 // larger and the server's own is under the target (a lag of the peers
 // alone is taken for a blip at first, however large).
 func (g *governor) period(now time.Time, d, standing time.Duration) {
+	surging := g.limit == 0 && g.offered.Load() > g.admitted.Load()
 	peer := g.readPeers(now, standing)
 	g.peerOnly = peer > standing && standing <= g.target
+	// A surge held back by its cap slows at the first signs of lag (see
+	// surgeSlowFactor).
+	g.surgeSigns = surging && (standing > g.target/4 || g.peerOver > g.peerTarget/2)
+	switch {
+	case g.surgeSigns:
+		g.surgeSlow, g.surgeIdle = true, 0
+	case !surging && g.surgeSlow:
+		if g.surgeIdle++; g.surgeIdle >= surgeSlowFor {
+			g.surgeSlow = false
+		}
+	}
 	g.step(now, d, max(standing, peer))
 }
 
@@ -382,6 +437,11 @@ func (g *governor) step(now time.Time, period, lag time.Duration) {
 	if lag <= g.target {
 		g.overFor = 0
 	}
+	if lag < g.target/2 {
+		g.calmFor++
+	} else {
+		g.calmFor = 0
+	}
 	switch {
 	case lag > g.target && g.limit == 0 && g.overFor == 0 && (lag <= blipMax*g.target || g.peerOnly):
 		// The first period past the target on a server that is not
@@ -419,16 +479,15 @@ func (g *governor) step(now time.Time, period, lag time.Duration) {
 		// unless far over it, is a blip (a garbage collection, another
 		// process's burst): it only stops the growth.
 		g.overFor++
-		g.probeStep = 0
 		excess := min(maxExcess, float64(lag-g.target)/float64(g.target))
 		ready := (g.sinceCut >= holdAfterCut || lag*2 > g.cutLag*3) && (g.overFor > 1 || (lag > blipMax*g.target && !g.peerOnly))
 		switch {
 		case ready && lag*10 > g.prevLag*11:
 			g.limit = max(minLimit, g.limit/(1+cutGain*excess))
-			g.sinceCut, g.cutLag = 0, lag
+			g.sinceCut, g.cutLag, g.recent = 0, lag, [trimPeriods]time.Duration{}
 		case ready && lag*10 > g.prevLag*9:
 			g.limit = max(minLimit, g.limit/(1+cutGain/4*excess))
-			g.sinceCut, g.cutLag = 0, lag
+			g.sinceCut, g.cutLag, g.recent = 0, lag, [trimPeriods]time.Duration{}
 		}
 	case g.limit > 0:
 		g.over, g.cutLag = false, 0
@@ -441,16 +500,21 @@ func (g *governor) step(now time.Time, period, lag time.Duration) {
 			// A tenth of the ceiling a period at least: after a deep cut
 			// the way back takes a second, not minutes.
 			g.limit = min(near, g.limit+max(g.limit*growMax, g.ceiling*ceilingStep)*headroom+1)
-		} else {
-			// Past the ceiling, probe: slowly at first, a quarter faster
-			// each period the lag stays under half the target, since the
-			// ceiling may be an old one.
-			if lag < g.target/2 {
-				g.probeStep = min(probeMax, max(growProbe, g.probeStep*1.25))
+		} else if g.calmFor >= probeCalm {
+			if g.limit < ceilingFar*g.ceiling {
+				// Near the ceiling, creep while the lag stays low: a few
+				// percent of the ceiling a second, so the lag shows
+				// before its backlog is large.
+				g.limit += probeRate*g.ceiling*secs + 1
+				g.probeStep = 0
 			} else {
-				g.probeStep = growProbe
+				// Well past it, the ceiling is old news: probe faster the
+				// longer the lag stays low.
+				g.probeStep = min(probeMax, max(probeMin, g.probeStep*1.25))
+				g.limit = g.limit*(1+g.probeStep) + 1
 			}
-			g.limit = g.limit*(1+g.probeStep*headroom) + 1
+		} else {
+			g.probeStep = 0
 		}
 		// A limit far above what is asked for would let a new burst in whole.
 		g.limit = min(g.limit, max(2*g.offeredRate, g.admittedRate)+10)
@@ -464,6 +528,17 @@ func (g *governor) step(now time.Time, period, lag time.Duration) {
 				"refused", g.refused.Load())
 			g.limit = 0
 		}
+	}
+	g.recent[g.steps%len(g.recent)] = lag
+	g.steps++
+	if g.limit > 0 && g.sinceCut >= holdAfterCut && g.recentMean() > g.target/2 {
+		// The lag has hovered near the target, neither past it long
+		// enough to cut nor low enough to grow: the limit is at the edge
+		// of what the server carries, where a dip of its capacity (a
+		// garbage collection, another process) turns into a backlog.
+		// Trim it, so it dwells a little below the edge.
+		g.limit = max(minLimit, g.limit*(1-trim))
+		g.sinceCut, g.recent = 0, [trimPeriods]time.Duration{}
 	}
 	g.prevLag = lag
 	g.sinceCut++
@@ -482,10 +557,28 @@ func (g *governor) setLimiter(now time.Time, limit float64, burst int) {
 // publish makes the control state visible to admit and the metrics.
 func (g *governor) publish(now time.Time) {
 	if g.limit == 0 {
-		// Not shedding: only a surge is held to a rate that may double
-		// about every 300 ms, so its lag shows before its backlog is large.
+		// Not shedding: only a surge is held, to a rate that may grow by
+		// half about every 300 ms, so its lag shows before its backlog is
+		// large.
 		surge := max(surgeFloor, surgeFactor*g.admittedRate)
-		g.setLimiter(now, surge, max(1, int(surge*surgeBurst)))
+		burst := surge * surgeBurst
+		if g.surgeSlow {
+			factor := surgeSlowFactor
+			if g.surgeSigns {
+				factor = blipFactor
+			}
+			surge = max(surgeFloor, factor*g.admittedRate)
+			burst = surge * blipBurst
+		}
+		if g.overFor > 0 {
+			// A period past the target, maybe a blip: until the next
+			// period tells, a surge is held to the rate admitted, so
+			// that if it is the start of an overload, its backlog has not
+			// grown by half by the time the governor starts shedding.
+			surge = max(surgeFloor, blipFactor*g.admittedRate)
+			burst = surge * blipBurst
+		}
+		g.setLimiter(now, surge, max(1, int(burst)))
 		g.limitBits.Store(math.Float64bits(math.Inf(1)))
 		g.shareBits.Store(math.Float64bits(1))
 		g.retryAfter.Store(int64(time.Second))
@@ -504,4 +597,13 @@ func (g *governor) publish(now time.Time) {
 		g.log.Warn("overload: still shedding", "lag", time.Duration(g.lag.Load()), "admitted_per_s", math.Round(g.admittedRate),
 			"offered_per_s", math.Round(g.offeredRate), "refused", g.refused.Load(), "for", now.Sub(g.since).Round(time.Second))
 	}
+}
+
+// recentMean is the mean lag of the last trimPeriods control periods.
+func (g *governor) recentMean() time.Duration {
+	var sum time.Duration
+	for _, l := range g.recent {
+		sum += l
+	}
+	return sum / time.Duration(len(g.recent))
 }

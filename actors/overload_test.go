@@ -469,3 +469,71 @@ func TestGovernorShedsForPeersThatStayLateNotForTheirJitter(t *testing.T) {
 		t.Fatalf("limit %.0f/s 6 s after the peers caught up, want none", g.Limit())
 	}
 }
+
+func TestGovernorDwellsBelowTheEdgeWhileShedding(t *testing.T) {
+	// At twice the capacity the limit must settle where the lag stays well
+	// under the target (it is trimmed when the lag hovers near it, and
+	// creeps near the ceiling), and still admit most of the capacity. The
+	// server's work arrives two periods after its calls are admitted, as
+	// a phone's answers to a call come after its INVITE.
+	const capacity = 1000.0
+	target := 20 * time.Millisecond
+	lag := newFakeLag(0)
+	g := newGovernor(target, 0, lag, nil, nil, quietLogger())
+	srv := &server{capacity: capacity, delay: 2}
+	start := time.Unix(1_000_000, 0)
+	ps := simulate(g, srv, lag, start, 40*time.Second, func(time.Duration) float64 { return 2 * capacity })
+	admitted, worst, mean := summarize(ps[len(ps)/4:]) // after 10 s
+	t.Logf("admitted %.0f/s, lag mean %v, worst %v", admitted, mean, worst)
+	if admitted < 0.85*capacity {
+		t.Errorf("admitted %.0f/s, want at least 85 %% of the capacity %g/s", admitted, capacity)
+	}
+	// The previous law (grow while under the target, probe past the
+	// ceiling by up to 10 % a period) held this model at a mean lag of
+	// about the target, with peaks of five times it.
+	if mean > target/2 || worst > 5*target/2 {
+		t.Errorf("lag mean %v, worst %v; want the mean under half the target %v and peaks under 2.5 times it", mean, worst, target)
+	}
+}
+
+func TestGovernorSlowsASurgeAtTheFirstSignsOfLag(t *testing.T) {
+	target := 20 * time.Millisecond
+	g := newGovernor(target, 0, newFakeLag(0), nil, nil, quietLogger())
+	now := time.Unix(1_000_000, 0)
+	// periods offers rate calls/s for n periods, the server's own lag
+	// being standing, and returns the surge cap after the last.
+	periods := func(n int, rate float64, standing time.Duration) float64 {
+		for range n {
+			calls := int(rate * controlPeriod.Seconds())
+			for i := range calls {
+				g.admit(now.Add(time.Duration(i) * controlPeriod / time.Duration(calls)))
+			}
+			now = now.Add(controlPeriod)
+			g.period(now, controlPeriod, standing)
+		}
+		return float64(g.lim.Load().Limit())
+	}
+	// A surge from idle to 4,000 calls/s: the cap grows by half the rate
+	// admitted.
+	free := periods(5, 4000, 0)
+	if !math.IsInf(g.Limit(), 1) || free < 1.4*g.admittedRate {
+		t.Fatalf("surge cap %.0f/s at an admitted rate of %.0f/s (limit %.0f), want about %g times it", free, g.admittedRate, g.Limit(), surgeFactor)
+	}
+	// Its first signs of lag, far under the target: the cap holds at the
+	// rate admitted, and nothing is shed yet.
+	held := periods(1, 4000, target/3)
+	if !math.IsInf(g.Limit(), 1) || held > 1.01*g.admittedRate {
+		t.Fatalf("at the first signs of lag: cap %.0f/s at an admitted rate of %.0f/s, limit %.0f; want the cap held at the rate admitted and no shedding", held, g.admittedRate, g.Limit())
+	}
+	// The signs go: the cap grows again, but slowly.
+	slow := periods(1, 4000, 0)
+	if slow > 1.11*g.admittedRate || slow < 1.05*g.admittedRate {
+		t.Fatalf("after the signs: cap %.0f/s at an admitted rate of %.0f/s, want %g times it", slow, g.admittedRate, surgeSlowFactor)
+	}
+	// Once the offered rate fits under the cap for surgeSlowFor periods,
+	// the next surge may grow fast again.
+	periods(surgeSlowFor+1, 300, 0)
+	if again := periods(1, 4000, 0); again < 1.4*g.admittedRate {
+		t.Fatalf("a new surge after a calm: cap %.0f/s at an admitted rate of %.0f/s, want %g times it", again, g.admittedRate, surgeFactor)
+	}
+}
