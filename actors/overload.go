@@ -531,12 +531,16 @@ func (g *governor) step(now time.Time, period, lag time.Duration) {
 	}
 	g.recent[g.steps%len(g.recent)] = lag
 	g.steps++
-	if g.limit > 0 && g.sinceCut >= holdAfterCut && g.recentMean() > g.target/2 {
+	if g.limit >= ceilingNear*g.ceiling && g.limit > 0 && g.sinceCut >= holdAfterCut && g.recentMean() > g.target/2 {
 		// The lag has hovered near the target, neither past it long
-		// enough to cut nor low enough to grow: the limit is at the edge
-		// of what the server carries, where a dip of its capacity (a
-		// garbage collection, another process) turns into a backlog.
-		// Trim it, so it dwells a little below the edge.
+		// enough to cut nor low enough to grow, with the limit near the
+		// ceiling: it is at the edge of what the server carries, where a
+		// dip of its capacity (a garbage collection, another process)
+		// turns into a backlog. Trim it, so it dwells a little below the
+		// edge. (Further below the ceiling a lag near the target is a
+		// capacity that has dropped, which the cuts answer; trimming
+		// there too would ratchet the limit down for seconds after a
+		// stall.)
 		g.limit = max(minLimit, g.limit*(1-trim))
 		g.sinceCut, g.recent = 0, [trimPeriods]time.Duration{}
 	}
