@@ -78,7 +78,7 @@ func benchFlagNames(t *testing.T) map[string]bool {
 }
 
 // checkBenchFlags: the block parses, and every flag given to the bench
-// (after go run ./bench, or in $AB) is one of its flags.
+// (after go run ./bench or clicktocall bench, or in $AB) is one of its flags.
 func checkBenchFlags(e *docsEnv, t *testing.T, c docCommand) {
 	checkSyntax(e, t, c)
 	flags := benchFlagNames(t)
@@ -90,8 +90,10 @@ func checkBenchFlags(e *docsEnv, t *testing.T, c docCommand) {
 	for _, l := range strings.Split(strings.ReplaceAll(text, "\\\n", " "), "\n") {
 		code, _, _ := strings.Cut(l, "#")
 		i := strings.Index(code, "./bench ")
-		if j := strings.Index(code, "$AB "); i < 0 && j >= 0 {
-			i = j
+		for _, start := range []string{"$AB ", "clicktocall bench "} {
+			if j := strings.Index(code, start); i < 0 && j >= 0 {
+				i = j
+			}
 		}
 		if i < 0 {
 			continue
