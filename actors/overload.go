@@ -121,12 +121,10 @@ const (
 	surgeFactor = 1.5
 	surgeFloor  = 1000.0
 	surgeBurst  = 0.1
-	// During a period past the target on a server not yet shedding, a
-	// surge is held to blipFactor times the rate admitted lately, with
-	// blipBurst seconds of that at once: room for the jitter of a load
-	// the server carries, none for a load that doubles.
-	blipFactor = 1.0
-	blipBurst  = 0.05
+	// A surge that is held (see publish) is held to the rate admitted
+	// lately, with holdBurst seconds of it at once: room for the jitter of
+	// a load the server carries, none for a load that doubles.
+	holdBurst = 0.05
 	// While a surge held back by its cap meets the first signs of lag (the
 	// server's own lag past a quarter of its target, or the peers' past
 	// half theirs), the cap grows by only surgeSlowFactor times the rate
@@ -531,7 +529,7 @@ func (g *governor) step(now time.Time, period, lag time.Duration) {
 	}
 	g.recent[g.steps%len(g.recent)] = lag
 	g.steps++
-	if g.limit >= ceilingNear*g.ceiling && g.limit > 0 && g.sinceCut >= holdAfterCut && g.recentMean() > g.target/2 {
+	if g.limit > 0 && g.limit >= ceilingNear*g.ceiling && g.sinceCut >= holdAfterCut && g.recentMean() > g.target/2 {
 		// The lag has hovered near the target, neither past it long
 		// enough to cut nor low enough to grow, with the limit near the
 		// ceiling: it is at the edge of what the server carries, where a
@@ -566,21 +564,18 @@ func (g *governor) publish(now time.Time) {
 		// large.
 		surge := max(surgeFloor, surgeFactor*g.admittedRate)
 		burst := surge * surgeBurst
-		if g.surgeSlow {
-			factor := surgeSlowFactor
-			if g.surgeSigns {
-				factor = blipFactor
-			}
-			surge = max(surgeFloor, factor*g.admittedRate)
-			burst = surge * blipBurst
-		}
-		if g.overFor > 0 {
-			// A period past the target, maybe a blip: until the next
-			// period tells, a surge is held to the rate admitted, so
-			// that if it is the start of an overload, its backlog has not
-			// grown by half by the time the governor starts shedding.
-			surge = max(surgeFloor, blipFactor*g.admittedRate)
-			burst = surge * blipBurst
+		switch {
+		case g.overFor > 0 || g.surgeSigns:
+			// A period past the target, maybe a blip, or a surge showing
+			// signs of lag: until the next period tells, a surge is held
+			// to the rate admitted, so that if it is the start of an
+			// overload, its backlog has not grown by half by the time
+			// the governor starts shedding.
+			surge = max(surgeFloor, g.admittedRate)
+			burst = surge * holdBurst
+		case g.surgeSlow:
+			surge = max(surgeFloor, surgeSlowFactor*g.admittedRate)
+			burst = surge * holdBurst
 		}
 		g.setLimiter(now, surge, max(1, int(burst)))
 		g.limitBits.Store(math.Float64bits(math.Inf(1)))
