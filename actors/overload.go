@@ -135,6 +135,12 @@ const (
 	// leaves slow start on a rise of delay for the same reason.)
 	surgeSlowFactor = 1.1
 	surgeSlowFor    = 10
+	// A surge whose signs of lag last signsPersist periods in a row, held
+	// at the rate admitted all the while, is past what the server or its
+	// phones carry: the lag builds a little each period yet stays under
+	// the target, so without this the backlog grows for seconds. It is
+	// shed from then on, from trim below the rate admitted.
+	signsPersist = 5
 )
 
 // lagSource reports the worst lag since its previous call.
@@ -217,6 +223,7 @@ type governor struct {
 	surgeSlow    bool          // a surge met the first signs of lag: the surge cap grows slowly
 	surgeSigns   bool          // this period a surge held back by its cap shows signs of lag
 	surgeIdle    int           // control periods the surge cap has not refused anything while slow
+	signsFor     int           // control periods in a row with surgeSigns
 
 	stop     chan struct{}
 	done     chan struct{} // closed when run returns
@@ -368,6 +375,10 @@ func (g *governor) period(now time.Time, d, standing time.Duration) {
 	// A surge held back by its cap slows at the first signs of lag (see
 	// surgeSlowFactor).
 	g.surgeSigns = surging && (standing > g.target/4 || g.peerOver > g.peerTarget/2)
+	g.signsFor++
+	if !g.surgeSigns {
+		g.signsFor = 0
+	}
 	switch {
 	case g.surgeSigns:
 		g.surgeSlow, g.surgeIdle = true, 0
@@ -487,6 +498,14 @@ func (g *governor) step(now time.Time, period, lag time.Duration) {
 			g.limit = max(minLimit, g.limit/(1+cutGain/4*excess))
 			g.sinceCut, g.cutLag, g.recent = 0, lag, [trimPeriods]time.Duration{}
 		}
+	case g.limit == 0 && g.signsFor >= signsPersist:
+		// A held surge whose lag kept showing (see signsPersist).
+		g.ceiling = max(minLimit, g.admittedRate)
+		g.limit = max(minLimit, g.ceiling*(1-trim))
+		g.since, g.lastReport, g.sinceCut, g.recent = now, now, 0, [trimPeriods]time.Duration{}
+		g.refused.Store(0)
+		g.log.Warn("overload: shedding new calls", "lag", lag, "target", g.target, "peer_delay", time.Duration(g.peerLag.Load()),
+			"admitted_per_s", math.Round(g.ceiling), "offered_per_s", math.Round(g.offeredRate), "reason", "a surge's lag kept building")
 	case g.limit > 0:
 		g.over, g.cutLag = false, 0
 

@@ -537,3 +537,39 @@ func TestGovernorSlowsASurgeAtTheFirstSignsOfLag(t *testing.T) {
 		t.Fatalf("a new surge after a calm: cap %.0f/s at an admitted rate of %.0f/s, want %g times it", again, g.admittedRate, surgeFactor)
 	}
 }
+
+func TestGovernorShedsASurgeWhoseLagKeepsShowing(t *testing.T) {
+	target := 20 * time.Millisecond
+	g := newGovernor(target, 0, newFakeLag(0), nil, nil, quietLogger())
+	now := time.Unix(1_000_000, 0)
+	periods := func(n int, rate float64, standing time.Duration) {
+		for range n {
+			calls := int(rate * controlPeriod.Seconds())
+			for i := range calls {
+				g.admit(now.Add(time.Duration(i) * controlPeriod / time.Duration(calls)))
+			}
+			now = now.Add(controlPeriod)
+			g.period(now, controlPeriod, standing)
+		}
+	}
+	const persist = 5 // signsPersist
+	periods(5, 4000, 0)
+	// Signs that come and go are a load near the edge: held, not shed.
+	for range 2 * persist {
+		periods(1, 4000, target/3)
+		periods(1, 4000, 0)
+	}
+	if !math.IsInf(g.Limit(), 1) {
+		t.Fatalf("signs of lag every other period: limit %.0f/s, want none", g.Limit())
+	}
+	// Signs that last, under the target all the while: shed, from a little
+	// below the rate admitted.
+	periods(persist-1, 4000, target/3)
+	if !math.IsInf(g.Limit(), 1) {
+		t.Fatalf("after %d periods of signs: limit %.0f/s, want none yet", persist-1, g.Limit())
+	}
+	periods(1, 4000, target/3)
+	if l := g.Limit(); math.IsInf(l, 1) || l > (1-trim/2)*g.admittedRate || l < (1-2*trim)*g.admittedRate {
+		t.Fatalf("after %d periods of signs: limit %.0f/s at an admitted rate of %.0f/s, want %g below it", persist, l, g.admittedRate, trim)
+	}
+}
