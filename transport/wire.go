@@ -210,7 +210,7 @@ func (t *Transport) Reply(req *sip.Request, res *sip.Response) error {
 	buf := encode(res)
 	defer bufPool.Put(buf)
 	if req.Method != sip.ACK {
-		t.linger.keep(requestKey(req), bytes.Clone(buf.Bytes()), d)
+		t.linger.keep(requestKey(req), buf.Bytes(), d)
 	}
 	return t.writeRaw(d, buf.Bytes())
 }
