@@ -44,7 +44,7 @@ type linger struct {
 
 const (
 	lingerChunkLen = 1024
-	// lingerArena is a new chunk's arena capacity: about a thousand
+	// lingerArena is the least arena capacity of a new chunk: a thousand
 	// responses of a few hundred bytes.
 	lingerArena = 256 << 10
 )
@@ -114,8 +114,14 @@ func (l *linger) keep(key lingerKey, raw []byte, dest destination) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	i := int(l.next - l.base)
-	if i/lingerChunkLen == len(l.chunks) {
-		l.chunks = append(l.chunks, &lingerChunk{data: make([]byte, 0, lingerArena)})
+	if n := len(l.chunks); i/lingerChunkLen == n {
+		// Sized like the last chunk filled, so the arena is seldom grown
+		// (each growth copies it and leaves room unused).
+		size := lingerArena
+		if n > 0 {
+			size = max(size, len(l.chunks[n-1].data)*9/8)
+		}
+		l.chunks = append(l.chunks, &lingerChunk{data: make([]byte, 0, size)})
 	}
 	c := l.chunks[i/lingerChunkLen]
 	start := len(c.data)
