@@ -50,7 +50,9 @@ fi
 
 # The soak (docs/reliability.md): REFER calls at SOAK_RATE calls/s, half
 # the clean capacity with SIPp phones on the 2-core machine (set it to half
-# of yours: 800/s was clean on the slower machine of 2 Dec 2026), for
+# of yours: 800/s was clean on the slower machine of 2 Dec 2026; above
+# 1,000/s a fresh server refuses a few requests in its first second while
+# its surge cap grows from 1,000/s, and the soak fails on them), for
 # SOAK_DURATION, with the bench's server (log level INFO as shipped) and two
 # SIPp phones. It fails when a request is refused or a call fails, or when
 # the server's RSS grows more than 1 % per 10 minutes after the first
