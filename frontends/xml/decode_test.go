@@ -3,7 +3,9 @@ package xml
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -324,4 +326,129 @@ func TestCallRequestRefusesABadOptionNamingIt(t *testing.T) {
 			t.Errorf("%+v: %+v, want 400 %q", c.options, rerr, c.text)
 		}
 	}
+}
+
+// BenchmarkDecodeRequest decodes documents as a load generator sends them,
+// back to back on one connection.
+func BenchmarkDecodeRequest(b *testing.B) {
+	doc := "<ClickToCall><Request><Initiator>sip:100001@127.0.0.1:15070</Initiator><Destination>sip:200001@127.0.0.1:15080</Destination><AnchorCall>false</AnchorCall></Request></ClickToCall>\n"
+	input := strings.Repeat(doc, 64)
+	r := strings.NewReader(input)
+	br := bufio.NewReader(r)
+	d := newRequestDecoder(br, 0)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(doc)))
+	for i := 0; b.Loop(); i++ {
+		if i%64 == 0 {
+			r.Reset(input)
+		}
+		req, err := d.next()
+		if err != nil || req.destination != "sip:200001@127.0.0.1:15080" {
+			b.Fatalf("got %+v, %v", req, err)
+		}
+	}
+}
+
+// The plain shape is read without the xml.Decoder, and any document read
+// either way gives the same request and the same error.
+func TestPlainDocumentsDecodeAsTheDecoderDoes(t *testing.T) {
+	plain := []string{
+		seedRequest,
+		"<ClickToCall><Request><Initiator>sip:1@h</Initiator><Destination>sip:2@h</Destination><AnchorCall>false</AnchorCall></Request></ClickToCall>",
+		"<ClickToCall><Request><AnchorCall>true</AnchorCall><Destination>2</Destination><Initiator>1</Initiator></Request></ClickToCall>",
+		"<ClickToCall> \r\n\t<Request><Initiator>a b</Initiator>\r\n</Request>\n</ClickToCall>",
+		"<ClickToCall><Request><Initiator></Initiator><AnchorCall></AnchorCall></Request></ClickToCall>",
+		"<ClickToCall><Request></Request></ClickToCall>",
+	}
+	other := []string{
+		`<?xml version="1.0"?><ClickToCall><Request><Initiator>1</Initiator></Request></ClickToCall>`,
+		"<ClickToCall><Request><Initiator>1</Initiator><Initiator>2</Initiator></Request></ClickToCall>",
+		"<ClickToCall><Request><AnchorCall>true</AnchorCall><AnchorCall>false</AnchorCall></Request></ClickToCall>",
+		"<ClickToCall><Request><Initiator>a&amp;b</Initiator></Request></ClickToCall>",
+		"<ClickToCall><Request><Initiator>1 > 0</Initiator></Request></ClickToCall>",
+		"<ClickToCall><Request><Initiator>caf\u00e9</Initiator></Request></ClickToCall>",
+		"<ClickToCall><Request><Initiator>a\tb\r\nc</Initiator></Request></ClickToCall>",
+		"<ClickToCall><Request id=\"1\"><Initiator>1</Initiator></Request></ClickToCall>",
+		"<clicktocall><Request><Initiator>1</Initiator></Request></clicktocall>",
+		"<ClickToCall><Request><Initiator>1</Initiator><TimeLimit>30s</TimeLimit></Request></ClickToCall>",
+		"<ClickToCall><Request><Initiator><b>1</b></Initiator></Request></ClickToCall>",
+		"<ClickToCall><Request><Initiator/></Request></ClickToCall>",
+		"<ClickToCall/>",
+		"<ClickToCall><Request><Initiator>1</Initiator></Request><Request></Request></ClickToCall>",
+		"<ClickToCall><Request><Initiator>1</Initiator></Request>",
+		"<ClickToCall><Request><Initiator>1</Initiator></Request></ClickToCal>",
+		"<ClickToCall><Request><Initiator>1</Initiator></Request></ClickToCall",
+		"<Other><Request><Initiator>1</Initiator></Request></Other>",
+	}
+	for _, doc := range plain {
+		d := newRequestDecoder(bufio.NewReader(strings.NewReader(doc+"<")), 0)
+		_, _ = d.src.Peek(len(doc) + 1)
+		if d.plainDocument() == nil {
+			t.Errorf("%q: not read as a plain document", doc)
+		}
+	}
+	for _, doc := range other {
+		d := newRequestDecoder(bufio.NewReader(strings.NewReader(doc)), 0)
+		_, _ = d.src.Peek(len(doc))
+		if d.plainDocument() != nil {
+			t.Errorf("%q: read as a plain document", doc)
+		}
+	}
+	// One stream of all of them, and each alone, also cut short and
+	// under a size limit a byte short of it: both ways agree.
+	inputs := []string{strings.Join(append(append([]string{}, plain...), other...), "\n")}
+	for _, doc := range append(append([]string{}, plain...), other...) {
+		inputs = append(inputs, doc, doc[:len(doc)-3], doc+doc)
+	}
+	for _, in := range inputs {
+		for _, limit := range []int{0, len(strings.TrimSpace(in)) - 1} {
+			if limit < 0 {
+				continue
+			}
+			fast, fastErr := decodeWith(in, limit, false)
+			slow, slowErr := decodeWith(in, limit, true)
+			if !reflect.DeepEqual(fast, slow) || fmt.Sprint(fastErr) != fmt.Sprint(slowErr) {
+				t.Errorf("%q (limit %d):\nplain   %s %v\ndecoder %s %v", in, limit, describe(fast), fastErr, describe(slow), slowErr)
+			}
+		}
+	}
+}
+
+func decodeWith(input string, limit int, noFast bool) ([]*request, error) {
+	d := newRequestDecoder(bufio.NewReader(strings.NewReader(input)), limit)
+	d.noFast = noFast
+	var reqs []*request
+	for {
+		req, err := d.next()
+		if err != nil {
+			return reqs, err
+		}
+		reqs = append(reqs, req)
+	}
+}
+
+func describe(reqs []*request) string {
+	var b strings.Builder
+	for _, r := range reqs {
+		fmt.Fprintf(&b, "%+v ", *r)
+	}
+	return b.String()
+}
+
+// FuzzPlainDocument: whatever the input, reading plain documents without
+// the xml.Decoder changes nothing.
+func FuzzPlainDocument(f *testing.F) {
+	f.Add(seedRequest, 0)
+	f.Add("<ClickToCall><Request><AnchorCall>true</AnchorCall><Initiator>1</Initiator></Request></ClickToCall><ClickToCall/>", 0)
+	f.Add("<ClickToCall><Request><Initiator>1</Initiator><Initiator>2</Initiator></Request></ClickToCall>", 60)
+	f.Fuzz(func(t *testing.T, in string, limit int) {
+		if limit < 0 || limit > 1<<16 {
+			return
+		}
+		fast, fastErr := decodeWith(in, limit, false)
+		slow, slowErr := decodeWith(in, limit, true)
+		if !reflect.DeepEqual(fast, slow) || fmt.Sprint(fastErr) != fmt.Sprint(slowErr) {
+			t.Errorf("%q (limit %d):\nplain   %s %v\ndecoder %s %v", in, limit, describe(fast), fastErr, describe(slow), slowErr)
+		}
+	})
 }
