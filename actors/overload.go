@@ -139,8 +139,12 @@ const (
 	// at the rate admitted all the while, is past what the server or its
 	// phones carry: the lag builds a little each period yet stays under
 	// the target, so without this the backlog grows for seconds. It is
-	// shed from then on, from trim below the rate admitted.
+	// shed from then on, from trim below the rate admitted. So is one
+	// whose lag, after signsRising periods of signs, has passed half the
+	// target and is still growing: its backlog builds fast, and waiting
+	// for signsPersist would let it grow past the target first.
 	signsPersist = 5
+	signsRising  = 2
 )
 
 // lagSource reports the worst lag since its previous call.
@@ -498,8 +502,8 @@ func (g *governor) step(now time.Time, period, lag time.Duration) {
 			g.limit = max(minLimit, g.limit/(1+cutGain/4*excess))
 			g.sinceCut, g.cutLag, g.recent = 0, lag, [trimPeriods]time.Duration{}
 		}
-	case g.limit == 0 && g.signsFor >= signsPersist:
-		// A held surge whose lag kept showing (see signsPersist).
+	case g.limit == 0 && (g.signsFor >= signsPersist || g.signsFor >= signsRising && lag >= g.target/2 && lag > g.prevLag):
+		// A held surge whose lag kept showing or grows fast (see signsPersist).
 		g.ceiling = max(minLimit, g.admittedRate)
 		g.limit = max(minLimit, g.ceiling*(1-trim))
 		g.since, g.lastReport, g.sinceCut, g.recent = now, now, 0, [trimPeriods]time.Duration{}

@@ -573,3 +573,36 @@ func TestGovernorShedsASurgeWhoseLagKeepsShowing(t *testing.T) {
 		t.Fatalf("after %d periods of signs: limit %.0f/s at an admitted rate of %.0f/s, want %g below it", persist, l, g.admittedRate, trim)
 	}
 }
+
+func TestGovernorShedsASurgeWhoseLagGrowsFast(t *testing.T) {
+	target := 20 * time.Millisecond
+	g := newGovernor(target, 0, newFakeLag(0), nil, nil, quietLogger())
+	now := time.Unix(1_000_000, 0)
+	periods := func(n int, rate float64, standing time.Duration) {
+		for range n {
+			calls := int(rate * controlPeriod.Seconds())
+			for i := range calls {
+				g.admit(now.Add(time.Duration(i) * controlPeriod / time.Duration(calls)))
+			}
+			now = now.Add(controlPeriod)
+			g.period(now, controlPeriod, standing)
+		}
+	}
+	periods(5, 4000, 0)
+	// Past half the target but falling, it is held, not shed.
+	periods(1, 4000, target*7/10)
+	periods(1, 4000, target*6/10)
+	if !math.IsInf(g.Limit(), 1) {
+		t.Fatalf("signs past half the target, falling: limit %.0f/s, want none", g.Limit())
+	}
+	periods(3, 4000, 0)
+	// Rising past half the target in its second period of signs: shed.
+	periods(1, 4000, target/3)
+	if !math.IsInf(g.Limit(), 1) {
+		t.Fatalf("one period of signs: limit %.0f/s, want none", g.Limit())
+	}
+	periods(1, 4000, target*6/10)
+	if l := g.Limit(); math.IsInf(l, 1) || l > (1-trim/2)*g.admittedRate {
+		t.Fatalf("signs rising past half the target: limit %.0f/s at an admitted rate of %.0f/s, want %g below it", l, g.admittedRate, trim)
+	}
+}
