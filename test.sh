@@ -14,6 +14,7 @@ FUZZ_TARGETS=(
   ./config:FuzzImportConfig
   ./frontends/xml:FuzzDecodeRequest
   ./frontends/xml:FuzzResponseRoundTrip
+  ./frontends/xml:FuzzPlainDocument
   ./frontends/http:FuzzParseAuthorization
   ./frontends/http:FuzzClickToCallQuery
   ./frontends/http:FuzzCreateCallBody
