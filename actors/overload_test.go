@@ -541,17 +541,7 @@ func TestGovernorSlowsASurgeAtTheFirstSignsOfLag(t *testing.T) {
 func TestGovernorShedsASurgeWhoseLagKeepsShowing(t *testing.T) {
 	target := 20 * time.Millisecond
 	g := newGovernor(target, 0, newFakeLag(0), nil, nil, quietLogger())
-	now := time.Unix(1_000_000, 0)
-	periods := func(n int, rate float64, standing time.Duration) {
-		for range n {
-			calls := int(rate * controlPeriod.Seconds())
-			for i := range calls {
-				g.admit(now.Add(time.Duration(i) * controlPeriod / time.Duration(calls)))
-			}
-			now = now.Add(controlPeriod)
-			g.period(now, controlPeriod, standing)
-		}
-	}
+	periods := surgePeriods(g)
 	const persist = 5 // signsPersist
 	periods(5, 4000, 0)
 	// Signs that come and go are a load near the edge: held, not shed.
@@ -577,17 +567,7 @@ func TestGovernorShedsASurgeWhoseLagKeepsShowing(t *testing.T) {
 func TestGovernorShedsASurgeWhoseLagGrowsFast(t *testing.T) {
 	target := 20 * time.Millisecond
 	g := newGovernor(target, 0, newFakeLag(0), nil, nil, quietLogger())
-	now := time.Unix(1_000_000, 0)
-	periods := func(n int, rate float64, standing time.Duration) {
-		for range n {
-			calls := int(rate * controlPeriod.Seconds())
-			for i := range calls {
-				g.admit(now.Add(time.Duration(i) * controlPeriod / time.Duration(calls)))
-			}
-			now = now.Add(controlPeriod)
-			g.period(now, controlPeriod, standing)
-		}
-	}
+	periods := surgePeriods(g)
 	periods(5, 4000, 0)
 	// Past half the target but falling, it is held, not shed.
 	periods(1, 4000, target*7/10)
@@ -604,5 +584,21 @@ func TestGovernorShedsASurgeWhoseLagGrowsFast(t *testing.T) {
 	periods(1, 4000, target*6/10)
 	if l := g.Limit(); math.IsInf(l, 1) || l > (1-trim/2)*g.admittedRate {
 		t.Fatalf("signs rising past half the target: limit %.0f/s at an admitted rate of %.0f/s, want %g below it", l, g.admittedRate, trim)
+	}
+}
+
+// surgePeriods returns a driver of g's control periods: n periods of calls
+// offered at rate, evenly spaced, each ending with the standing lag given.
+func surgePeriods(g *governor) func(n int, rate float64, standing time.Duration) {
+	now := time.Unix(1_000_000, 0)
+	return func(n int, rate float64, standing time.Duration) {
+		for range n {
+			calls := int(rate * controlPeriod.Seconds())
+			for i := range calls {
+				g.admit(now.Add(time.Duration(i) * controlPeriod / time.Duration(calls)))
+			}
+			now = now.Add(controlPeriod)
+			g.period(now, controlPeriod, standing)
+		}
 	}
 }

@@ -16,17 +16,7 @@ import (
 )
 
 // decodeAll reads every document of input.
-func decodeAll(input string, limit int) ([]*request, error) {
-	d := newRequestDecoder(bufio.NewReader(strings.NewReader(input)), limit)
-	var reqs []*request
-	for {
-		req, err := d.next()
-		if err != nil {
-			return reqs, err
-		}
-		reqs = append(reqs, req)
-	}
-}
+func decodeAll(input string, limit int) ([]*request, error) { return decodeWith(input, limit, false) }
 
 const seedRequest = "<ClickToCall>\n<Request>\n<Initiator>sip:scott@sipdomain.com</Initiator>\n<Destination>9055551234</Destination>\n<AnchorCall>false</AnchorCall>\n</Request>\n</ClickToCall>\n"
 
@@ -414,6 +404,8 @@ func TestPlainDocumentsDecodeAsTheDecoderDoes(t *testing.T) {
 	}
 }
 
+// decodeWith reads every document of input, with noFast through the
+// xml.Decoder only.
 func decodeWith(input string, limit int, noFast bool) ([]*request, error) {
 	d := newRequestDecoder(bufio.NewReader(strings.NewReader(input)), limit)
 	d.noFast = noFast
