@@ -499,18 +499,11 @@ func TestGovernorDwellsBelowTheEdgeWhileShedding(t *testing.T) {
 func TestGovernorSlowsASurgeAtTheFirstSignsOfLag(t *testing.T) {
 	target := 20 * time.Millisecond
 	g := newGovernor(target, 0, newFakeLag(0), nil, nil, quietLogger())
-	now := time.Unix(1_000_000, 0)
+	drive := surgePeriods(g)
 	// periods offers rate calls/s for n periods, the server's own lag
 	// being standing, and returns the surge cap after the last.
 	periods := func(n int, rate float64, standing time.Duration) float64 {
-		for range n {
-			calls := int(rate * controlPeriod.Seconds())
-			for i := range calls {
-				g.admit(now.Add(time.Duration(i) * controlPeriod / time.Duration(calls)))
-			}
-			now = now.Add(controlPeriod)
-			g.period(now, controlPeriod, standing)
-		}
+		drive(n, rate, standing)
 		return float64(g.lim.Load().Limit())
 	}
 	// A surge from idle to 4,000 calls/s: the cap grows by half the rate
