@@ -141,7 +141,8 @@ const (
 	// the target, so without this the backlog grows for seconds. It is
 	// shed from then on, from trim below the rate admitted. So is one
 	// whose lag, after signsRising periods of signs, has passed half the
-	// target and is still growing: its backlog builds fast, and waiting
+	// target and is still growing (by a tenth or more a period, so that
+	// noise near half the target is not growth): its backlog builds fast, and waiting
 	// for signsPersist would let it grow past the target first.
 	signsPersist = 5
 	signsRising  = 2
@@ -502,7 +503,7 @@ func (g *governor) step(now time.Time, period, lag time.Duration) {
 			g.limit = max(minLimit, g.limit/(1+cutGain/4*excess))
 			g.sinceCut, g.cutLag, g.recent = 0, lag, [trimPeriods]time.Duration{}
 		}
-	case g.limit == 0 && (g.signsFor >= signsPersist || g.signsFor >= signsRising && lag >= g.target/2 && lag > g.prevLag):
+	case g.limit == 0 && (g.signsFor >= signsPersist || g.signsFor >= signsRising && lag >= g.target/2 && lag*10 > g.prevLag*11):
 		// A held surge whose lag kept showing or grows fast (see signsPersist).
 		g.ceiling = max(minLimit, g.admittedRate)
 		g.limit = max(minLimit, g.ceiling*(1-trim))

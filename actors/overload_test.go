@@ -569,6 +569,13 @@ func TestGovernorShedsASurgeWhoseLagGrowsFast(t *testing.T) {
 		t.Fatalf("signs past half the target, falling: limit %.0f/s, want none", g.Limit())
 	}
 	periods(3, 4000, 0)
+	// Past half the target and a little higher, as noise is: held too.
+	periods(1, 4000, target*6/10)
+	periods(1, 4000, target*62/100)
+	if !math.IsInf(g.Limit(), 1) {
+		t.Fatalf("signs past half the target, rising by 3 %%: limit %.0f/s, want none", g.Limit())
+	}
+	periods(3, 4000, 0)
 	// Rising past half the target in its second period of signs: shed.
 	periods(1, 4000, target/3)
 	if !math.IsInf(g.Limit(), 1) {
