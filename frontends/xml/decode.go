@@ -330,7 +330,8 @@ func (r *request) optionField(t xml.StartElement) (string, *string) {
 //
 // with these names in this case, each field at most once in any order,
 // whitespace between the elements, and texts of printable ASCII without
-// '<', '>' or '&'. Any other document (a prolog, attributes, entities,
+// '<', '>' or '&', after one of plainDeclarations or none. Any other
+// document (another prolog, attributes, entities,
 // options, other names or case, one over the size limit) yields nil with
 // nothing consumed, and goes through the xml.Decoder, which would read
 // this shape the same way at ten times the cost.
@@ -340,6 +341,12 @@ func (d *requestDecoder) plainDocument() *request {
 		buf = buf[:d.rec.limit]
 	}
 	p := plainParser{buf: buf}
+	for _, decl := range plainDeclarations {
+		if p.tag(decl) {
+			p.space()
+			break
+		}
+	}
 	if !p.tag("<ClickToCall>") {
 		return nil
 	}
@@ -385,6 +392,15 @@ func (d *requestDecoder) plainDocument() *request {
 	req.raw = append([]byte(nil), buf[reqStart:reqEnd]...)
 	_, _ = d.src.Discard(p.at)
 	return req
+}
+
+// plainDeclarations are the XML declarations a plain document may start
+// with, as client libraries write them; the decoder would accept each and
+// change nothing for it.
+var plainDeclarations = []string{
+	`<?xml version="1.0"?>`,
+	`<?xml version="1.0" encoding="UTF-8"?>`,
+	`<?xml version="1.0" encoding="utf-8"?>`,
 }
 
 // plainParser walks a plain document (see plainDocument).

@@ -349,9 +349,16 @@ func TestPlainDocumentsDecodeAsTheDecoderDoes(t *testing.T) {
 		"<ClickToCall> \r\n\t<Request><Initiator>a b</Initiator>\r\n</Request>\n</ClickToCall>",
 		"<ClickToCall><Request><Initiator></Initiator><AnchorCall></AnchorCall></Request></ClickToCall>",
 		"<ClickToCall><Request></Request></ClickToCall>",
+		`<?xml version="1.0"?><ClickToCall><Request><Initiator>1</Initiator></Request></ClickToCall>`,
+		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ClickToCall><Request><Initiator>1</Initiator></Request></ClickToCall>",
+		`<?xml version="1.0" encoding="utf-8"?><ClickToCall><Request><Destination>2</Destination></Request></ClickToCall>`,
 	}
 	other := []string{
-		`<?xml version="1.0"?><ClickToCall><Request><Initiator>1</Initiator></Request></ClickToCall>`,
+		`<?xml version="1.1"?><ClickToCall><Request><Initiator>1</Initiator></Request></ClickToCall>`,
+		`<?xml version="1.0" encoding="ISO-8859-1"?><ClickToCall><Request><Initiator>1</Initiator></Request></ClickToCall>`,
+		`<?xml version='1.0'?><ClickToCall><Request><Initiator>1</Initiator></Request></ClickToCall>`,
+		`<?xml version="1.0"?><!-- c --><ClickToCall><Request><Initiator>1</Initiator></Request></ClickToCall>`,
+		`<?xml version="1.0"?><?xml version="1.0"?><ClickToCall><Request><Initiator>1</Initiator></Request></ClickToCall>`,
 		"<ClickToCall><Request><Initiator>1</Initiator><Initiator>2</Initiator></Request></ClickToCall>",
 		"<ClickToCall><Request><AnchorCall>true</AnchorCall><AnchorCall>false</AnchorCall></Request></ClickToCall>",
 		"<ClickToCall><Request><Initiator>a&amp;b</Initiator></Request></ClickToCall>",
@@ -431,6 +438,7 @@ func describe(reqs []*request) string {
 // the xml.Decoder changes nothing.
 func FuzzPlainDocument(f *testing.F) {
 	f.Add(seedRequest, 0)
+	f.Add(`<?xml version="1.0" encoding="UTF-8"?> <ClickToCall><Request><Initiator>1</Initiator></Request></ClickToCall>`, 0)
 	f.Add("<ClickToCall><Request><AnchorCall>true</AnchorCall><Initiator>1</Initiator></Request></ClickToCall><ClickToCall/>", 0)
 	f.Add("<ClickToCall><Request><Initiator>1</Initiator><Initiator>2</Initiator></Request></ClickToCall>", 60)
 	f.Fuzz(func(t *testing.T, in string, limit int) {
