@@ -50,10 +50,11 @@ fi
 
 # The soak (docs/reliability.md): REFER calls at SOAK_RATE calls/s, half
 # the clean capacity with SIPp phones on the 2-core machine (set it to half
-# of yours: 800/s was clean on the slower machine of 2 Dec 2026; above
-# 1,000/s a fresh server refuses a few requests in its first second while
-# its surge cap grows from 1,000/s, and the soak fails on them), for
-# SOAK_DURATION, with the bench's server (log level INFO as shipped) and two
+# of yours: 800/s was clean on the slower machine of 2 Dec 2026), reached
+# over SOAK_RAMP (10s; without it a fresh server offered more than 1,000/s
+# at once refuses some requests in its first second while its surge cap
+# grows, and the soak fails on them), for SOAK_DURATION, with the bench's
+# server (log level INFO as shipped) and two
 # SIPp phones. It fails when a request is refused or a call fails, or when
 # the server's RSS grows more than 1 % per 10 minutes after the first
 # SOAK_WARMUP (2 minutes). The server runs with SOAK_MEMORY_LIMIT as its soft
@@ -69,6 +70,7 @@ fi
 SOAK_DURATION="${SOAK_DURATION:-30m}"
 SOAK_RATE="${SOAK_RATE:-500}"
 SOAK_WARMUP="${SOAK_WARMUP:-2m}"
+SOAK_RAMP="${SOAK_RAMP:-10s}"
 SOAK_MEMORY_LIMIT="${SOAK_MEMORY_LIMIT:-150MiB}"
 SOAK_PORT="${SOAK_PORT:-35070}" # SIPp phones on this port and +10 (media +1000, control +3000)
 if [ "$SOAK_DURATION" != 0 ]; then
@@ -90,7 +92,7 @@ if [ "$SOAK_DURATION" != 0 ]; then
   sleep 1
   "$SOAK_DIR/clicktocall" bench -start-server -initiator-at "127.0.0.1:$ini" -destination-at "127.0.0.1:$dst" \
     -server-env "GOMEMLIMIT=$memlimit" \
-    -rate "$SOAK_RATE" -duration "$SOAK_DURATION" -warmup "$SOAK_WARMUP" -max-rss-slope 1 -json "$SOAK_DIR/soak.json" \
+    -rate "$SOAK_RATE" -ramp "$SOAK_RAMP" -duration "$SOAK_DURATION" -warmup "$SOAK_WARMUP" -max-rss-slope 1 -json "$SOAK_DIR/soak.json" \
     | tee "$SOAK_DIR/soak.txt"
   kill $sipp_ini $sipp_dst 2>/dev/null || true
   trap - EXIT

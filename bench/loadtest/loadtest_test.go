@@ -31,16 +31,52 @@ func TestDueSpacesCallsEvenly(t *testing.T) {
 		{time.Second, 3000, 1_000_000, 3001},
 	}
 	for _, c := range cases {
-		if got := due(c.elapsed, c.rate, c.total); got != c.want {
+		if got := (schedule{rate: c.rate}).due(c.elapsed, c.total); got != c.want {
 			t.Errorf("due(%v, %g/s, %d) = %d, want %d", c.elapsed, c.rate, c.total, got, c.want)
 		}
+	}
+}
+
+func TestARampRaisesTheRateLinearly(t *testing.T) {
+	s := schedule{rate: 1000, ramp: 2 * time.Second}
+	// Over a 2 s ramp to 1,000/s, 1,000 calls: 250 in the first second,
+	// 750 in the second; then 1,000 a second.
+	if n := s.total(5 * time.Second); n != 4000 {
+		t.Errorf("a 5 s trial with a 2 s ramp to 1000/s makes %d calls due, want 4000", n)
+	}
+	for _, c := range []struct {
+		elapsed time.Duration
+		want    int
+	}{{0, 1}, {time.Second, 251}, {2 * time.Second, 1001}, {3 * time.Second, 2001}} {
+		if got := s.due(c.elapsed, 4000); got != c.want {
+			t.Errorf("due after %v: %d, want %d", c.elapsed, got, c.want)
+		}
+	}
+	// at is due's inverse: call k is due at at(k), and not before.
+	for _, k := range []int{0, 1, 10, 249, 250, 999, 1000, 1001, 3999} {
+		at := s.at(k)
+		if got := s.due(at+time.Microsecond, 4000); got < k+1 {
+			t.Errorf("call %d is due at %v, but due() then counts %d", k, at, got)
+		}
+		if k > 0 {
+			if got := s.due(at-time.Millisecond, 4000); got > k {
+				t.Errorf("call %d is due at %v, but due() 1 ms earlier counts %d", k, at, got)
+			}
+		}
+	}
+	// Paced, the rate rises: 200 calls over a 100 ms ramp to 4,000/s take
+	// 100 ms (200 due by the ramp's end), the second 100 none.
+	start := time.Now()
+	sent, _ := pace(start, schedule{rate: 4000, ramp: 100 * time.Millisecond}, 200, nil, func(int) {})
+	if took := time.Since(start); sent != 200 || took < 90*time.Millisecond || took > 2*time.Second {
+		t.Errorf("paced %d calls in %v, want 200 in about 100 ms", sent, took)
 	}
 }
 
 func TestPaceSendsEveryCallOnSchedule(t *testing.T) {
 	var got []int
 	start := time.Now()
-	sent, lag := pace(start, 2000, 100, nil, func(k int) { got = append(got, k) })
+	sent, lag := pace(start, schedule{rate: 2000}, 100, nil, func(k int) { got = append(got, k) })
 	took := time.Since(start)
 	if sent != 100 || len(got) != 100 || got[0] != 0 || got[99] != 99 {
 		t.Fatalf("sent %d calls: %v", sent, got)
@@ -57,7 +93,7 @@ func TestPaceSendsEveryCallOnSchedule(t *testing.T) {
 func TestPaceStops(t *testing.T) {
 	stop := make(chan struct{})
 	close(stop)
-	sent, _ := pace(time.Now(), 10, 100, stop, func(int) {})
+	sent, _ := pace(time.Now(), schedule{rate: 10}, 100, stop, func(int) {})
 	if sent != 1 {
 		t.Errorf("stopped pacing sent %d calls, want the first only", sent)
 	}

@@ -52,6 +52,7 @@ type Options struct {
 	// Load.
 	Rate     float64
 	Duration time.Duration
+	Ramp     time.Duration // the rate rises linearly from 0 over the first Ramp of Duration
 	Conns    int
 	Drain    time.Duration
 	Settle   time.Duration
@@ -141,6 +142,7 @@ flags:`)
 
 	fs.Float64Var(&o.Rate, "rate", 100, "calls per second")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to send calls (each search step too)")
+	fs.DurationVar(&o.Ramp, "ramp", 0, "raise the rate linearly from 0 to -rate over this first part of -duration (then hold it), as load reaches a server in production; 0: the full rate at once")
 	fs.IntVar(&o.Conns, "conns", 16, "XML connections (requests are pipelined on them) or HTTP connections")
 	fs.DurationVar(&o.Drain, "drain", 0, "after the last request, wait at most this for every call's outcome (default 10s, or ring-timeout+10s with noanswer calls)")
 	fs.DurationVar(&o.Settle, "settle", 3*time.Second, "pause between trials (search steps, A/B trials)")
@@ -256,6 +258,9 @@ func (o *Options) validate() error {
 		}
 	} else if o.Rate <= 0 || o.Duration <= 0 {
 		errs = append(errs, errors.New("-rate and -duration must be positive"))
+	}
+	if o.Ramp < 0 || (o.Duration > 0 && o.Ramp > o.Duration) {
+		errs = append(errs, errors.New("-ramp must be between 0 and -duration"))
 	}
 	if o.Drain == 0 {
 		o.Drain = 10 * time.Second

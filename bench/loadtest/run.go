@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -352,7 +351,8 @@ func labelled(side string, f func()) {
 // trial sends calls at rate for o.Duration and waits for their outcome.
 func (r *runner) trial(rate float64) (*Trial, error) {
 	o := r.o
-	total := max(1, int(math.Round(rate*o.Duration.Seconds())))
+	sched := schedule{rate: rate, ramp: o.Ramp}
+	total := sched.total(o.Duration)
 	t := newTable(r.next, total, r.sched, o.Mode == "anchored", o.Frontend == "http", o.noPhones || r.phones.external)
 	r.next += uint64(total)
 	r.phones.forget()
@@ -375,7 +375,11 @@ func (r *runner) trial(rate float64) (*Trial, error) {
 	sip0, sipErr0 := r.scrapeServer()
 	udp0, udpErr := procstat.ReadUDPErrors()
 	in0, dest0 := r.phones.stats()
-	fmt.Fprintf(r.progress, "%s: %g calls/s for %v (%d calls)\n", o.Mode, rate, o.Duration, total)
+	ramp := ""
+	if o.Ramp > 0 {
+		ramp = fmt.Sprintf(", rising from 0 over the first %v", o.Ramp)
+	}
+	fmt.Fprintf(r.progress, "%s: %g calls/s for %v%s (%d calls)\n", o.Mode, rate, o.Duration, ramp, total)
 
 	t.start = time.Now()
 	r.cur.Store(t)
@@ -396,7 +400,7 @@ func (r *runner) trial(rate float64) (*Trial, error) {
 	var sent int
 	var lag time.Duration
 	labelled("client", func() {
-		sent, lag = pace(t.start, rate, total, interrupt, func(k int) {
+		sent, lag = pace(t.start, sched, total, interrupt, func(k int) {
 			idx := t.base + uint64(k)
 			ini, dst := r.phones.uris(idx)
 			drv.send(idx, xmlclient.Request{Initiator: ini, Destination: dst, Anchor: anchored})
