@@ -127,8 +127,10 @@ func (s *Scanner) Next() ([]byte, error) {
 // optional whitespace before '>').
 func endsDocument(b []byte) bool {
 	const tag = "clicktocall"
-	i := bytes.LastIndex(b, []byte("</"))
-	if i < 0 {
+	// The last '<' (a byte search, cheaper than looking for "</" in a
+	// document that grows with every '>' read) must open the end tag.
+	i := bytes.LastIndexByte(b, '<')
+	if i < 0 || i+1 >= len(b) || b[i+1] != '/' {
 		return false
 	}
 	name := bytes.TrimRight(b[i+2:len(b)-1], " \t\r\n")

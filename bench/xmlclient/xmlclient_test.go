@@ -214,3 +214,23 @@ func TestConnPipelinesRequestsAndDeliversEveryResponse(t *testing.T) {
 		t.Errorf("got %d responses, finals for %d initiators; want %d and 26", all, len(finals), 2*n)
 	}
 }
+
+func TestEndsDocument(t *testing.T) {
+	for doc, want := range map[string]bool{
+		"<ClickToCall><Result/></ClickToCall>":      true,
+		"<clicktocall></CLICKTOCALL \n>":            true,
+		"<ClickToCall><Request></Request>":          false,
+		"<ClickToCall></ClickToCall><Result>":       false,
+		"<ClickToCall><a></a><b/>":                  false,
+		"<ClickToCall>x < </ClickToCallx>":          false,
+		"</ClickToCall>":                            true,
+		">":                                         false,
+		"<ClickToCall></ClickToCall><x></x>":        false,
+		"<ClickToCall>a</b></ClickToCall\t\r\n>":    true,
+		"<ClickToCall></ClickToCall></ClickToCall>": true,
+	} {
+		if got := endsDocument([]byte(doc)); got != want {
+			t.Errorf("endsDocument(%q) = %v, want %v", doc, got, want)
+		}
+	}
+}
