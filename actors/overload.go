@@ -141,9 +141,9 @@ const (
 	// the target, so without this the backlog grows for seconds. It is
 	// shed from then on, from trim below the rate admitted. So is one
 	// whose lag, after signsRising periods of signs, has passed half the
-	// target and is still growing (by a tenth or more a period, so that
-	// noise near half the target is not growth): its backlog builds fast, and waiting
-	// for signsPersist would let it grow past the target first.
+	// target and still grows by a tenth or more a period (less is noise):
+	// its backlog builds fast, and waiting for signsPersist would let it
+	// grow past the target first.
 	signsPersist = 5
 	signsRising  = 2
 )
