@@ -161,7 +161,8 @@ func ratio(a, b *float64) *float64 {
 }
 
 // abServers is what the servers of an A/B run share: one config file (so
-// both binaries run on the same settings and ports) and the two binaries.
+// both binaries run on the same settings and ports, new ports only when a
+// start found one taken) and the two binaries.
 type abServers struct {
 	files   *serverFiles
 	bins    map[string]string // by side
@@ -188,7 +189,7 @@ func prepareAB(o *Options, hooks Hooks, progress io.Writer) (*abServers, error) 
 func (r *runner) abTrial(res *Result, s *abServers, side string, rate float64) (*Trial, error) {
 	s.started++
 	bin := s.bins[side]
-	tgt, err := startProcess(bin, s.files, r.o.ServerEnv, fmt.Sprintf("server-%02d-%s.out", s.started, side))
+	tgt, err := startOnFreePorts(r.o, bin, s.files, fmt.Sprintf("server-%02d-%s.out", s.started, side))
 	if err != nil {
 		return nil, fmt.Errorf("%s server %s: %w", side, bin, err)
 	}

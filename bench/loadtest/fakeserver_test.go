@@ -3,6 +3,7 @@ package loadtest
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -32,11 +33,16 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// runFakeServer is "NAME serve -config FILE": it answers XML requests on
-// the config's xml port until SIGTERM, like serveFakeXML, refusing with
+// runFakeServer is "NAME serve -config FILE": it binds the config's xml
+// port, then its http port (answering 404: no metrics), as the server does,
+// and answers XML requests
+// until SIGTERM, like serveFakeXML, refusing with
 // 503 the first calls of its life that LOADTEST_FAKE_FAILS_<NAME> gives for
 // this start of NAME (a comma-separated list, one number per start), and
 // every call after the first LOADTEST_FAKE_CAPACITY_<NAME> of its life.
+// The first LOADTEST_FAKE_TAKEN_<NAME> starts of NAME find their http port
+// taken (by a listener of their own) and exit 1, as the server does; each
+// such start appends a line to the record file + ".taken".
 func runFakeServer(record string, args []string) error {
 	if len(args) != 4 || args[1] != "serve" || args[2] != "-config" {
 		return fmt.Errorf("want NAME serve -config FILE, got %q", args)
@@ -47,8 +53,9 @@ func runFakeServer(record string, args []string) error {
 		return err
 	}
 	m := regexp.MustCompile(`(?s)\nxml \{.*?\bport\s*=\s*(\d+)`).FindSubmatch(config)
-	if m == nil {
-		return fmt.Errorf("no xml port in %s", args[3])
+	h := regexp.MustCompile(`(?s)\nhttp \{.*?\bport\s*=\s*(\d+)`).FindSubmatch(config)
+	if m == nil || h == nil {
+		return fmt.Errorf("no xml or http port in %s", args[3])
 	}
 	before, _ := os.ReadFile(record)
 	nth := strings.Count("\n"+string(before), "\n"+name+" ") // earlier starts of this name
@@ -69,6 +76,23 @@ func runFakeServer(record string, args []string) error {
 	if err != nil {
 		return err
 	}
+	if taken, _ := strconv.Atoi(os.Getenv("LOADTEST_FAKE_TAKEN_" + name)); taken > 0 {
+		before, _ := os.ReadFile(record + ".taken")
+		if strings.Count(string(before), name+"\n") < taken {
+			if _, err := net.Listen("tcp", "127.0.0.1:"+string(h[1])); err != nil {
+				return err // the other program could not have its port
+			}
+			if err := os.WriteFile(record+".taken", append(before, name+"\n"...), 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	web, err := net.Listen("tcp", "127.0.0.1:"+string(h[1]))
+	if err != nil {
+		return err
+	}
+	defer web.Close()
+	go http.Serve(web, http.NotFoundHandler()) //nolint:errcheck // ends with the listener; no metrics to scrape
 	f, err := os.OpenFile(record, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err

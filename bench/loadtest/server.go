@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -63,14 +64,24 @@ func writeServerConfig(o *Options) (*serverFiles, error) {
 		return nil, err
 	}
 	f := &serverFiles{dir: dir, config: filepath.Join(dir, "config.hcl"), log: filepath.Join(dir, "clicktocall.log")}
+	if err := f.writeConfig(o); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return f, nil
+}
+
+// writeConfig picks free ports and writes the config on them, over any
+// earlier one: a start that found a port taken tries again on new ones.
+func (f *serverFiles) writeConfig(o *Options) error {
+	var err error
 	if f.sip, err = freeSIPPort(); err == nil {
 		if f.http, err = freeTCPPort(); err == nil {
 			f.xml, err = freeTCPPort()
 		}
 	}
 	if err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("finding free ports for the server: %w", err)
+		return fmt.Errorf("finding free ports for the server: %w", err)
 	}
 	limits := ""
 	if o.ServerLimits != "" {
@@ -78,16 +89,13 @@ func writeServerConfig(o *Options) (*serverFiles, error) {
 		limits = "\n  " + strings.ReplaceAll(strings.TrimSpace(o.ServerLimits), ";", "\n  ")
 	}
 	text := fmt.Sprintf(serverConfig, f.sip, o.RingTimeout.String(), f.http, f.xml, o.ServerLogLevel, f.log, o.ServerMaxCalls, limits)
-	if err := os.WriteFile(f.config, []byte(text), 0o600); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	return f, nil
+	return os.WriteFile(f.config, []byte(text), 0o600)
 }
 
 // freeTCPPort asks the kernel for a free loopback port. The server binds it
-// a moment later; on a busy machine another program could take it first,
-// and the start then fails with "address already in use".
+// a moment later; on a busy machine another program could take it first
+// (a client's ephemeral port is enough), and that start is then tried again
+// on new ports (startOnFreePorts).
 func freeTCPPort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -145,7 +153,7 @@ func startServer(o *Options, hooks Hooks, progress io.Writer) (*target, error) {
 	} else {
 		var bin string
 		if bin, err = serverBinary(o, hooks, files.dir, progress); err == nil {
-			t, err = startProcess(bin, files, o.ServerEnv, "server.out")
+			t, err = startOnFreePorts(o, bin, files, "server.out")
 		}
 	}
 	if err != nil {
@@ -203,9 +211,33 @@ func serverBinary(o *Options, hooks Hooks, dir string, progress io.Writer) (stri
 	return bin, nil
 }
 
+// errPortTaken is a start that failed because a port picked for the server
+// was taken before the server bound it.
+var errPortTaken = errors.New("a port picked for the server was taken")
+
+// startAttempts is how often a start is tried, each on new ports, while
+// it fails with errPortTaken.
+const startAttempts = 3
+
+// startOnFreePorts starts bin as startProcess does, picking new ports for
+// files and trying again when one was taken in the meantime.
+func startOnFreePorts(o *Options, bin string, files *serverFiles, outName string) (*target, error) {
+	for attempt := 1; ; attempt++ {
+		t, err := startProcess(bin, files, o.ServerEnv, outName)
+		if err == nil || !errors.Is(err, errPortTaken) || attempt == startAttempts {
+			return t, err
+		}
+		if err := files.writeConfig(o); err != nil {
+			return nil, err
+		}
+	}
+}
+
 // startProcess starts "bin serve" on files' config as a child process with
 // env added to the bench's environment, its stdout and stderr going to
-// outName in files' directory, and waits until it listens.
+// outName in files' directory, and waits until it listens. A server binds
+// XML before HTTP and exits when a bind fails, so it is ready once both
+// answer and it still runs.
 func startProcess(bin string, files *serverFiles, env []string, outName string) (*target, error) {
 	out, err := os.Create(filepath.Join(files.dir, outName))
 	if err != nil {
@@ -238,12 +270,24 @@ func startProcess(bin string, files *serverFiles, env []string, outName string) 
 			return errors.New("server did not stop within 30s of SIGTERM; killed")
 		}
 	}
-	if err := waitListening(t.xmlAddr, 15*time.Second, exited); err != nil {
-		_ = t.stop()
-		text, _ := os.ReadFile(out.Name())
-		return nil, fmt.Errorf("%w; server output:\n%s", err, text)
+	err = waitListening(t.xmlAddr, 15*time.Second, exited)
+	if err == nil {
+		err = waitListening(t.httpAddr, 15*time.Second, exited)
 	}
-	return t, nil
+	if err == nil {
+		select {
+		case <-exited:
+			err = errors.New("server exited after listening")
+		default:
+			return t, nil
+		}
+	}
+	_ = t.stop()
+	text, _ := os.ReadFile(out.Name())
+	if bytes.Contains(text, []byte("address already in use")) {
+		err = fmt.Errorf("%w: %w", errPortTaken, err)
+	}
+	return nil, fmt.Errorf("%w; server output:\n%s", err, text)
 }
 
 // waitListening waits until addr accepts connections, the deadline passes
