@@ -14,9 +14,10 @@ import (
 
 // driver sends the requests of one trial to the server's front end.
 type driver interface {
-	// send hands call idx's request over; it may block while the
-	// connections are backed up.
-	send(idx uint64, req xmlclient.Request)
+	// send hands over the requests of the calls from first on, due
+	// together; it may block while the connections are backed up. The
+	// driver keeps reqs.
+	send(first uint64, reqs []xmlclient.Request)
 	// finish says no request follows and waits (until deadline) for the
 	// server to answer everything sent.
 	finish(deadline time.Time)
@@ -26,7 +27,8 @@ type driver interface {
 	errs() []string
 }
 
-// xmlDriver spreads requests round-robin over pipelined connections.
+// xmlDriver spreads requests round-robin over pipelined connections, the
+// requests due together on one connection in one write.
 type xmlDriver struct {
 	t     *table
 	conns []*xmlclient.Conn
@@ -48,13 +50,16 @@ func newXMLDriver(addr string, conns int, t *table) (*xmlDriver, error) {
 	return d, nil
 }
 
-func (d *xmlDriver) send(idx uint64, req xmlclient.Request) {
+func (d *xmlDriver) send(first uint64, reqs []xmlclient.Request) {
 	c := d.conns[d.next]
 	d.next = (d.next + 1) % len(d.conns)
-	if r := d.t.get(idx); r != nil {
-		r.sent.Store(d.t.since(time.Now()))
+	now := d.t.since(time.Now())
+	for i := range reqs {
+		if r := d.t.get(first + uint64(i)); r != nil {
+			r.sent.Store(now)
+		}
 	}
-	c.Send(req)
+	c.SendBatch(reqs)
 }
 
 func (d *xmlDriver) onResponse(res xmlclient.Response, at time.Time) {
@@ -156,7 +161,11 @@ func newHTTPDriver(addr string, workers int, t *table) *httpDriver {
 	return d
 }
 
-func (d *httpDriver) send(idx uint64, req xmlclient.Request) { d.queue <- httpJob{idx, req} }
+func (d *httpDriver) send(first uint64, reqs []xmlclient.Request) {
+	for i, req := range reqs {
+		d.queue <- httpJob{first + uint64(i), req}
+	}
+}
 
 func (d *httpDriver) work() {
 	defer d.wg.Done()

@@ -67,7 +67,7 @@ func TestARampRaisesTheRateLinearly(t *testing.T) {
 	// Paced, the rate rises: 200 calls over a 100 ms ramp to 4,000/s take
 	// 100 ms (200 due by the ramp's end), the second 100 none.
 	start := time.Now()
-	sent, _ := pace(start, schedule{rate: 4000, ramp: 100 * time.Millisecond}, 200, nil, func(int) {})
+	sent, _ := pace(start, schedule{rate: 4000, ramp: 100 * time.Millisecond}, 200, nil, func(int, int) {})
 	if took := time.Since(start); sent != 200 || took < 90*time.Millisecond || took > 2*time.Second {
 		t.Errorf("paced %d calls in %v, want 200 in about 100 ms", sent, took)
 	}
@@ -76,10 +76,23 @@ func TestARampRaisesTheRateLinearly(t *testing.T) {
 func TestPaceSendsEveryCallOnSchedule(t *testing.T) {
 	var got []int
 	start := time.Now()
-	sent, lag := pace(start, schedule{rate: 2000}, 100, nil, func(k int) { got = append(got, k) })
+	s := schedule{rate: 2000}
+	sent, lag := pace(start, s, 100, nil, func(from, to int) {
+		if at := time.Since(start); at < s.at(to-1) {
+			t.Errorf("calls %d to %d went at %v, the last is due at %v", from, to-1, at, s.at(to-1))
+		}
+		for k := from; k < to; k++ {
+			got = append(got, k)
+		}
+	})
 	took := time.Since(start)
-	if sent != 100 || len(got) != 100 || got[0] != 0 || got[99] != 99 {
+	if sent != 100 || len(got) != 100 {
 		t.Fatalf("sent %d calls: %v", sent, got)
+	}
+	for k, g := range got {
+		if g != k {
+			t.Fatalf("calls went in the order %v", got)
+		}
 	}
 	// 100 calls at 2000/s: the last one is due at 49.5 ms.
 	if took < 49*time.Millisecond || took > 2*time.Second {
@@ -90,10 +103,31 @@ func TestPaceSendsEveryCallOnSchedule(t *testing.T) {
 	}
 }
 
+// At 20,000 calls/s pace wakes about once a millisecond, not once a call:
+// the calls due meanwhile go out as one batch.
+func TestPaceBatchesWhatFallsDueWithinATick(t *testing.T) {
+	batches := 0
+	start := time.Now()
+	sent, lag := pace(start, schedule{rate: 20000}, 2000, nil, func(from, to int) { batches++ })
+	took := time.Since(start)
+	if sent != 2000 {
+		t.Fatalf("sent %d calls, want 2000", sent)
+	}
+	if ticks := int(took/paceTick) + 1; batches > ticks {
+		t.Errorf("2,000 calls in %v went in %d batches, more than the %d ticks", took, batches, ticks)
+	}
+	if batches < 10 {
+		t.Errorf("2,000 calls over 100 ms went in %d batches: not paced", batches)
+	}
+	if lag < 0 || lag > took {
+		t.Errorf("lag %v out of range", lag)
+	}
+}
+
 func TestPaceStops(t *testing.T) {
 	stop := make(chan struct{})
 	close(stop)
-	sent, _ := pace(time.Now(), schedule{rate: 10}, 100, stop, func(int) {})
+	sent, _ := pace(time.Now(), schedule{rate: 10}, 100, stop, func(int, int) {})
 	if sent != 1 {
 		t.Errorf("stopped pacing sent %d calls, want the first only", sent)
 	}

@@ -400,11 +400,14 @@ func (r *runner) trial(rate float64) (*Trial, error) {
 	var sent int
 	var lag time.Duration
 	labelled("client", func() {
-		sent, lag = pace(t.start, sched, total, interrupt, func(k int) {
-			idx := t.base + uint64(k)
-			ini, dst := r.phones.uris(idx)
-			drv.send(idx, xmlclient.Request{Initiator: ini, Destination: dst, Anchor: anchored})
-			t.sent.Add(1)
+		sent, lag = pace(t.start, sched, total, interrupt, func(from, to int) {
+			batch := make([]xmlclient.Request, 0, to-from)
+			for k := from; k < to; k++ {
+				ini, dst := r.phones.uris(t.base + uint64(k))
+				batch = append(batch, xmlclient.Request{Initiator: ini, Destination: dst, Anchor: anchored})
+			}
+			drv.send(t.base+uint64(from), batch)
+			t.sent.Add(int64(to - from))
 		})
 	})
 	sendEnd := time.Now()

@@ -12,12 +12,12 @@ import (
 // MaxResponseSize bounds one response document the client accepts.
 const MaxResponseSize = 1 << 20
 
-// Conn is one pipelined client connection: Send queues requests without
-// waiting for answers, a writer goroutine batches them onto the socket and
-// a reader goroutine hands every response to the callback.
+// Conn is one pipelined client connection: Send and SendBatch queue
+// requests without waiting for answers, a writer goroutine batches them onto
+// the socket and a reader goroutine hands every response to the callback.
 type Conn struct {
 	c       net.Conn
-	queue   chan Request
+	queue   chan []Request
 	closing chan struct{}
 	once    sync.Once // CloseWrite
 	shut    sync.Once // Close
@@ -31,14 +31,14 @@ type Conn struct {
 // goroutine; it must not block for long.
 type Handler func(r Response, at time.Time)
 
-// Dial connects to a server's XML interface. queue is how many requests may
-// wait for the writer before Send blocks.
+// Dial connects to a server's XML interface. queue is how many sends (a
+// request, or a batch of them) may wait for the writer before Send blocks.
 func Dial(addr string, timeout time.Duration, queue int, h Handler) (*Conn, error) {
 	c, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, fmt.Errorf("xml connect %s: %w", addr, err)
 	}
-	conn := &Conn{c: c, queue: make(chan Request, queue), closing: make(chan struct{}), readEnd: make(chan struct{})}
+	conn := &Conn{c: c, queue: make(chan []Request, queue), closing: make(chan struct{}), readEnd: make(chan struct{})}
 	conn.done.Add(2)
 	go conn.writeLoop()
 	go conn.readLoop(h)
@@ -47,32 +47,37 @@ func Dial(addr string, timeout time.Duration, queue int, h Handler) (*Conn, erro
 
 // Send queues a request; it blocks only while the queue is full. It must
 // not be called after CloseWrite.
-func (c *Conn) Send(r Request) { c.queue <- r }
+func (c *Conn) Send(r Request) { c.queue <- []Request{r} }
 
-// Queued is the number of requests waiting for the writer.
+// SendBatch queues requests to go out together, in one write when they fit
+// the writer's buffer, as a client that pipelines what it has at hand does.
+// The Conn keeps rs until it is written.
+func (c *Conn) SendBatch(rs []Request) { c.queue <- rs }
+
+// Queued is the number of sends waiting for the writer.
 func (c *Conn) Queued() int { return len(c.queue) }
 
 func (c *Conn) writeLoop() {
 	defer c.done.Done()
 	buf := make([]byte, 0, 64<<10)
 	for {
-		r, ok := <-c.queue
+		rs, ok := <-c.queue
 		if !ok {
 			if tc, isTCP := c.c.(*net.TCPConn); isTCP {
 				_ = tc.CloseWrite()
 			}
 			return
 		}
-		buf = AppendRequest(buf[:0], r)
+		buf = appendRequests(buf[:0], rs)
 		// Batch what is already queued into one write.
 	more:
 		for len(buf) < 60<<10 {
 			select {
-			case r, ok = <-c.queue:
+			case rs, ok = <-c.queue:
 				if !ok {
 					break more
 				}
-				buf = AppendRequest(buf, r)
+				buf = appendRequests(buf, rs)
 			default:
 				break more
 			}
@@ -91,6 +96,13 @@ func (c *Conn) writeLoop() {
 			return
 		}
 	}
+}
+
+func appendRequests(dst []byte, rs []Request) []byte {
+	for _, r := range rs {
+		dst = AppendRequest(dst, r)
+	}
+	return dst
 }
 
 func (c *Conn) readLoop(h Handler) {
