@@ -2,6 +2,7 @@ package xml
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"log/slog"
@@ -17,11 +18,19 @@ import (
 
 // Messages of a connection actor.
 type (
-	decodedRequest struct{ req *request }
-	requestFailed  struct{ err *requestError } // the input cannot be read on: answer and close
-	readerStopped  struct{ err error }         // io.EOF when the client finished sending
-	writerStopped  struct{ err error }         // nil after a graceful finish
-	progressMsg    struct {
+	// decodedRequest is a request read; more says another one was already
+	// buffered behind it, so its answer may wait to go out with theirs.
+	decodedRequest struct {
+		req  *request
+		more bool
+	}
+	// flushHeld: the reader is about to wait for input, so what the
+	// requests before asked to hold goes out now.
+	flushHeld     struct{}
+	requestFailed struct{ err *requestError } // the input cannot be read on: answer and close
+	readerStopped struct{ err error }         // io.EOF when the client finished sending
+	writerStopped struct{ err error }         // nil after a graceful finish
+	progressMsg   struct {
 		seq uint64
 		p   actors.Progress
 	}
@@ -55,6 +64,14 @@ type connActor struct {
 	sh      *connShared
 	streams map[uint64]*stream
 	nextSeq uint64
+	// While hold is set (a request with more behind it is being handled),
+	// send adds to held instead of queueing: the answers to requests that
+	// arrived together leave in one write, which saves the server and the
+	// client a system call and a wake-up per request (the refusals of a
+	// pipelining client under overload, say). held goes out before any
+	// other message is handled, so the order of the output is kept.
+	hold bool
+	held []byte
 
 	inputDone  bool // the client finished sending (EOF)
 	draining   bool // Shutdown: no new calls, close when the last one ends
@@ -78,15 +95,25 @@ func newConnActor(s *Server, c net.Conn, ip string) *connActor {
 }
 
 func (c *connActor) Receive(ctx actor.Context) {
+	if _, ok := ctx.Message().(decodedRequest); !ok {
+		c.releaseHeld()
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		c.log.Debug("XML connection opened")
 		go c.readLoop(ctx.Self())
 		go c.writeLoop(ctx.Self())
 	case decodedRequest:
+		c.hold = m.more
 		c.handleRequest(ctx, m.req)
+		c.hold = false
+		if !m.more {
+			c.releaseHeld()
+		}
 	case progressMsg:
 		c.handleProgress(m)
+	case flushHeld:
+		// Released above, before the switch.
 	case requestFailed:
 		if !c.closing {
 			c.log.Info("XML request rejected, closing connection", "code", m.err.code, "reason", m.err.text)
@@ -230,13 +257,37 @@ func (c *connActor) send(raw []byte, r result) {
 	if c.closing {
 		return
 	}
-	if !c.out.push(appendResponse(nil, raw, r)) {
+	if c.hold || len(c.held) > 0 {
+		c.held = appendResponse(c.held, raw, r)
+		if !c.hold || len(c.held) >= maxHeld {
+			c.releaseHeld()
+		}
+		return
+	}
+	c.push(appendResponse(nil, raw, r))
+}
+
+// maxHeld bounds what send holds back: past it, what is held is queued.
+const maxHeld = 32 << 10
+
+// releaseHeld queues what send held.
+func (c *connActor) releaseHeld() {
+	if len(c.held) > 0 && !c.closing {
+		b := c.held
+		c.held = nil
+		c.push(b)
+	}
+}
+
+func (c *connActor) push(b []byte) {
+	if !c.out.push(b) {
 		c.log.Warn("XML client not reading its results, closing connection", "queued_limit", c.out.limit)
 		c.closeNow()
 	}
 }
 
 func (c *connActor) closeAfterFlush() {
+	c.releaseHeld()
 	c.closing = true
 	c.sh.closing.Store(true)
 	c.out.finish()
@@ -266,6 +317,13 @@ func (c *connActor) readLoop(self *actor.PID) {
 	br := bufio.NewReader(ir)
 	dec := newRequestDecoder(br, c.s.opts.Config.MaxRequestSize)
 	dec.onStart = func() { ir.requestStart = time.Now() }
+	held := false // a request was sent with more behind it, and no flushHeld since
+	ir.beforeRead = func() {
+		if held {
+			held = false
+			c.s.root.Send(self, flushHeld{})
+		}
+	}
 	var err error
 	for {
 		var req *request
@@ -288,12 +346,20 @@ func (c *connActor) readLoop(self *actor.PID) {
 			_, err = io.Copy(io.Discard, br)
 			break
 		}
-		c.s.root.Send(self, decodedRequest{req})
+		more := moreBuffered(br)
+		held = more
+		c.s.root.Send(self, decodedRequest{req, more})
 	}
 	if err == nil {
 		err = io.EOF // io.Copy reports the end of input as nil
 	}
 	c.s.root.Send(self, readerStopped{err})
+}
+
+// moreBuffered says whether br holds the start of another document already.
+func moreBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	return len(bytes.TrimLeft(b, " \t\r\n")) > 0
 }
 
 func (c *connActor) writeLoop(self *actor.PID) {

@@ -29,9 +29,15 @@ type idleReader struct {
 	// requests; set by the reading goroutine, the only user of the reader.
 	requestStart time.Time
 	sh           *connShared
+	// beforeRead, when set, runs before each read of the connection, on
+	// the reading goroutine: the read may block.
+	beforeRead func()
 }
 
 func (r *idleReader) Read(p []byte) (int, error) {
+	if r.beforeRead != nil {
+		r.beforeRead()
+	}
 	deadline := time.Now().Add(r.idle)
 	for {
 		// Once closing, the actor owns the read deadline (the linger time).

@@ -133,6 +133,17 @@ func startServer(t *testing.T, cfg config.XML, engine actors.CallStarter, opts .
 
 func startServerOn(t *testing.T, cfg config.XML, engine actors.CallStarter, opts ...func(*Options)) *Server {
 	t.Helper()
+	s := newTestServer(t, cfg, engine, opts...)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// newTestServer makes a server that is shut down when the test ends; the
+// test starts it.
+func newTestServer(t *testing.T, cfg config.XML, engine actors.CallStarter, opts ...func(*Options)) *Server {
+	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
 	o := Options{
@@ -146,9 +157,6 @@ func startServerOn(t *testing.T, cfg config.XML, engine actors.CallStarter, opts
 		f(&o)
 	}
 	s := New(o)
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
