@@ -224,11 +224,8 @@ func (e *Engine) StartCall(req CallRequest, onProgress func(Progress)) (string, 
 		return "", &Refusal{Ending: EndInvalidValue, Text: problem}
 	}
 	id := req.ID
-	if id == "" {
-		id = uuid.NewString()
-	}
 	e.mu.Lock()
-	if _, taken := e.calls[id]; taken {
+	if _, taken := e.calls[id]; taken && id != "" {
 		e.mu.Unlock()
 		return "", &Refusal{Ending: EndStartFailed, Text: "Call id " + id + " is in use"}
 	}
@@ -236,6 +233,11 @@ func (e *Engine) StartCall(req CallRequest, onProgress func(Progress)) (string, 
 	if refusal != nil {
 		e.mu.Unlock()
 		return "", refusal
+	}
+	if id == "" {
+		// Only now: a refused request (the excess of an overload) needs
+		// no id, and a random one costs a read of the system's generator.
+		id = uuid.NewString()
 	}
 	e.active.Add(1)
 	e.perInit[req.Initiator]++
