@@ -236,7 +236,9 @@ func (e *Engine) StartCall(req CallRequest, onProgress func(Progress)) (string, 
 	}
 	if id == "" {
 		// Only now: a refused request (the excess of an overload) needs
-		// no id, and a random one costs a read of the system's generator.
+		// no id, and a random one costs a read of the system's generator
+		// (under the lock, about a microsecond a call). 122 random bits
+		// are not checked for a collision.
 		id = uuid.NewString()
 	}
 	e.active.Add(1)

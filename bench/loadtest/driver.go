@@ -40,7 +40,9 @@ type xmlDriver struct {
 func newXMLDriver(addr string, conns int, t *table) (*xmlDriver, error) {
 	d := &xmlDriver{t: t}
 	for range conns {
-		c, err := xmlclient.Dial(addr, 5*time.Second, 4096, d.onResponse)
+		// 512 batches: a few thousand requests at the rates that batch,
+		// before a server that stopped reading holds the pacer up.
+		c, err := xmlclient.Dial(addr, 5*time.Second, 512, d.onResponse)
 		if err != nil {
 			d.close()
 			return nil, err

@@ -24,8 +24,8 @@ type (
 		req  *request
 		more bool
 	}
-	// flushHeld: the reader is about to wait for input, so what the
-	// requests before asked to hold goes out now.
+	// flushHeld: the reader is about to read the connection again (it may
+	// wait there), so what the requests before asked to hold goes out now.
 	flushHeld     struct{}
 	requestFailed struct{ err *requestError } // the input cannot be read on: answer and close
 	readerStopped struct{ err error }         // io.EOF when the client finished sending
