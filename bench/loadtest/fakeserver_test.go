@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // fakeServerEnv, in a process's environment, makes this test binary a fake
@@ -34,8 +35,8 @@ func TestMain(m *testing.M) {
 }
 
 // runFakeServer is "NAME serve -config FILE": it binds the config's xml
-// port, then its http port (answering 404: no metrics), as the server does,
-// and answers XML requests
+// port, then its http port (answering 404: no metrics), prints the ready
+// line, as the server does, and answers XML requests
 // until SIGTERM, like serveFakeXML, refusing with
 // 503 the first calls of its life that LOADTEST_FAKE_FAILS_<NAME> gives for
 // this start of NAME (a comma-separated list, one number per start), and
@@ -93,6 +94,7 @@ func runFakeServer(record string, args []string) error {
 	}
 	defer web.Close()
 	go http.Serve(web, http.NotFoundHandler()) //nolint:errcheck // ends with the listener; no metrics to scrape
+	fmt.Printf("%s ready in 1 ms\n", time.Now().Format("15:04:05"))
 	f, err := os.OpenFile(record, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err

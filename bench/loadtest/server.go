@@ -233,11 +233,21 @@ func startOnFreePorts(o *Options, bin string, files *serverFiles, outName string
 	}
 }
 
+// startGrace is how long a server that answered on its ports but printed
+// no ready line (binaries before 3 Dec 2026) must keep running to count as
+// started: one whose later bind failed exits well within it.
+const startGrace = 500 * time.Millisecond
+
+// readyLine is what a server prints on stdout once it is up.
+var readyLine = []byte(" ready in ")
+
 // startProcess starts "bin serve" on files' config as a child process with
 // env added to the bench's environment, its stdout and stderr going to
-// outName in files' directory, and waits until it listens. A server binds
-// XML before HTTP and exits when a bind fails, so it is ready once both
-// answer and it still runs.
+// outName in files' directory, and waits until it is up: its XML and HTTP
+// ports answer and it printed its ready line (or, for binaries that print
+// none, still runs startGrace later). Answering is not enough: a port
+// picked for it may have been taken by another program's listener, and the
+// server then exits.
 func startProcess(bin string, files *serverFiles, env []string, outName string) (*target, error) {
 	out, err := os.Create(filepath.Join(files.dir, outName))
 	if err != nil {
@@ -275,10 +285,7 @@ func startProcess(bin string, files *serverFiles, env []string, outName string) 
 		err = waitListening(t.httpAddr, 15*time.Second, exited)
 	}
 	if err == nil {
-		select {
-		case <-exited:
-			err = errors.New("server exited after listening")
-		default:
+		if err = waitReady(out.Name(), exited); err == nil {
 			return t, nil
 		}
 	}
@@ -288,6 +295,23 @@ func startProcess(bin string, files *serverFiles, env []string, outName string) 
 		err = fmt.Errorf("%w: %w", errPortTaken, err)
 	}
 	return nil, fmt.Errorf("%w; server output:\n%s", err, text)
+}
+
+// waitReady waits until the server's output has its ready line or, if it
+// prints none, startGrace has passed; an exit before then is an error.
+func waitReady(outName string, exited <-chan struct{}) error {
+	deadline := time.Now().Add(startGrace)
+	for {
+		select {
+		case <-exited:
+			return errors.New("server exited after its ports answered")
+		default:
+		}
+		if b, _ := os.ReadFile(outName); bytes.Contains(b, readyLine) || time.Now().After(deadline) {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // waitListening waits until addr accepts connections, the deadline passes
