@@ -3,6 +3,8 @@ package httpfront
 import (
 	"bytes"
 	"html/template"
+	"sync"
+	"sync/atomic"
 
 	"github.com/valyala/fasthttp"
 )
@@ -141,22 +143,54 @@ var problemPage = template.Must(template.New("problem").Parse(pageHead + `{{defi
 // writePage renders a page as the response. It replaces the body and the
 // status but keeps headers already set.
 func writePage(ctx *fasthttp.RequestCtx, status int, page *template.Template, data any) {
+	setPage(ctx, status, renderPage(page, data))
+}
+
+func renderPage(page *template.Template, data any) []byte {
 	var buf bytes.Buffer
 	if err := page.Execute(&buf, data); err != nil {
 		// The templates are fixed and their data are strings: this cannot
 		// happen short of a programming error.
 		panic("httpfront: render " + page.Name() + ": " + err.Error())
 	}
+	return buf.Bytes()
+}
+
+// setPage makes body, an HTML page, the response.
+func setPage(ctx *fasthttp.RequestCtx, status int, body []byte) {
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("text/html; charset=utf-8")
 	ctx.Response.Header.Set(fasthttp.HeaderXContentTypeOptions, "nosniff")
 	ctx.Response.Header.Set(fasthttp.HeaderContentSecurityPolicy, "default-src 'none'; form-action 'self'")
-	ctx.SetBody(buf.Bytes())
+	ctx.SetBody(body) // copied
 }
 
 // writeProblem answers with status and an HTML page naming the problem.
 func writeProblem(ctx *fasthttp.RequestCtx, status int, text string) {
-	writePage(ctx, status, problemPage, problemData{
-		Status: status, Reason: fasthttp.StatusMessage(status), Text: text,
-	})
+	data := problemData{Status: status, Reason: fasthttp.StatusMessage(status), Text: text}
+	if status != fasthttp.StatusServiceUnavailable && status != fasthttp.StatusTooManyRequests {
+		writePage(ctx, status, problemPage, data)
+		return
+	}
+	// A refusal at a limit: under overload thousands a second get the same
+	// page, and rendering it was a sixth of what a refusal cost.
+	if body, ok := problemPages.Load(data); ok {
+		setPage(ctx, status, body.([]byte))
+		return
+	}
+	body := renderPage(problemPage, data)
+	if problemPagesKept.Add(1) <= maxProblemPages {
+		problemPages.Store(data, body)
+	}
+	setPage(ctx, status, body)
 }
+
+// problemPages are the rendered pages of refusals at limits, by
+// problemData; their texts are fixed, but at most maxProblemPages are kept
+// in case one carries input.
+var (
+	problemPages     sync.Map
+	problemPagesKept atomic.Int32
+)
+
+const maxProblemPages = 64

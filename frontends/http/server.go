@@ -157,6 +157,7 @@ type Server struct {
 	stats       *metrics.Live
 	traces      *siptrace.Ring
 	peers       Peers // nil: alone
+	refusals    *refusalLog
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -189,6 +190,7 @@ func New(opts Options) *Server {
 		stats:       opts.Stats,
 		traces:      opts.Traces,
 		peers:       opts.Peers,
+		refusals:    newRefusalLog(),
 	}
 	if s.intake.Options = opts.CallOptions; s.intake.Options == nil {
 		p, err := calloptions.NewPolicy(api)

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -724,6 +725,50 @@ func TestAccessLogAtDebugCarriesCallIDAndRefusalsAreWarnings(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// Refusals at a limit are logged once per kind every refusalLogEvery, the
+// next line saying how many were not; each still gets its whole page, the
+// same as the first (kept rendered), with its Retry-After.
+func TestRefusalsAreLoggedOncePerKindAndWindow(t *testing.T) {
+	var logs syncBuffer
+	eng := &fakeEngine{refusal: &actors.Refusal{Ending: actors.EndOverload, Text: "Server overloaded", RetryAfter: time.Second}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Options{HTTP: config.HTTP{}, Translate: translate, Calls: eng,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	s.refusals.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	t.Cleanup(func() { stop(t, s, done) })
+	base := "http://" + ln.Addr().String()
+
+	var first string
+	for i := range 4 {
+		a := get(t, base+query("100", "200"))
+		wantHTML(t, a, 503, "Server overloaded")
+		if a.header.Get("Retry-After") == "" || a.header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("refusal %d lacks its headers: %v", i, a.header)
+		}
+		if i == 0 {
+			first = a.body
+		} else if a.body != first {
+			t.Errorf("refusal %d's page %q differs from the first's %q", i, a.body, first)
+		}
+	}
+	if n := strings.Count(logs.String(), `msg="http call refused"`); n != 1 {
+		t.Fatalf("4 refusals within the window logged %d lines, want 1:\n%s", n, logs.String())
+	}
+	clock.Add(int64(refusalLogEvery))
+	wantHTML(t, get(t, base+query("100", "200")), 503)
+	out := logs.String()
+	if n := strings.Count(out, `msg="http call refused"`); n != 2 || !strings.Contains(out, "unlogged=3") {
+		t.Errorf("after the window: %d lines, want 2, the second with unlogged=3:\n%s", n, out)
 	}
 }
 
