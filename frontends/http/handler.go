@@ -2,7 +2,9 @@ package httpfront
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"log/slog"
 	"math"
 	"net"
 	"strconv"
@@ -261,6 +263,9 @@ func (s *Server) handleProtocolError(ctx *fasthttp.RequestCtx, err error) {
 }
 
 func (s *Server) logAccess(ctx *fasthttp.RequestCtx, start time.Time, out outcome) {
+	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
+		return // not even the attributes: every request comes here
+	}
 	attrs := []any{
 		"method", string(ctx.Method()),
 		"path", string(ctx.Path()),

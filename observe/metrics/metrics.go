@@ -43,8 +43,10 @@ type Metrics struct {
 	toAnswer       prometheus.Histogram
 	toFinal        *prometheus.HistogramVec
 	sipMessages    *prometheus.CounterVec
-	sipCounters    sync.Map // sipKey -> prometheus.Counter
-	resultCounters sync.Map // resultKey -> prometheus.Counter
+	sipCounters    seriesCache // of sipMessages
+	requestSeries  seriesCache // of requests
+	rejectSeries   seriesCache // of rejections
+	resultCounters sync.Map    // resultKey -> prometheus.Counter
 	callbacks      *prometheus.CounterVec
 }
 
@@ -163,27 +165,32 @@ func (m *Metrics) CallInviteSent(c cdr.Call) {
 
 // Rejected counts a request a front end refused before asking the engine.
 func (m *Metrics) Rejected(iface string, e actors.Ending) {
-	m.rejections.WithLabelValues(iface, e.MetricsLabel()).Inc()
-	m.requests.WithLabelValues(iface, e.Outcome()).Inc()
+	m.rejectSeries.of(m.rejections, iface, e.MetricsLabel()).Inc()
+	m.requestSeries.of(m.requests, iface, e.Outcome()).Inc()
 }
 
 // SIPMessage counts a SIP message; kind is the method of a request or the
 // status class ("2xx") of a response.
 func (m *Metrics) SIPMessage(direction, kind string) {
-	key := sipKey{direction, kind}
-	if c, ok := m.sipCounters.Load(key); ok {
-		c.(prometheus.Counter).Inc()
-		return
-	}
-	c := m.sipMessages.WithLabelValues(direction, kind)
-	m.sipCounters.Store(key, c)
-	c.Inc()
+	m.sipCounters.of(m.sipMessages, direction, kind).Inc()
 }
 
-// sipKey names one clicktocall_sip_messages_total series. The series are
-// resolved once and kept: SIPMessage runs for every message, and hashing
-// its labels each time was a measurable share of a call's CPU.
-type sipKey struct{ direction, kind string }
+// seriesCache keeps the series of a counter with two labels once resolved:
+// SIPMessage runs for every message and the request counters for every
+// request (thousands a second of refusals under overload), and hashing the
+// labels each time was a measurable share of a call's CPU. The label
+// values come from fixed sets, so the cache stays small.
+type seriesCache struct{ m sync.Map } // [2]string -> prometheus.Counter
+
+func (c *seriesCache) of(vec *prometheus.CounterVec, a, b string) prometheus.Counter {
+	key := [2]string{a, b}
+	if s, ok := c.m.Load(key); ok {
+		return s.(prometheus.Counter)
+	}
+	s := vec.WithLabelValues(a, b)
+	c.m.Store(key, s)
+	return s
+}
 
 // StatusCallback counts a status callback delivery outcome.
 func (m *Metrics) StatusCallback(outcome string) {
@@ -204,7 +211,7 @@ type starter struct {
 func (s starter) StartCall(req actors.CallRequest, onProgress func(actors.Progress)) (string, error) {
 	id, err := s.next.StartCall(req, onProgress)
 	if err == nil {
-		s.m.requests.WithLabelValues(req.Origin, OutcomeAccepted).Inc()
+		s.m.requestSeries.of(s.m.requests, req.Origin, OutcomeAccepted).Inc()
 		return id, nil
 	}
 	ending := actors.EndStartFailed
