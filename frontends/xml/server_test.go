@@ -779,6 +779,53 @@ func (instantEngine) StartCall(req actors.CallRequest, onProgress func(actors.Pr
 	return "id", nil
 }
 
+// refusingEngine refuses every call, as overload protection does.
+type refusingEngine struct{}
+
+func (refusingEngine) StartCall(actors.CallRequest, func(actors.Progress)) (string, error) {
+	return "", &actors.Refusal{Ending: actors.EndOverload, Text: "Server overloaded", RetryAfter: time.Second}
+}
+
+// BenchmarkPipelinedRefusals measures what a refused request costs the front
+// end: requests written back to back in batches of 8 on one connection, as
+// a pipelining client under overload sends them, each read back to its 503.
+func BenchmarkPipelinedRefusals(b *testing.B) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
+	defer system.Shutdown()
+	s := New(Options{Config: config.XML{Address: "127.0.0.1"}, Translate: testTranslate, Starter: refusingEngine{}, Logger: quiet, System: system})
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	conn, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	batch := bytes.Repeat([]byte("<ClickToCall><Request><Initiator>sip:alice@example.com</Initiator><Destination>sip:bob@example.com</Destination><AnchorCall>false</AnchorCall></Request></ClickToCall>\n"), 8)
+	go func() {
+		for i := 0; i < b.N; i += 8 {
+			if _, err := conn.Write(batch); err != nil {
+				return
+			}
+		}
+	}()
+	_ = conn.SetReadDeadline(time.Now().Add(time.Minute))
+	br := bufio.NewReader(conn)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for refused := 0; refused < b.N; {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			b.Fatal(err)
+		}
+		if bytes.Contains(line, []byte(`Code="503"`)) {
+			refused++
+		}
+	}
+}
+
 // BenchmarkPipelinedCalls measures the front end alone: requests written
 // back to back on one connection, each read back to its final.
 func BenchmarkPipelinedCalls(b *testing.B) {
