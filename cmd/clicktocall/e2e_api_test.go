@@ -358,7 +358,9 @@ func TestAPIReferCallCompletesAndItsEventStreamShowsEveryResult(t *testing.T) {
 	expectEvents(t, c.ID, 1, events, referConnected, true)
 	ini.expectSuccess(t, 1)
 
-	v := waitView(t, s, c.ID, "ended", ended)
+	// A transferred call is no longer active once connected; it is "ended"
+	// once the server has hung up its side, a moment later.
+	v := waitView(t, s, c.ID, "ended", func(v apiView) bool { return ended(v) && v.State == "ended" })
 	expectSameResults(t, events, v, start, time.Now())
 	if v.State != "ended" || v.Mode != "refer" || v.Origin != "api" || v.RequestID != "e2e-refer" || v.Anchor ||
 		v.TranslatedInitiator != ini.uri() || v.TranslatedDestination != gatewayURI {
