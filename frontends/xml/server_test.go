@@ -790,49 +790,26 @@ func (refusingEngine) StartCall(actors.CallRequest, func(actors.Progress)) (stri
 // end: requests written back to back in batches of 8 on one connection, as
 // a pipelining client under overload sends them, each read back to its 503.
 func BenchmarkPipelinedRefusals(b *testing.B) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
-	defer system.Shutdown()
-	s := New(Options{Config: config.XML{Address: "127.0.0.1"}, Translate: testTranslate, Starter: refusingEngine{}, Logger: quiet, System: system})
-	if err := s.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer s.Shutdown(context.Background())
-	conn, err := net.Dial("tcp", s.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
-	batch := bytes.Repeat([]byte("<ClickToCall><Request><Initiator>sip:alice@example.com</Initiator><Destination>sip:bob@example.com</Destination><AnchorCall>false</AnchorCall></Request></ClickToCall>\n"), 8)
-	go func() {
-		for i := 0; i < b.N; i += 8 {
-			if _, err := conn.Write(batch); err != nil {
-				return
-			}
-		}
-	}()
-	_ = conn.SetReadDeadline(time.Now().Add(time.Minute))
-	br := bufio.NewReader(conn)
+	req := "<ClickToCall><Request><Initiator>sip:alice@example.com</Initiator><Destination>sip:bob@example.com</Destination>" +
+		"<AnchorCall>false</AnchorCall></Request></ClickToCall>\n"
 	b.ReportAllocs()
-	b.ResetTimer()
-	for refused := 0; refused < b.N; {
-		line, err := br.ReadSlice('\n')
-		if err != nil {
-			b.Fatal(err)
-		}
-		if bytes.Contains(line, []byte(`Code="503"`)) {
-			refused++
-		}
-	}
+	benchmarkPipelined(b, refusingEngine{}, strings.Repeat(req, 8), 8, `Code="503"`)
 }
 
 // BenchmarkPipelinedCalls measures the front end alone: requests written
 // back to back on one connection, each read back to its final.
 func BenchmarkPipelinedCalls(b *testing.B) {
+	benchmarkPipelined(b, instantEngine{}, seedRequest, 1, `Leg="Destination"`)
+}
+
+// benchmarkPipelined writes chunk (perChunk requests) back to back on one
+// connection to a server on engine until b.N requests are out, and reads
+// until b.N lines containing final have come back.
+func benchmarkPipelined(b *testing.B, engine actors.CallStarter, chunk string, perChunk int, final string) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
 	defer system.Shutdown()
-	s := New(Options{Config: config.XML{Address: "127.0.0.1"}, Translate: testTranslate, Starter: instantEngine{}, Logger: quiet, System: system})
+	s := New(Options{Config: config.XML{Address: "127.0.0.1"}, Translate: testTranslate, Starter: engine, Logger: quiet, System: system})
 	if err := s.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -842,10 +819,9 @@ func BenchmarkPipelinedCalls(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer conn.Close()
-	req := []byte(seedRequest)
 	go func() {
-		for i := 0; i < b.N; i++ {
-			if _, err := conn.Write(req); err != nil {
+		for i := 0; i < b.N; i += perChunk {
+			if _, err := io.WriteString(conn, chunk); err != nil {
 				return
 			}
 		}
@@ -858,7 +834,7 @@ func BenchmarkPipelinedCalls(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if bytes.Contains(line, []byte(`Leg="Destination"`)) {
+		if bytes.Contains(line, []byte(final)) {
 			finals++
 		}
 	}
