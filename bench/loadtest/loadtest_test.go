@@ -103,8 +103,8 @@ func TestPaceSendsEveryCallOnSchedule(t *testing.T) {
 	}
 }
 
-// At 20,000 calls/s pace wakes about once a millisecond, not once a call:
-// the calls due meanwhile go out as one batch.
+// At 20,000 calls/s pace wakes about once a tick, not once a call: the
+// calls due meanwhile go out as one batch.
 func TestPaceBatchesWhatFallsDueWithinATick(t *testing.T) {
 	batches := 0
 	start := time.Now()
